@@ -1,0 +1,51 @@
+# mq — top-level driver. `make` builds, `make test` runs every test, `make run` starts a broker.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SAN     ?=
+BUILD   ?= $(if $(SAN),build-san,build)
+JOBS    ?= $(shell nproc)
+CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(if $(SAN),Debug,RelWithDebInfo) \
+               -DMQ_SANITIZE=$(if $(SAN),ON,OFF) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+.PHONY: all build deps configure test unit integration run bench install uninstall clean fuzz
+
+all: build
+
+deps:
+	@scripts/deps
+
+$(BUILD)/build.ninja: | deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+
+configure: deps $(BUILD)/build.ninja
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@scripts/deps --test
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+unit: build
+	@$(BUILD)/bin/mq-unit-tests
+
+integration: build
+	@scripts/deps --test
+	@cd $(BUILD) && ctest --output-on-failure -L integration -j $(JOBS)
+
+run: build
+	@exec $(BUILD)/bin/mq-broker --run-banner
+
+bench: build
+	@scripts/bench
+
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
+uninstall:
+	@if [ -f $(BUILD)/install_manifest.txt ]; then \
+	  while read -r f; do rm -f "$$f"; done < $(BUILD)/install_manifest.txt; \
+	else echo "make uninstall: nothing recorded (run make install first)" >&2; fi
+
+clean:
+	@rm -rf build build-san

@@ -1,0 +1,138 @@
+// MessageStore: the broker's durable storage. One append-only commit log shared
+// by all topics (segment files), one queue index per (topic, queue), a flusher
+// (group commit or interval), recovery, retention. See mq-data(5).
+//
+// Threading: every public member is thread-safe. Appends are serialised
+// internally; reads run concurrently with appends. Callbacks run on the store's
+// flusher thread or the caller's thread: post back to your executor, never
+// block in them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/record.h"
+#include "util/parse.h"
+#include "util/status.h"
+
+namespace mq::storage {
+
+namespace fs = std::filesystem;
+class FileSystem;  // storage/file_system.h: the I/O seam (real files, or a fault-injecting fake in tests)
+
+enum class FlushMode { sync, async };
+
+struct StoreOptions {
+  fs::path dir;
+  FlushMode flush = FlushMode::sync;
+  Millis flush_interval{500};
+  uint64_t segment_size = 1ull << 30;
+  Millis retention{72ll * 3600 * 1000};
+  // nullptr: real POSIX files. Not owned; must outlive the store.
+  FileSystem* fs = nullptr;
+};
+
+struct RecoveryReport {
+  bool clean = false;            // the previous stop was clean: nothing was scanned
+  uint64_t log_start = 0;        // first byte still stored (after retention)
+  uint64_t log_end = 0;          // end of the log after recovery
+  uint64_t scanned_bytes = 0;    // bytes checked by CRC during recovery
+  uint64_t records_scanned = 0;
+  uint64_t bytes_cut = 0;        // torn / corrupt tail removed
+  std::string cut_reason;        // e.g. "record checksum mismatch at 5120"; empty when nothing cut
+  uint64_t index_entries_rebuilt = 0;
+  uint64_t index_entries_dropped = 0;
+  double seconds = 0;
+};
+
+struct Appended {
+  uint32_t queue;
+  uint64_t offset;
+};
+
+struct QueueInfo {
+  uint64_t min_offset = 0;   // first offset still stored
+  uint64_t max_offset = 0;   // next offset to be assigned among visible ones (= count ever written)
+  int64_t newest_store_ms = 0;  // store time of the newest visible message, 0 if none
+  uint64_t bytes = 0;        // bytes of the stored records of this queue (approximate after retention)
+};
+
+struct ReadResult {
+  std::string records;       // concatenated encoded records, CRC-verified, in offset order
+  uint32_t count = 0;
+  uint64_t next_offset = 0;  // where the next read should start (past filtered-out records too)
+  uint64_t min_offset = 0;
+  uint64_t max_offset = 0;
+};
+
+class MessageStore {
+ public:
+  // Opens (creating if needed) the store in options.dir and recovers it. The
+  // caller holds the directory lock (util/file.h DirLock). A clean previous
+  // stop is trusted (fast start); otherwise the log is scanned from the last
+  // checkpoint: the first record that is torn or fails its checksum ends the
+  // log (everything after it, in later segments too, is cut), and queue index
+  // entries are rebuilt or dropped to match. `report` tells what was done.
+  static Result<std::unique_ptr<MessageStore>> open(const StoreOptions& options,
+                                                    RecoveryReport* report = nullptr);
+  virtual ~MessageStore() = default;
+
+  using AppendCallback = std::function<void(Status, std::vector<Appended>)>;
+  // Appends `batch`: one or more encoded records back to back, as a client
+  // sent them. Each record's topic and queue fields say where it goes; the
+  // store assigns the next offset of that queue and the store time, recomputes
+  // the CRC and writes the batch with one write. Records that do not parse
+  // fail the whole batch with invalid_argument and nothing is written.
+  // `done` runs exactly once: with flush sync after an fdatasync covered the
+  // batch (concurrent appends share one fdatasync), with flush async right
+  // after the write. On error (disk_full, io_error, or a log poisoned by an
+  // earlier fdatasync failure) nothing of the batch is visible or kept and the
+  // queue offsets are not consumed.
+  virtual void append(std::string batch, AppendCallback done) = 0;
+
+  // Reads visible records of (topic, queue) from `offset`: at most max_msgs
+  // records and about max_bytes (always at least one record when one is
+  // there). An offset below the queue's min starts at min; at or past max the
+  // result is empty. When tag_hashes is not empty, records whose tag hash is
+  // not in it are skipped (next_offset still moves past them). Visible means:
+  // with flush sync, covered by a completed fdatasync; with async, written.
+  virtual Result<ReadResult> read(std::string_view topic, uint32_t queue, uint64_t offset,
+                                  uint32_t max_msgs, uint32_t max_bytes,
+                                  std::span<const uint32_t> tag_hashes = {}) const = 0;
+
+  virtual QueueInfo queue_info(std::string_view topic, uint32_t queue) const = 0;
+  // Every (topic, queue) that has an index, sorted.
+  virtual std::vector<std::pair<std::string, uint32_t>> queues() const = 0;
+  // The first offset whose store time is >= ms (binary search on the index);
+  // max_offset when none is.
+  virtual Result<uint64_t> offset_for_time(std::string_view topic, uint32_t queue, int64_t ms) const = 0;
+
+  // Called (on any thread) every time new records become visible. One listener.
+  virtual void set_visible_listener(std::function<void()> listener) = 0;
+
+  // Log positions, for replication and diagnostics.
+  virtual uint64_t log_start() const = 0;
+  virtual uint64_t log_end() const = 0;      // written
+  virtual uint64_t durable_end() const = 0;  // covered by fdatasync
+  // Raw log bytes from `pos` (whole records only, at most max_bytes unless the
+  // first record is larger), up to the visible end.
+  virtual Result<std::string> read_log(uint64_t pos, size_t max_bytes) const = 0;
+
+  // Deletes segments whose newest record is older than now - retention (never
+  // the active one); queue mins follow. Also run by the store's own timer.
+  virtual void enforce_retention(int64_t now_ms) = 0;
+  // Non-OK once an fdatasync has failed: the log is poisoned, appends fail.
+  virtual Status health() const = 0;
+  // Waits for pending appends, flushes log and indexes, writes the clean
+  // checkpoint. Appends after close fail. Idempotent.
+  virtual Status close() = 0;
+};
+
+}  // namespace mq::storage
