@@ -34,7 +34,9 @@ integration: build
 	@cd $(BUILD) && ctest --output-on-failure -L integration -j $(JOBS)
 
 run: build
-	@exec $(BUILD)/bin/mq-broker --run-banner
+	@echo "mq: starting a broker on 127.0.0.1:9876 (Ctrl-C stops it). In another terminal:" >&2
+	@echo "    echo hello | $(BUILD)/bin/mq-send -t demo && $(BUILD)/bin/mq-consume -t demo --from earliest -e" >&2
+	@exec $(BUILD)/bin/mq-broker
 
 bench: build
 	@scripts/bench

@@ -1,0 +1,129 @@
+#include "cli/common.h"
+
+#include <spdlog/sinks/ansicolor_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <sstream>
+
+#include "net/channel.h"
+
+namespace mq::cli {
+
+std::string version_string(std::string_view program) {
+  return fmt::format("{} {} ({}, built {} {})", program, MQ_VERSION, MQ_GIT_REV, __DATE__, __TIME__);
+}
+
+void add_verbosity_flags(CLI::App& app, CommonOptions& opt) {
+  app.set_version_flag("--version", version_string(app.get_name()));
+  app.add_flag("-q,--quiet", opt.quiet, "only report errors")->group("Common");
+  app.add_flag_function(
+         "-v,--verbose", [&opt](int64_t n) { opt.verbose = static_cast<int>(n); },
+         "more diagnostics (-vv: trace)")
+      ->group("Common");
+}
+
+void add_common_flags(CLI::App& app, CommonOptions& opt) {
+  app.add_option("-b,--broker", opt.brokers, "brokers, HOST:PORT[,HOST:PORT...]")
+      ->envname("MQ_BROKER")
+      ->default_str(kDefaultBroker)
+      ->check([](const std::string& v) -> std::string {
+        auto r = split_brokers(v);
+        return r ? std::string() : r.status().message();
+      })
+      ->group("Common");
+  add_verbosity_flags(app, opt);
+}
+
+std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) {
+      app.exit(e);  // prints help or version to stdout
+      return 0;
+    }
+    std::string what = e.what();
+    // CLI11 suggests nothing for unknown options; add the closest long option.
+    std::cerr << app.get_name() << ": error: " << what << "\n";
+    std::cerr << "Run '" << app.get_name() << " --help' for usage.\n";
+    return 2;
+  }
+  return std::nullopt;
+}
+
+std::function<void(const std::string&)> to_duration(Millis& out) {
+  return [&out](const std::string& v) {
+    auto r = parse_duration(v);
+    if (!r) throw CLI::ValidationError(r.status().message());
+    out = *r;
+  };
+}
+
+std::function<void(const std::string&)> to_size(uint64_t& out) {
+  return [&out](const std::string& v) {
+    auto r = parse_size(v);
+    if (!r) throw CLI::ValidationError(r.status().message());
+    out = *r;
+  };
+}
+
+Result<std::vector<std::string>> split_brokers(std::string_view list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t comma = list.find(',', start);
+    if (comma == std::string_view::npos) comma = list.size();
+    auto part = list.substr(start, comma - start);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    if (!part.empty()) {
+      auto hp = net::split_host_port(part);
+      if (!hp) return hp.status();
+      out.emplace_back(part);
+    }
+    start = comma + 1;
+  }
+  if (out.empty()) return Status::invalid("no broker address given");
+  return out;
+}
+
+int exit_code(const Status& s) {
+  if (s.is_ok()) return 0;
+  if (s.code() == Code::invalid_argument) return 2;
+  return 1;
+}
+
+bool is_tty(int fd) { return ::isatty(fd) == 1; }
+
+void setup_logger(const std::string& program, const CommonOptions& opt, bool with_time) {
+  auto sink = std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>();
+  const char* nc = std::getenv("NO_COLOR");
+  bool color = is_tty(STDERR_FILENO) && !(nc && *nc);
+  sink->set_color_mode(color ? spdlog::color_mode::always : spdlog::color_mode::never);
+  auto logger = std::make_shared<spdlog::logger>(program, sink);
+  logger->set_pattern(with_time ? "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %n: %v" : "%n: %^%v%$");
+  if (opt.quiet)
+    logger->set_level(spdlog::level::err);
+  else if (opt.verbose >= 2)
+    logger->set_level(spdlog::level::trace);
+  else if (opt.verbose == 1)
+    logger->set_level(spdlog::level::debug);
+  else
+    logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+Status set_log_level(std::string_view level) {
+  auto l = spdlog::level::from_str(std::string(level));
+  if (l == spdlog::level::off && level != "off")
+    return Status::invalid(fmt::format("invalid log level '{}': expected trace, debug, info, warn, error or off", level));
+  spdlog::set_level(l);
+  return Status::ok();
+}
+
+}  // namespace mq::cli

@@ -1,0 +1,55 @@
+// What every program shares: common flags (-b -q -v --version), parsing with
+// SPEC's exit codes, value parsers for CLI11 options, the logger, exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/parse.h"
+#include "util/status.h"
+
+namespace mq::cli {
+
+inline constexpr const char* kDefaultBroker = "127.0.0.1:9876";
+
+struct CommonOptions {
+  std::string brokers = kDefaultBroker;  // -b / MQ_BROKER, comma-separated
+  int verbose = 0;                       // -v, -vv
+  bool quiet = false;                    // -q
+};
+
+// -b/--broker (env MQ_BROKER), -q, -v (repeatable), --version.
+void add_common_flags(CLI::App& app, CommonOptions& opt);
+// Only -q -v --version (for the broker, which has no -b).
+void add_verbosity_flags(CLI::App& app, CommonOptions& opt);
+
+// Parses argv. Returns the exit code when the program should stop now:
+// 0 after --help/--version, 2 after a usage error (printed as
+// "<program>: error: <reason>" plus a hint to --help). nullopt: carry on.
+std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+// Option callbacks that validate while parsing (bad values are usage errors).
+std::function<void(const std::string&)> to_duration(Millis& out);
+std::function<void(const std::string&)> to_size(uint64_t& out);
+
+// "a:1,b:2" -> {"a:1","b:2"}; each must be HOST:PORT.
+Result<std::vector<std::string>> split_brokers(std::string_view list);
+
+// 0 for ok, 2 for invalid_argument, 1 otherwise.
+int exit_code(const Status& s);
+
+// One logger per process named after the program, stderr only. Clients: "%n: %v";
+// the broker (with_time): time and level too. Colour only when stderr is a terminal
+// and NO_COLOR is unset. quiet: errors only; verbose 1: debug; 2+: trace.
+void setup_logger(const std::string& program, const CommonOptions& opt, bool with_time = false);
+// For the broker's --log-level (trace debug info warn error off).
+Status set_log_level(std::string_view level);
+
+bool is_tty(int fd);
+std::string version_string(std::string_view program);
+
+}  // namespace mq::cli

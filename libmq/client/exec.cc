@@ -1,0 +1,142 @@
+#include "client/exec.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "util/file.h"
+
+extern char** environ;
+
+namespace mq::client {
+
+std::string ExecResult::describe() const {
+  if (timed_out) return "timed out";
+  if (signal) return fmt::format("killed by signal {}", signal);
+  return fmt::format("exit {}", exit_code);
+}
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+struct Env {
+  std::vector<std::string> storage;
+  std::vector<char*> ptrs;
+  explicit Env(const std::vector<std::pair<std::string, std::string>>& extra) {
+    for (char** e = environ; e && *e; ++e) {
+      std::string_view kv(*e);
+      bool overridden = false;
+      for (auto& [k, v] : extra)
+        if (kv.size() > k.size() && kv.substr(0, k.size()) == k && kv[k.size()] == '=') overridden = true;
+      if (!overridden) storage.emplace_back(kv);
+    }
+    for (auto& [k, v] : extra) storage.push_back(k + "=" + v);
+    for (auto& s : storage) ptrs.push_back(s.data());
+    ptrs.push_back(nullptr);
+  }
+};
+
+}  // namespace
+
+Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
+                               const std::vector<std::pair<std::string, std::string>>& env, Millis timeout,
+                               const std::atomic<bool>* stop) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return Status::from_errno("pipe", errno);
+  UniqueFd rd(p[0]), wr(p[1]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, rd.get(), STDIN_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // own process group, so a timeout kills what the shell started too; default SIGPIPE
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t def;
+  sigemptyset(&def);
+  sigaddset(&def, SIGPIPE);
+  sigaddset(&def, SIGINT);
+  sigaddset(&def, SIGTERM);
+  posix_spawnattr_setsigdefault(&attr, &def);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  Env e(env);
+  const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid;
+  int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char**>(argv), e.ptrs.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Status::from_errno("cannot run sh -c", rc);
+  rd.reset();
+  UniqueFd pfd(pidfd_open(pid));
+  ::fcntl(wr.get(), F_SETFL, O_NONBLOCK);
+
+  using Clock = std::chrono::steady_clock;
+  auto deadline = Clock::now() + timeout;
+  size_t written = 0;
+  if (body.empty()) wr.reset();
+  ExecResult res;
+  bool terminating = false;
+  Clock::time_point kill_at{};
+  for (;;) {
+    int status;
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) {
+      if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) res.signal = WTERMSIG(status);
+      if (terminating) res.timed_out = true;
+      return res;
+    }
+    auto now = Clock::now();
+    bool stop_now = stop && stop->load();
+    if (!terminating && (now >= deadline || stop_now)) {
+      ::kill(-pid, SIGTERM);
+      terminating = true;
+      kill_at = now + kKillGrace;
+      wr.reset();
+    }
+    if (terminating && now >= kill_at) {
+      ::kill(-pid, SIGKILL);
+      kill_at = now + Millis(1000);
+    }
+    pollfd fds[2];
+    int n = 0;
+    if (pfd) fds[n++] = {pfd.get(), POLLIN, 0};
+    if (wr) fds[n++] = {wr.get(), POLLOUT, 0};
+    auto until = terminating ? kill_at : deadline;
+    auto wait_ms = std::chrono::duration_cast<Millis>(until - now).count();
+    if (stop) wait_ms = std::min<int64_t>(wait_ms, 100);
+    if (!pfd) wait_ms = std::min<int64_t>(wait_ms, 5);  // no pidfd: poll waitpid
+    ::poll(fds, static_cast<nfds_t>(n), static_cast<int>(std::max<int64_t>(0, wait_ms)));
+    if (wr) {
+      // A command that does not read its stdin must not kill us with SIGPIPE:
+      // block it for this thread and swallow the pending one after EPIPE.
+      sigset_t pipe_set, old;
+      sigemptyset(&pipe_set);
+      sigaddset(&pipe_set, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+      ssize_t k = ::write(wr.get(), body.data() + written, body.size() - written);
+      int err = errno;
+      if (k < 0 && err == EPIPE) {
+        timespec zero{0, 0};
+        sigtimedwait(&pipe_set, nullptr, &zero);
+      }
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      errno = err;
+      if (k > 0) written += static_cast<size_t>(k);
+      if ((k < 0 && errno != EAGAIN && errno != EINTR) || written == body.size()) wr.reset();
+    }
+  }
+}
+
+}  // namespace mq::client

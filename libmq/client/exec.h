@@ -1,0 +1,35 @@
+// Runs one `sh -c CMD` for a message: body on its stdin, extra environment,
+// a deadline. On timeout the process group gets SIGTERM, then SIGKILL after
+// kKillGrace, and the call returns only once the process is gone, so a timed
+// out command can never finish (and count) later. Blocking; call it from a
+// worker thread. Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "util/parse.h"
+#include "util/status.h"
+
+namespace mq::client {
+
+inline constexpr Millis kKillGrace{2000};
+inline constexpr int kExitDeadLetter = 65;  // EX_DATAERR: dead-letter at once
+
+struct ExecResult {
+  int exit_code = -1;     // when exited normally
+  int signal = 0;         // when killed by a signal
+  bool timed_out = false;
+  bool ok() const { return !timed_out && signal == 0 && exit_code == 0; }
+  std::string describe() const;  // "exit 3", "killed by signal 9", "timed out after 2s"
+};
+
+// `stop` (optional): when it becomes true the command is terminated like on a timeout.
+Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
+                               const std::vector<std::pair<std::string, std::string>>& env, Millis timeout,
+                               const std::atomic<bool>* stop = nullptr);
+
+}  // namespace mq::client

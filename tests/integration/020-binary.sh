@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Binary bodies: -0, --raw and --json body_b64; consume --format json -> send --json round trip
+# keeps body bytes, key, tag and properties.
+. "$(dirname "$0")/lib.sh"
+
+start_broker b1 --flush async
+python3 - "$T" <<'PY'
+import os, sys, json, base64, random
+t = sys.argv[1]
+random.seed(7)
+bodies = [bytes(random.randrange(256) for _ in range(random.randrange(0, 300))).replace(b"\0", b"\1") for _ in range(200)]
+bodies.insert(100, b"")  # an empty body in the middle
+with open(f"{t}/nul.in", "wb") as f:
+    f.write(b"".join(b + b"\0" for b in bodies))  # NUL-terminated, like find -print0
+with open(f"{t}/nul.expect", "wb") as f:
+    f.write(b"".join(b + b"\0" for b in bodies))
+full = [bytes(random.randrange(256) for _ in range(random.randrange(0, 400))) for _ in range(100)]
+with open(f"{t}/b64.in", "w") as f:
+    for i, b in enumerate(full):
+        f.write(json.dumps({"body_b64": base64.b64encode(b).decode(), "key": f"k{i%7}", "tag": "bin",
+                            "props": {"i": str(i), "uni": "é✓"}}) + "\n")
+with open(f"{t}/raw.in", "wb") as f:
+    f.write(bytes(range(256)) * 4 + b"\n\0tail")
+PY
+timeout 20 mq-send -b "$B1" -t nul --mode sync --queue 0 -0 <"$T/nul.in" || fail "send -0"
+timeout 20 mq-consume -b "$B1" -t nul --from earliest -e -0 >"$T/nul.out" || fail "consume -0"
+cmp "$T/nul.out" "$T/nul.expect" || fail "-0 round trip differs"
+
+timeout 20 mq-send -b "$B1" -t raw --raw <"$T/raw.in" || fail "send --raw"
+timeout 20 mq-consume -b "$B1" -t raw --from earliest -e --format '%s' >"$T/raw.out" || fail "consume raw"
+cmp "$T/raw.out" "$T/raw.in" || fail "--raw round trip differs"
+
+timeout 20 mq-send -b "$B1" -t b64 --json <"$T/b64.in" || fail "send --json"
+timeout 20 mq-consume -b "$B1" -t b64 --from earliest -e --format json >"$T/b64.out" || fail "consume json"
+# copy the topic through json and compare the copies
+timeout 20 mq-send -b "$B1" -t b64copy --json <"$T/b64.out" || fail "send --json of consume output"
+timeout 20 mq-consume -b "$B1" -t b64copy --from earliest -e --format json >"$T/copy.out" || fail "consume copy"
+python3 - "$T" <<'PY' || fail "json round trip lost bytes, keys, tags or properties"
+import json, sys, base64
+t = sys.argv[1]
+def load(p):
+    out = []
+    for l in open(p):
+        r = json.loads(l)
+        body = base64.b64decode(r["body_b64"]) if "body_b64" in r else r["body"].encode()
+        out.append((body, r["key"], r["tag"], tuple(sorted(r["props"].items()))))
+    return sorted(out)
+src = []
+for l in open(f"{t}/b64.in"):
+    r = json.loads(l)
+    src.append((base64.b64decode(r["body_b64"]), r["key"], r["tag"], tuple(sorted(r["props"].items()))))
+a, b = load(f"{t}/b64.out"), load(f"{t}/copy.out")
+assert a == sorted(src), "consume output differs from input"
+assert b == a, "copy differs"
+PY
+
+# malformed json lines are reported with their line numbers, the rest is sent, exit 1
+printf '%s\n' '{"body":"ok1"}' '{"body": broken' '{"body_b64":"***"}' '{"body":"ok2"}' >"$T/bad.in"
+set +e
+timeout 20 mq-send -b "$B1" -t badjson --json <"$T/bad.in" 2>"$T/bad.err"
+rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "malformed lines: expected exit 1, got $rc"
+grep -q 'line 2' "$T/bad.err" || fail "no error naming line 2: $(cat "$T/bad.err")"
+grep -q 'line 3' "$T/bad.err" || fail "no error naming line 3: $(cat "$T/bad.err")"
+timeout 20 mq-consume -b "$B1" -t badjson --from earliest -e | sort >"$T/bad.out"
+printf 'ok1\nok2\n' | diff - "$T/bad.out" || fail "good lines around malformed ones were not sent"
+echo "$TEST_NAME: ok"

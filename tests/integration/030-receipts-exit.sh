@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Receipts in input order (async too), oneway receipts, exit codes: unreachable broker 1, bad flags 2.
+. "$(dirname "$0")/lib.sh"
+
+start_broker b1 --flush sync
+seq 5000 | timeout 30 mq-send -b "$B1" -t r --receipts >"$T/receipts" || fail "send with receipts exited $?"
+[[ $(count_lines "$T/receipts") -eq 5000 ]] || fail "expected 5000 receipts"
+awk -F'\t' -v b="$B1" '
+  NF != 6 { print "bad field count: " $0; bad=1; exit }
+  $1 != NR { print "receipt " NR " has line " $1; bad=1; exit }
+  $2 !~ /^[0-9a-f]{32}$/ { print "bad id " $2; bad=1; exit }
+  $3 != b { print "bad broker " $3; bad=1; exit }
+  $4 !~ /^[0-3]$/ || $5 !~ /^[0-9]+$/ { print "bad queue/offset " $0; bad=1; exit }
+  $6 != "SEND_OK" { print "bad status " $6; bad=1; exit }
+  { if (ids[$2]++) { print "duplicate id " $2; bad=1; exit } if (pos[$4 " " $5]++) { print "two messages at " $4 " " $5; bad=1; exit } }
+  END { exit bad }' "$T/receipts" || fail "receipts malformed"
+# receipts agree with what is stored
+timeout 30 mq-consume -b "$B1" -t r --from earliest -e --format '%q\t%o\t%i\t%s\n' | sort >"$T/stored"
+awk -F'\t' '{ print $4 "\t" $5 "\t" $2 "\t" $1 }' "$T/receipts" | sort | diff -q - "$T/stored" >/dev/null \
+  || fail "receipts do not match stored queue/offset/id/body"
+
+# oneway
+seq 10 | timeout 10 mq-send -b "$B1" -t ow --mode oneway --receipts >"$T/ow" || fail "oneway exited $?"
+awk -F'\t' '$4 != "-" || $5 != "-" || $6 != "SENT" { bad=1 } END { exit bad || NR != 10 }' "$T/ow" || fail "oneway receipts: $(head -n 2 "$T/ow")"
+wait_until 5 bash -c "[[ \$(mq-consume -b '$B1' -t ow --from earliest -e | wc -l) -eq 10 ]]" || fail "oneway messages not stored"
+
+# unreachable broker: exit 1 with one clear line
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+set +e
+timeout 30 mq-send -b "127.0.0.1:$port" -t x --timeout 1s "m" 2>"$T/unreach.err"; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "unreachable broker: expected exit 1, got $rc"
+grep -q "127.0.0.1:$port" "$T/unreach.err" || fail "error does not name the broker: $(cat "$T/unreach.err")"
+grep -q '^mq-send: ' "$T/unreach.err" || fail "error not prefixed with the program name"
+set +e
+timeout 10 mq-consume -b "127.0.0.1:$port" -t x --from earliest -e 2>/dev/null; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "consume from unreachable broker: expected 1, got $rc"
+
+# usage errors: exit 2
+for cmd in "mq-send --no-such-flag -t x" "mq-send" "mq-send -t x --mode fast" "mq-send -t x --timeout 5parsecs" \
+           "mq-send -t bad/topic m" "mq-consume" "mq-consume -t x --format" "mq-broker --flush sometimes" \
+           "mq-broker --segment-size 12XB" "mq-consume -t x --from yesterday"; do
+  set +e
+  # shellcheck disable=SC2086
+  timeout 10 $cmd -b "$B1" </dev/null >/dev/null 2>"$T/usage.err"; rc=$?
+  set -e
+  [[ $rc -eq 2 ]] || fail "'$cmd' exited $rc, expected 2 ($(cat "$T/usage.err"))"
+  [[ $(count_lines "$T/usage.err") -le 3 ]] || fail "'$cmd' printed a long error: $(cat "$T/usage.err")"
+done
+for p in mq-broker mq-send mq-consume; do
+  $p --help >/dev/null || fail "$p --help exited $?"
+  $p --version | grep -q "$p" || fail "$p --version"
+done
+echo "$TEST_NAME: ok"

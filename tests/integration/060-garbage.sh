@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Garbage, truncated, oversized, wrong-version frames and unknown request types from raw sockets
+# while a normal client keeps working; the broker keeps serving and nothing stored is harmed.
+. "$(dirname "$0")/lib.sh"
+
+start_broker b1 --flush async
+seq 1000 | timeout 20 mq-send -b "$B1" -t g || fail "initial send"
+( seq 1001 60000 | timeout 60 mq-send -b "$B1" -t g --mode sync >"$T/bg.out" 2>"$T/bg.err"; echo $? >"$T/bg.rc" ) &
+bg=$!
+EXTRA_PIDS+=("$bg")
+python3 - "${B1%:*}" "${B1##*:}" <<'PY' || fail "raw socket attacks"
+import socket, struct, sys, os, random, time
+host, port = sys.argv[1], int(sys.argv[2])
+def conn():
+    s = socket.create_connection((host, port), timeout=5)
+    return s
+def expect_closed(s, what):
+    s.settimeout(5)
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                return
+    except ConnectionResetError:
+        return
+    except socket.timeout:
+        raise SystemExit(f"broker kept the connection open after {what}")
+random.seed(1)
+# 1. pure garbage
+s = conn(); s.sendall(os.urandom(4096)); expect_closed(s, "garbage")
+# 2. oversized length
+s = conn(); s.sendall(struct.pack("<I", 0x7fffffff) + b"\x01" * 60); expect_closed(s, "oversized frame")
+# 3. wrong version
+s = conn(); s.sendall(struct.pack("<IBBHIHH", 12, 99, 1, 0, 1, 0, 0)); expect_closed(s, "wrong version")
+# 4. length below the header
+s = conn(); s.sendall(struct.pack("<I", 3) + b"abc"); expect_closed(s, "short length")
+# 5. truncated frame then hang up
+s = conn(); s.sendall(struct.pack("<IBBHIHH", 1000, 1, 2, 0, 1, 0, 0) + b"x" * 10); s.close()
+# 6. valid header, send request with a garbage payload: answered with an error or closed, never a crash
+s = conn(); payload = struct.pack("<I", 3) + os.urandom(50)
+s.sendall(struct.pack("<IBBHIHH", 12 + len(payload), 1, 2, 0, 7, 0, 0) + payload)
+s.settimeout(5)
+d = s.recv(65536)
+if d:
+    ln, ver, typ, flags, rid, status = struct.unpack("<IBBHIH", d[:14])
+    assert rid == 7 and status != 0, f"garbage send got status {status}"
+s.close()
+# 7. unknown request type: an error answer (or close), broker alive
+s = conn(); s.sendall(struct.pack("<IBBHIHH", 12, 1, 200, 0, 9, 0, 0))
+d = s.recv(65536)
+if d:
+    ln, ver, typ, flags, rid, status = struct.unpack("<IBBHIH", d[:14])
+    assert rid == 9 and status != 0
+s.close()
+# 8. many connections writing random bytes in small pieces
+socks = [conn() for _ in range(50)]
+for _ in range(20):
+    for s in socks:
+        try: s.send(os.urandom(random.randrange(1, 64)))
+        except OSError: pass
+for s in socks: s.close()
+PY
+timeout 60 tail --pid="$bg" -f /dev/null
+[[ $(cat "$T/bg.rc") -eq 0 ]] || fail "the normal client failed during the attacks: $(cat "$T/bg.err")"
+kill -0 "${PIDS[b1]}" || fail "broker died"
+timeout 30 mq-consume -b "$B1" -t g --from earliest -e | sort -n | diff -q - <(seq 60000) >/dev/null || fail "stored data differs"
+grep -qiE 'clos|invalid|garbage|exceed|version' "$T/b1.log" || fail "broker did not log why it closed bad connections"
+echo "$TEST_NAME: ok"

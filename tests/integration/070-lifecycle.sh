@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Broker lifecycle: ready file, data-dir lock, SIGTERM = clean exit 0 with acked data kept and a
+# fast clean restart, --no-auto-create, --config, --max-message-size, reserved topic names.
+. "$(dirname "$0")/lib.sh"
+
+start_broker b1 --flush sync
+[[ $B1 =~ ^127\.0\.0\.1:[0-9]+$ ]] || fail "ready file holds '$B1'"
+[[ $(wc -l <"$T/b1.ready") -eq 1 ]] || fail "ready file is not one line"
+
+# a second broker on the same data directory exits 1 naming the directory
+set +e
+timeout 10 mq-broker --data "${DATA[b1]}" --listen 127.0.0.1:0 2>"$T/second.err"; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "second broker on the same dir exited $rc"
+grep -qF "${DATA[b1]}" "$T/second.err" || fail "lock error does not name the directory: $(cat "$T/second.err")"
+
+seq 20000 | timeout 30 mq-send -b "$B1" -t life || fail "send"
+stop_broker b1 -TERM
+[[ $BROKER_EXIT -eq 0 ]] || fail "SIGTERM exit status $BROKER_EXIT"
+restart_broker b1
+timeout 20 mq-consume -b "$B1" -t life --from earliest -e | sort -n | diff -q - <(seq 20000) >/dev/null || fail "data after clean restart"
+
+# reserved and invalid names
+set +e
+timeout 10 mq-send -b "$B1" -t '%DLQ%x' m 2>/dev/null; rc1=$?
+timeout 10 mq-send -b "$B1" -t "$(printf 'a%.0s' $(seq 1 128))" m 2>/dev/null; rc2=$?
+set -e
+[[ $rc1 -eq 2 && $rc2 -eq 2 ]] || fail "reserved/long topic names accepted ($rc1 $rc2)"
+
+# oversized message: clear failure, exit 1, others keep working
+start_broker small --max-message-size 1KiB --flush async
+set +e
+head -c 5000 /dev/zero | tr '\0' 'x' | timeout 10 mq-send -b "$SMALL" -t big --raw 2>"$T/big.err"; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "oversized message: exit $rc"
+grep -qi 'large\|size' "$T/big.err" || fail "oversized error unclear: $(cat "$T/big.err")"
+timeout 10 mq-send -b "$SMALL" -t big small-one || fail "small message after a rejected big one"
+
+# --no-auto-create and --config
+cat >"$T/broker.conf" <<CONF
+flush = "async"
+queues = 2
+no-auto-create = true
+CONF
+start_broker strict --config "$T/broker.conf"
+set +e
+timeout 10 mq-send -b "$STRICT" -t unknown m 2>"$T/strict.err"; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "send to a missing topic with --no-auto-create: exit $rc"
+grep -qi 'unknown\|not found\|exist' "$T/strict.err" || fail "no-auto-create error unclear: $(cat "$T/strict.err")"
+echo "$TEST_NAME: ok"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A full disk (a small tmpfs): sends fail with a clear status, nothing stored is harmed, the broker
+# keeps serving, and sends succeed again once space returns — without a restart.
+. "$(dirname "$0")/lib.sh"
+
+[[ $(id -u) -eq 0 ]] || fail "needs root to mount a tmpfs (CI runs as root)"
+mkdir -p "$T/mnt"
+mount -t tmpfs -o size=6m tmpfs "$T/mnt" || fail "cannot mount a tmpfs"
+AT_EXIT+=("umount '$T/mnt' 2>/dev/null")
+start_broker full --data "$T/mnt/data" --flush sync --segment-size 1MiB
+seq 1000 | timeout 20 mq-send -b "$FULL" -t d --receipts >"$T/r0" || fail "first sends"
+# leave ~1 MiB free, then push 3 MiB
+used=$(df --output=avail -B1 "$T/mnt" | tail -n 1)
+fallocate -l $((used - 1024 * 1024)) "$T/mnt/filler" 2>/dev/null || head -c $((used - 1024 * 1024)) /dev/zero >"$T/mnt/filler"
+set +e
+head -c 3000000 /dev/urandom | base64 -w 100 | timeout 60 mq-send -b "$FULL" -t d --receipts >"$T/r1" 2>"$T/full.err"; rc=$?
+set -e
+[[ $rc -eq 1 ]] || fail "sending into a full disk exited $rc"
+grep -qiE 'disk.?full|no space' "$T/full.err" || fail "no clear disk-full error: $(head -n 3 "$T/full.err")"
+failed=$(grep -c 'FAILED$' "$T/r1" || true)
+[[ $failed -gt 0 ]] || fail "no message failed although the disk is full"
+kill -0 "${PIDS[full]}" || fail "broker died on a full disk"
+# everything acked is still readable and intact
+cat "$T/r0" "$T/r1" | grep -P '\tSEND_OK$' | awk -F'\t' '{ print $4 "\t" $5 "\t" $2 }' | sort >"$T/acked"
+timeout 30 mq-consume -b "$FULL" -t d --from earliest -e --format '%q\t%o\t%i\n' | sort >"$T/stored"
+[[ $(comm -23 "$T/acked" "$T/stored" | wc -l) -eq 0 ]] || fail "acked messages lost on a full disk"
+# space returns: sends work again without a restart
+rm -f "$T/mnt/filler"
+seq 500 | timeout 20 mq-send -b "$FULL" -t d2 || fail "sends did not resume after space returned"
+timeout 20 mq-consume -b "$FULL" -t d2 --from earliest -e | sort -n | diff -q - <(seq 500) >/dev/null || fail "data after space returned"
+stop_broker full -TERM
+umount "$T/mnt"
+echo "$TEST_NAME: ok (failed while full: $failed)"

@@ -1,0 +1,99 @@
+# Shared helpers for integration tests. Source it first:
+#   . "$(dirname "$0")/lib.sh"
+# Brokers run on 127.0.0.1:0 with --ready-file in a temp dir; every pid we start
+# is recorded and killed by the EXIT trap; every wait is bounded by `timeout`.
+set -euo pipefail
+
+MQ_SRC=${MQ_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+MQ_BIN=${MQ_BIN:-$MQ_SRC/build/bin}
+export PATH="$MQ_BIN:$PATH"
+export NO_COLOR=1
+unset MQ_BROKER MQ_DATA
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/mq-it.XXXXXX")
+declare -A PIDS=()
+declare -A DATA=()
+declare -A ARGS=()
+EXTRA_PIDS=()
+AT_EXIT=()   # commands run at exit after every process is killed (e.g. umount)
+TEST_NAME=$(basename "$0" .sh)
+
+cleanup() {
+  local rc=$?
+  for name in "${!PIDS[@]}"; do kill -9 "${PIDS[$name]}" 2>/dev/null || true; done
+  for p in "${EXTRA_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for c in "${AT_EXIT[@]}"; do eval "$c" || true; done
+  if [[ $rc -eq 0 ]]; then rm -rf "$T"; else echo "$TEST_NAME: kept $T for inspection" >&2; fi
+}
+trap cleanup EXIT
+
+fail() { echo "$TEST_NAME: FAIL: $*" >&2; for f in "$T"/*.log; do [[ -f $f ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }; done; exit 1; }
+note() { echo "$TEST_NAME: $*" >&2; }
+
+# start_broker NAME [broker flags...] -> sets variable NAME (upper-cased) to HOST:PORT
+# The data dir is $T/NAME unless --data is given; flags are remembered for restart_broker.
+start_broker() {
+  local name=$1; shift
+  local data="$T/$name"
+  local has_data=0
+  for a in "$@"; do [[ $a == --data ]] && has_data=1; done
+  mkdir -p "$data"
+  DATA[$name]=$data
+  ARGS[$name]="$*"
+  local ready="$T/$name.ready"
+  rm -f "$ready"
+  local listen=${LISTEN[$name]:-127.0.0.1:0}
+  if [[ $has_data -eq 1 ]]; then
+    mq-broker --listen "$listen" --ready-file "$ready" "$@" >>"$T/$name.log" 2>&1 &
+  else
+    mq-broker --data "$data" --listen "$listen" --ready-file "$ready" "$@" >>"$T/$name.log" 2>&1 &
+  fi
+  PIDS[$name]=$!
+  local i
+  for i in $(seq 1 200); do
+    [[ -s $ready ]] && break
+    kill -0 "${PIDS[$name]}" 2>/dev/null || fail "broker $name exited at start: $(tail -n 5 "$T/$name.log")"
+    sleep 0.05
+  done
+  [[ -s $ready ]] || fail "broker $name not ready after 10s"
+  local addr
+  addr=$(head -n 1 "$ready")
+  printf -v "${name^^}" '%s' "$addr"
+  # restart on the same port
+  declare -gA LISTEN
+  LISTEN[$name]=$addr
+}
+declare -gA LISTEN=()
+
+# stop_broker NAME [-9|-TERM]: kill and wait for exit (bounded).
+stop_broker() {
+  local name=$1 sig=${2:--TERM}
+  local pid=${PIDS[$name]:-}
+  [[ -n $pid ]] || return 0
+  kill "$sig" "$pid" 2>/dev/null || true
+  local rc=0
+  timeout 20 tail --pid="$pid" -f /dev/null || fail "broker $name did not exit after $sig"
+  wait "$pid" 2>/dev/null || rc=$?
+  unset "PIDS[$name]"
+  BROKER_EXIT=$rc
+}
+
+restart_broker() {
+  local name=$1; shift
+  # shellcheck disable=SC2086
+  start_broker "$name" ${ARGS[$name]} "$@"
+}
+
+# count_lines FILE
+count_lines() { wc -l <"$1" | tr -d ' '; }
+
+# bounded wait until a command succeeds: wait_until SECONDS CMD...
+wait_until() {
+  local secs=$1; shift
+  local end=$((SECONDS + secs))
+  while ! "$@" >/dev/null 2>&1; do
+    [[ $SECONDS -ge $end ]] && return 1
+    sleep 0.1
+  done
+}
