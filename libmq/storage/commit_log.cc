@@ -1,0 +1,230 @@
+#include "storage/commit_log.h"
+
+#include <algorithm>
+
+#include "storage/record.h"
+#include "util/bytes.h"
+
+namespace mq::storage {
+
+std::string segment_name(uint64_t base) { return fmt::format("{:020}", base); }
+
+namespace {
+
+bool parse_segment_name(const std::string& name, uint64_t& base) {
+  if (name.size() != 20 || !std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  base = 0;
+  for (char c : name) {
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (base > (UINT64_MAX - d) / 10) return false;
+    base = base * 10 + d;
+  }
+  return true;
+}
+
+// Store time of the record at the start of a segment, 0 when there is no
+// plausible one (recovery decides what is intact; this only feeds retention).
+int64_t first_store_ms(const File& f, uint64_t size) {
+  if (size < kRecordHeaderSize) return 0;
+  char h[kRecordHeaderSize];
+  auto r = f.pread(h, sizeof h, 0);
+  if (!r || *r != sizeof h || static_cast<uint8_t>(h[kOffMagic]) != kRecordMagic) return 0;
+  return static_cast<int64_t>(load_u64(h + kOffStore));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<CommitLog>> CommitLog::open(FileSystem& fsys, const fs::path& dir,
+                                                   uint64_t segment_size) {
+  MQ_RETURN_IF_ERROR(fsys.mkdirs(dir));
+  auto names = fsys.list(dir);
+  if (!names) return names.status();
+  std::unique_ptr<CommitLog> log(new CommitLog(fsys, dir, segment_size));
+  for (auto& name : *names) {
+    uint64_t base;
+    if (!parse_segment_name(name, base)) continue;  // e.g. a leftover temp file
+    auto f = fsys.open(dir / name, false);
+    if (!f) return f.status();
+    auto size = (*f)->size();
+    if (!size) return size.status();
+    auto seg = std::make_shared<Segment>();
+    seg->base = base;
+    seg->size = *size;
+    seg->first_store_ms = first_store_ms(**f, *size);
+    seg->file = std::move(*f);
+    log->segments_[base] = std::move(seg);
+  }
+  if (log->segments_.empty()) {
+    auto seg = log->create_segment(0);
+    if (!seg) return seg.status();
+  }
+  return log;
+}
+
+Result<std::shared_ptr<Segment>> CommitLog::create_segment(uint64_t base) {
+  fs::path p = dir_ / segment_name(base);
+  auto f = fs_.open(p, true);
+  if (!f) return f.status();
+  // A file left over from an earlier failed roll may hold bytes: start empty.
+  Status s = (*f)->truncate(0);
+  if (!s) return s;
+  s = fs_.sync_dir(dir_);
+  if (!s) {
+    poison(s);
+    return s;
+  }
+  auto seg = std::make_shared<Segment>();
+  seg->base = base;
+  seg->file = std::move(*f);
+  std::unique_lock lk(mu_);
+  segments_[base] = seg;
+  return seg;
+}
+
+Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
+  MQ_RETURN_IF_ERROR(health());
+  auto act = active();
+  uint64_t n = batch.size();
+  if (act->size > 0 && act->size + n > segment_size_) {
+    // Roll: the old segment must be durable before appends move on, since
+    // the flusher only ever syncs the active segment.
+    Status s = act->file->sync();
+    if (!s) {
+      poison(s);
+      return s;
+    }
+    auto seg = create_segment(act->end());
+    if (!seg) return seg.status();
+    act = *seg;
+  }
+  uint64_t off = act->size;
+  Status s = write_all(*act->file, batch, off);
+  if (!s) {
+    // Never leave a partial batch behind the end: a stale complete record
+    // there would come back as a valid one at recovery.
+    Status t = act->file->truncate(off);
+    if (!t) poison(t.with_context("commit log truncate after failed write"));
+    return s;
+  }
+  if (off == 0) act->first_store_ms = store_ms;
+  act->size += n;
+  return act->base + off;
+}
+
+Status CommitLog::sync_active() {
+  MQ_RETURN_IF_ERROR(health());
+  auto act = active();
+  Status s = act->file->sync();
+  if (!s) poison(s);
+  return s;
+}
+
+Status CommitLog::sync_from(uint64_t pos) {
+  for (auto& seg : segments()) {
+    if (seg->end() < pos) continue;
+    Status s = seg->file->sync();
+    if (!s) {
+      poison(s);
+      return s;
+    }
+  }
+  return Status::ok();
+}
+
+std::shared_ptr<Segment> CommitLog::find(uint64_t pos) const {
+  std::shared_lock lk(mu_);
+  auto it = segments_.upper_bound(pos);
+  if (it == segments_.begin()) return nullptr;
+  --it;
+  if (pos > it->second->end()) return nullptr;
+  return it->second;
+}
+
+Status CommitLog::read(uint64_t pos, char* buf, size_t n) const {
+  auto seg = find(pos);
+  if (!seg || pos + n > seg->end())
+    return Status::not_found(fmt::format("commit log: no data at {} (+{})", pos, n));
+  return read_exact(*seg->file, buf, n, pos - seg->base);
+}
+
+std::shared_ptr<Segment> CommitLog::active() const {
+  std::shared_lock lk(mu_);
+  return segments_.rbegin()->second;
+}
+
+std::vector<std::shared_ptr<Segment>> CommitLog::segments() const {
+  std::shared_lock lk(mu_);
+  std::vector<std::shared_ptr<Segment>> out;
+  for (auto& [b, s] : segments_) out.push_back(s);
+  return out;
+}
+
+std::shared_ptr<Segment> CommitLog::next_after(uint64_t pos) const {
+  std::shared_lock lk(mu_);
+  auto it = segments_.upper_bound(pos);
+  return it == segments_.end() ? nullptr : it->second;
+}
+
+uint64_t CommitLog::start() const {
+  std::shared_lock lk(mu_);
+  return segments_.begin()->second->base;
+}
+
+uint64_t CommitLog::end() const {
+  std::shared_lock lk(mu_);
+  return segments_.rbegin()->second->end();
+}
+
+Status CommitLog::truncate_to(uint64_t pos) {
+  std::vector<std::shared_ptr<Segment>> later;
+  std::shared_ptr<Segment> keep;
+  {
+    std::unique_lock lk(mu_);
+    auto it = segments_.upper_bound(pos);
+    if (it != segments_.begin()) keep = std::prev(it)->second;
+    while (it != segments_.end()) {
+      later.push_back(it->second);
+      it = segments_.erase(it);
+    }
+    if (!keep) {  // cut before the first segment: keep an empty one there
+      keep = later.front();
+      later.erase(later.begin());
+      segments_[keep->base] = keep;
+    }
+  }
+  for (auto& seg : later) MQ_RETURN_IF_ERROR(fs_.remove(dir_ / segment_name(seg->base)));
+  uint64_t cut = pos > keep->base ? pos - keep->base : 0;
+  MQ_RETURN_IF_ERROR(keep->file->truncate(cut));
+  keep->size = cut;
+  if (cut == 0) keep->first_store_ms = 0;
+  MQ_RETURN_IF_ERROR(keep->file->sync());
+  return fs_.sync_dir(dir_);
+}
+
+Status CommitLog::drop_before(uint64_t new_start) {
+  std::vector<std::shared_ptr<Segment>> gone;
+  {
+    std::unique_lock lk(mu_);
+    while (segments_.size() > 1 && segments_.begin()->first < new_start) {
+      gone.push_back(segments_.begin()->second);
+      segments_.erase(segments_.begin());
+    }
+  }
+  if (gone.empty()) return Status::ok();
+  for (auto& seg : gone) MQ_RETURN_IF_ERROR(fs_.remove(dir_ / segment_name(seg->base)));
+  return fs_.sync_dir(dir_);
+}
+
+Status CommitLog::health() const {
+  std::lock_guard lk(health_mu_);
+  return health_;
+}
+
+void CommitLog::poison(Status why) {
+  std::lock_guard lk(health_mu_);
+  if (health_.is_ok()) health_ = Status(why.code() == Code::disk_full ? Code::io_error : why.code(),
+                                        "commit log poisoned: " + why.message());
+}
+
+}  // namespace mq::storage

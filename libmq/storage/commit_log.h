@@ -1,0 +1,93 @@
+// The commit log: segment files DIR/commitlog/<20-digit base position>.
+// Positions are global (segment base + offset in the segment); a record never
+// spans segments. Appends go to the last (active) segment; when a batch does
+// not fit, the active segment is synced and a new one starts at the end (a
+// batch larger than a segment gets a segment of its own).
+//
+// Poisoning: a failed sync, or a failed write that cannot be truncated away,
+// poisons the log: health() stays non-OK and every later append fails.
+//
+// Threading: append/truncate_to/drop_before are serialised by the caller;
+// reads, active(), sync_active() and the accessors may run concurrently.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "storage/file_system.h"
+
+namespace mq::storage {
+
+struct Segment {
+  uint64_t base = 0;
+  std::unique_ptr<File> file;
+  std::atomic<uint64_t> size{0};         // bytes written
+  std::atomic<int64_t> first_store_ms{0};  // store time of its first record, 0 when empty
+  uint64_t end() const { return base + size.load(); }
+};
+
+std::string segment_name(uint64_t base);
+
+class CommitLog {
+ public:
+  // Opens every segment in `dir` (creating the dir and a first segment at
+  // `initial_base` when there is none). Sizes are the file sizes: recovery
+  // cuts what is not intact.
+  static Result<std::unique_ptr<CommitLog>> open(FileSystem& fsys, const fs::path& dir,
+                                                 uint64_t segment_size);
+
+  // Writes `batch` (whole records) with one write at the end of the log and
+  // returns its position. On failure the segment is truncated back (no stale
+  // bytes follow the end) and nothing changes; if that truncate fails too, or
+  // the sync before a roll fails, the log is poisoned.
+  Result<uint64_t> append(std::string_view batch, int64_t first_store_ms);
+  // fdatasync of the active segment (older ones were synced when rolled).
+  // A failure poisons the log.
+  Status sync_active();
+  // Syncs every segment that starts at or after `pos` or contains it.
+  Status sync_from(uint64_t pos);
+
+  // Reads exactly n bytes at `pos`, which must lie inside one segment.
+  Status read(uint64_t pos, char* buf, size_t n) const;
+  // The segment holding `pos` (or whose end is `pos`); nullptr when none.
+  std::shared_ptr<Segment> find(uint64_t pos) const;
+  std::shared_ptr<Segment> active() const;
+  std::vector<std::shared_ptr<Segment>> segments() const;
+  // The first segment with base > pos; nullptr when none.
+  std::shared_ptr<Segment> next_after(uint64_t pos) const;
+
+  uint64_t start() const;
+  uint64_t end() const;
+
+  // Cuts the log at `pos`: truncates the segment holding it, deletes later
+  // segments, syncs. Used by recovery.
+  Status truncate_to(uint64_t pos);
+  // Deletes the segments before the one starting at `new_start` (never the
+  // active one) and syncs the directory.
+  Status drop_before(uint64_t new_start);
+
+  Status health() const;
+  void poison(Status why);
+  const fs::path& dir() const { return dir_; }
+
+ private:
+  CommitLog(FileSystem& fsys, fs::path dir, uint64_t segment_size)
+      : fs_(fsys), dir_(std::move(dir)), segment_size_(segment_size) {}
+  Result<std::shared_ptr<Segment>> create_segment(uint64_t base);
+
+  FileSystem& fs_;
+  fs::path dir_;
+  uint64_t segment_size_;
+  mutable std::shared_mutex mu_;  // guards segments_
+  std::map<uint64_t, std::shared_ptr<Segment>> segments_;
+  mutable std::mutex health_mu_;
+  Status health_;
+};
+
+}  // namespace mq::storage

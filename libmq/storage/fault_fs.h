@@ -1,0 +1,91 @@
+// FaultFileSystem: an in-memory FileSystem for tests that models what a power
+// loss keeps and fails I/O on demand.
+//
+// Per file it keeps the current content and the durable content (as of the
+// last successful sync()); per directory entry it keeps whether the entry is
+// durable (as of the last sync_dir() of its directory). crash() drops
+// everything not durable: file contents go back to their synced state, files
+// created since the last sync_dir vanish, removed/renamed ones come back, and
+// every handle opened before the crash fails from then on (the old process is
+// gone). Directories are durable as soon as they are made (a simplification).
+//
+// Faults: ENOSPC once a write budget is used up (a write then writes what
+// fits: a short write, the next one fails), EIO on sync (once or always,
+// optionally only for paths containing a substring), short writes.
+// Thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "storage/file_system.h"
+
+namespace mq::storage {
+
+class FaultFileSystem final : public FileSystem {
+ public:
+  enum class SyncFault { off, once, always };
+  struct Node {
+    std::string current;
+    std::string durable;
+  };
+
+  Result<std::unique_ptr<File>> open(const fs::path& path, bool create) override;
+  Status remove(const fs::path& path) override;
+  Status rename(const fs::path& from, const fs::path& to) override;
+  Result<std::vector<std::string>> list(const fs::path& dir) override;
+  bool exists(const fs::path& path) override;
+  bool is_dir(const fs::path& path) override;
+  Status mkdirs(const fs::path& dir) override;
+  Status sync_dir(const fs::path& dir) override;
+
+  // Simulated power loss (see above). Until restart(), every operation fails
+  // with EIO, new handles included: the crashed process can write nothing more.
+  void crash();
+  void restart();
+  // After `bytes` more bytes written, writes fail with ENOSPC; nullopt = unlimited.
+  void set_write_budget(std::optional<uint64_t> bytes);
+  // Makes sync() fail with EIO (for files whose path contains `path_contains`).
+  void fail_sync(SyncFault mode, std::string path_contains = "");
+  // Every pwrite writes at most half of what it was asked (at least one byte).
+  void set_short_writes(bool on);
+
+  // Test inspection and damage. content() is the current content ("" when missing).
+  std::string content(const fs::path& path);
+  // Replaces both current and durable content (damage on the "disk").
+  void set_content(const fs::path& path, std::string data);
+  uint64_t sync_count();
+  std::vector<std::string> files();  // every live file path, sorted
+
+  // Used by the file handles.
+  Result<size_t> do_pwrite(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p,
+                           std::string_view data, uint64_t offset);
+  Result<size_t> do_pread(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p, char* buf,
+                          size_t len, uint64_t offset);
+  Status do_sync(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p);
+  Status do_truncate(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p, uint64_t size);
+  Result<uint64_t> do_size(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p);
+
+ private:
+  Status check_gen(uint64_t gen, const fs::path& p) const;
+  Status check_up(const fs::path& p) const;
+  static std::string key(const fs::path& p);
+
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Node>> live_;
+  std::map<std::string, std::shared_ptr<Node>> durable_entries_;
+  std::set<std::string> dirs_{"/", "."};
+  uint64_t generation_ = 0;
+  bool down_ = false;
+  std::optional<uint64_t> write_budget_;
+  SyncFault sync_fault_ = SyncFault::off;
+  std::string sync_fault_path_;
+  bool short_writes_ = false;
+  uint64_t syncs_ = 0;
+};
+
+}  // namespace mq::storage

@@ -1,0 +1,62 @@
+// The queue index of one (topic, queue): DIR/index/<topic>/<queue>, fixed
+// 24-byte entries, entry N describes offset N:
+//   0 u64 log_pos   8 u32 record_size   12 u32 tag_hash   16 i64 store_ms
+// Derived data: rebuilt from the commit log by recovery, so appends do not
+// fsync it; the store syncs it at checkpoints. Entries for offsets below the
+// queue's min still exist (they point at deleted segments).
+//
+// Threading: writes are serialised by the caller; reads may run concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/file_system.h"
+
+namespace mq::storage {
+
+inline constexpr size_t kIndexEntrySize = 24;
+
+struct IndexEntry {
+  uint64_t log_pos = 0;
+  uint32_t size = 0;
+  uint32_t tag_hash = 0;
+  int64_t store_ms = 0;
+};
+
+void encode_index_entry(const IndexEntry& e, char* out);
+IndexEntry decode_index_entry(const char* in);
+
+class QueueIndex {
+ public:
+  // Opens (or creates) the index file and drops a partial trailing entry.
+  static Result<std::unique_ptr<QueueIndex>> open(FileSystem& fsys, const fs::path& path,
+                                                  bool create);
+  // Whole entries in the file when it was opened.
+  uint64_t initial_count() const { return initial_count_; }
+
+  // Writes encoded entries (a multiple of 24 bytes) starting at `offset`.
+  Status write(uint64_t offset, std::string_view entries);
+  Result<std::vector<IndexEntry>> read(uint64_t offset, uint64_t n) const;
+  Result<IndexEntry> get(uint64_t offset) const;
+  // Keeps the first `count` entries.
+  Status truncate(uint64_t count);
+  Status sync();
+  // The first offset in [lo, hi) whose entry has log_pos >= pos (hi if none).
+  Result<uint64_t> lower_bound_pos(uint64_t lo, uint64_t hi, uint64_t pos) const;
+  // The first offset in [lo, hi) whose entry has store_ms >= ms (hi if none).
+  Result<uint64_t> lower_bound_time(uint64_t lo, uint64_t hi, int64_t ms) const;
+  const fs::path& path() const { return file_->path(); }
+
+ private:
+  QueueIndex(std::unique_ptr<File> f, uint64_t count) : file_(std::move(f)), initial_count_(count) {}
+  template <class Pred>
+  Result<uint64_t> lower_bound(uint64_t lo, uint64_t hi, Pred below) const;
+
+  std::unique_ptr<File> file_;
+  uint64_t initial_count_;
+};
+
+}  // namespace mq::storage

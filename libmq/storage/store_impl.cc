@@ -1,0 +1,408 @@
+#include "storage/store_impl.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "storage/checkpoint.h"
+#include "util/bytes.h"
+
+namespace mq::storage {
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+constexpr uint64_t kIndexChunk = 512;
+
+}  // namespace
+
+bool safe_topic_name(std::string_view t) {
+  if (t.empty() || t.size() > 255 || t == "." || t == "..") return false;
+  return t.find('/') == std::string_view::npos && t.find('\0') == std::string_view::npos;
+}
+
+Result<std::unique_ptr<MessageStore>> MessageStore::open(const StoreOptions& options,
+                                                         RecoveryReport* report) {
+  if (options.dir.empty()) return Status::invalid("message store: no directory given");
+  if (options.segment_size < 4096) return Status::invalid("message store: segment size below 4096");
+  auto store = std::make_unique<StoreImpl>(options);
+  RecoveryReport local;
+  Status s = store->start(report ? *report : local);
+  if (!s) return s;
+  return std::unique_ptr<MessageStore>(std::move(store));
+}
+
+StoreImpl::StoreImpl(const StoreOptions& o)
+    : opt_(o), fs_(o.fs ? *o.fs : FileSystem::posix()), index_dir_(o.dir / "index") {}
+
+StoreImpl::~StoreImpl() { (void)close(); }
+
+Status StoreImpl::start(RecoveryReport& report) {
+  MQ_RETURN_IF_ERROR(fs_.mkdirs(opt_.dir));
+  auto log = CommitLog::open(fs_, opt_.dir / "commitlog", opt_.segment_size);
+  if (!log) return log.status();
+  log_ = std::move(*log);
+  MQ_RETURN_IF_ERROR(recover(report));
+  started_ = true;
+  flusher_ = std::thread([this] { flusher_loop(); });
+  maint_ = std::thread([this] { maintenance_loop(); });
+  return Status::ok();
+}
+
+// ---- append ------------------------------------------------------------------
+
+Result<QueueState*> StoreImpl::queue_for_append(std::string_view topic, uint32_t queue) {
+  {
+    std::shared_lock lk(state_mu_);
+    auto it = queues_.find(std::pair<std::string_view, uint32_t>(topic, queue));
+    if (it != queues_.end()) return it->second.get();
+  }
+  fs::path dir = index_dir_ / std::string(topic);
+  MQ_RETURN_IF_ERROR(fs_.mkdirs(dir));
+  auto idx = QueueIndex::open(fs_, dir / std::to_string(queue), true);
+  if (!idx) return idx.status();
+  auto q = std::make_unique<QueueState>();
+  q->topic = std::string(topic);
+  q->queue = queue;
+  q->next_offset = q->visible = q->min_offset = (*idx)->initial_count();
+  q->index = std::move(*idx);
+  q->new_file = true;
+  QueueState* raw = q.get();
+  std::unique_lock lk(state_mu_);
+  queues_.emplace(std::make_pair(std::string(topic), queue), std::move(q));
+  return raw;
+}
+
+void StoreImpl::append(std::string batch, AppendCallback done) {
+  struct Rec {
+    size_t off;
+    uint32_t size;
+    std::string_view topic;
+    uint32_t queue;
+    uint32_t tag_hash;
+  };
+  std::vector<Rec> recs;
+  for (size_t pos = 0; pos < batch.size();) {
+    RecordView v;
+    std::string why;
+    auto r = decode_record(std::string_view(batch).substr(pos), v, &why);
+    if (r != DecodeResult::ok) {
+      if (r == DecodeResult::need_more) why = "truncated record";
+      return done(Status::invalid(fmt::format("batch record {}: {}", recs.size(), why)), {});
+    }
+    if (!safe_topic_name(v.topic))
+      return done(Status::invalid(fmt::format("batch record {}: bad topic name", recs.size())), {});
+    recs.push_back({pos, static_cast<uint32_t>(v.bytes.size()), v.topic, v.queue, tag_hash(v.tag)});
+    pos += v.bytes.size();
+  }
+  if (recs.empty()) return done(Status::invalid("empty batch"), {});
+
+  Pending p;
+  Status err;
+  bool async = opt_.flush == FlushMode::async;
+  {
+    std::lock_guard lk(append_mu_);
+    if (closed_) {
+      err = Status::unavailable("message store is closed");
+    } else if (Status h = log_->health(); !h) {
+      err = h;
+    } else {
+      int64_t now = std::max(now_ms(), last_store_ms_);
+      // Offsets: per queue, in batch order, from the queue's next offset.
+      std::vector<std::pair<QueueState*, uint64_t>> next;  // queue -> next offset in this batch
+      std::vector<size_t> rk(recs.size());  // record -> index into `next`
+      for (size_t i = 0; i < recs.size(); ++i) {
+        auto q = queue_for_append(recs[i].topic, recs[i].queue);
+        if (!q) {
+          err = q.status();
+          break;
+        }
+        auto it = std::find_if(next.begin(), next.end(), [&](auto& e) { return e.first == *q; });
+        if (it == next.end()) it = next.insert(next.end(), {*q, (*q)->next_offset});
+        rk[i] = static_cast<size_t>(it - next.begin());
+        uint64_t off = it->second++;
+        stamp_record(batch.data() + recs[i].off, recs[i].queue, off, now);
+        p.appended.push_back({recs[i].queue, off});
+      }
+      // Segments are contiguous (a roll starts the new segment at the old
+      // end), so the batch lands at the current end whether it rolls or not.
+      uint64_t base = log_->end();
+      std::vector<std::string> entries(next.size());
+      std::vector<uint64_t> qbytes(next.size(), 0);
+      if (err.is_ok()) {
+        uint64_t pos = base;
+        for (size_t i = 0; i < recs.size(); ++i) {
+          char e[kIndexEntrySize];
+          encode_index_entry({pos, recs[i].size, recs[i].tag_hash, now}, e);
+          entries[rk[i]].append(e, sizeof e);
+          qbytes[rk[i]] += recs[i].size;
+          pos += recs[i].size;
+        }
+        // Index entries first (derived data: beyond next_offset they are
+        // invisible, overwritten by the next append or dropped by recovery),
+        // then the log.
+        for (size_t k = 0; k < next.size() && err.is_ok(); ++k) {
+          err = next[k].first->index->write(next[k].first->next_offset, entries[k]);
+          next[k].first->dirty = true;
+        }
+      }
+      if (err.is_ok()) {
+        auto pos = log_->append(batch, now);
+        if (!pos) {
+          err = pos.status();
+        } else if (*pos != base) {
+          err = Status::io_error(fmt::format("commit log: batch landed at {} not {}", *pos, base));
+          log_->poison(err);
+        }
+      }
+      if (!err.is_ok()) {
+        for (auto& [q, n] : next) (void)q->index->truncate(q->next_offset);
+      } else {
+        last_store_ms_ = now;
+        uint64_t end = base + batch.size();
+        {
+          std::unique_lock lk2(state_mu_);
+          for (size_t k = 0; k < next.size(); ++k) {
+            next[k].first->next_offset = next[k].second;
+            p.vis.push_back({next[k].first, next[k].second, now, qbytes[k]});
+          }
+        }
+        p.end = end;
+        if (async) {
+          apply_visibility(p.vis);
+          std::lock_guard fl(flush_mu_);
+          written_end_ = end;
+        } else {
+          p.done = std::move(done);
+          std::lock_guard fl(flush_mu_);
+          written_end_ = end;
+          pending_.push_back(std::move(p));
+          flush_cv_.notify_one();
+        }
+      }
+    }
+  }
+  if (!err.is_ok()) return done(err, {});
+  if (async) {
+    notify_visible();
+    done(Status::ok(), std::move(p.appended));
+  }
+}
+
+void StoreImpl::apply_visibility(const std::vector<Visibility>& vis) {
+  std::unique_lock lk(state_mu_);
+  for (auto& v : vis) {
+    if (v.visible <= v.q->visible) continue;
+    v.q->visible = v.visible;
+    v.q->newest_ms = std::max(v.q->newest_ms, v.newest_ms);
+    v.q->bytes += v.bytes;
+  }
+}
+
+void StoreImpl::notify_visible() {
+  std::shared_ptr<std::function<void()>> l;
+  {
+    std::lock_guard lk(listener_mu_);
+    l = listener_;
+  }
+  if (l && *l) (*l)();
+}
+
+void StoreImpl::set_visible_listener(std::function<void()> listener) {
+  std::lock_guard lk(listener_mu_);
+  listener_ = std::make_shared<std::function<void()>>(std::move(listener));
+}
+
+// ---- flusher -----------------------------------------------------------------
+
+void StoreImpl::flusher_loop() {
+  bool sync_mode = opt_.flush == FlushMode::sync;
+  std::unique_lock lk(flush_mu_);
+  bool stopping_failed = false;
+  for (;;) {
+    if (sync_mode) {
+      flush_cv_.wait(lk, [&] { return stop_flusher_ || !pending_.empty(); });
+    } else {
+      flush_cv_.wait_for(lk, opt_.flush_interval, [&] { return stop_flusher_; });
+    }
+    uint64_t target = written_end_;
+    bool stopping = stop_flusher_;
+    if (target > durable_end_.load() || !pending_.empty()) {
+      lk.unlock();
+      // Group commit: one fdatasync covers every append that finished its
+      // write before `target` was read; later ones wait for the next round.
+      Status s = log_->sync_active();
+      lk.lock();
+      std::deque<Pending> done;
+      if (s.is_ok()) {
+        if (target > durable_end_.load()) durable_end_ = target;
+        while (!pending_.empty() && pending_.front().end <= target) {
+          done.push_back(std::move(pending_.front()));
+          pending_.pop_front();
+        }
+      } else {
+        done.swap(pending_);  // poisoned: nobody is told a write is durable
+        if (stopping) stopping_failed = true;
+      }
+      lk.unlock();
+      bool any = false;
+      for (auto& p : done) {
+        if (s.is_ok()) {
+          apply_visibility(p.vis);
+          any = true;
+        }
+      }
+      if (any) notify_visible();  // before the acks: an acked record is already visible
+      for (auto& p : done) {
+        if (s.is_ok())
+          p.done(Status::ok(), std::move(p.appended));
+        else
+          p.done(s, {});
+      }
+      lk.lock();
+      if (stopping_failed) break;
+      continue;
+    }
+    if (stopping) break;
+  }
+}
+
+// ---- checkpoints and retention -------------------------------------------------
+
+void StoreImpl::maintenance_loop() {
+  auto last_retention = std::chrono::steady_clock::now();
+  std::unique_lock lk(maint_mu_);
+  while (!stop_maint_) {
+    maint_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_maint_; });
+    if (stop_maint_) break;
+    lk.unlock();
+    (void)checkpoint(false);  // a failure keeps the previous checkpoint: recovery scans more
+    if (std::chrono::steady_clock::now() - last_retention > std::chrono::seconds(60)) {
+      last_retention = std::chrono::steady_clock::now();
+      enforce_retention(now_ms());
+    }
+    lk.lock();
+  }
+}
+
+Status StoreImpl::checkpoint(bool clean) {
+  std::lock_guard ck(ckpt_mu_);
+  // Every record below durable_end has its index entry written (entries are
+  // written before the log), so once the index files are synced, recovery may
+  // start scanning there.
+  uint64_t pos = durable_end_.load();
+  std::vector<QueueState*> qs;
+  {
+    std::shared_lock lk(state_mu_);
+    for (auto& [k, q] : queues_) qs.push_back(q.get());
+  }
+  bool changed = false;
+  std::vector<std::string> new_dirs;
+  for (auto* q : qs) {
+    if (q->new_file.exchange(false)) {
+      new_dirs.push_back(q->topic);
+      changed = true;
+    }
+    if (q->dirty.exchange(false)) {
+      changed = true;
+      Status s = q->index->sync();
+      if (!s) {
+        q->dirty = true;
+        return s;
+      }
+    }
+  }
+  std::sort(new_dirs.begin(), new_dirs.end());
+  new_dirs.erase(std::unique(new_dirs.begin(), new_dirs.end()), new_dirs.end());
+  for (auto& t : new_dirs) MQ_RETURN_IF_ERROR(fs_.sync_dir(index_dir_ / t));
+  if (!new_dirs.empty()) {
+    MQ_RETURN_IF_ERROR(fs_.sync_dir(index_dir_));
+    MQ_RETURN_IF_ERROR(fs_.sync_dir(opt_.dir));
+  }
+  if (!clean && !changed && pos == last_ckpt_pos_) return Status::ok();
+  MQ_RETURN_IF_ERROR(write_checkpoint(fs_, opt_.dir / "checkpoint", {pos, clean}));
+  last_ckpt_pos_ = pos;
+  return Status::ok();
+}
+
+void StoreImpl::enforce_retention(int64_t now) {
+  std::lock_guard rl(retention_mu_);
+  int64_t cutoff = now - opt_.retention.count();
+  auto segs = log_->segments();
+  uint64_t new_start = segs.front()->base;
+  // Store times never decrease, so the first record of the next segment is
+  // newer than everything in this one.
+  for (size_t i = 0; i + 1 < segs.size(); ++i) {
+    int64_t next_first = segs[i + 1]->first_store_ms.load();
+    if (next_first == 0 || next_first >= cutoff) break;
+    new_start = segs[i + 1]->base;
+  }
+  if (new_start == segs.front()->base) return;
+  {
+    std::lock_guard lk(append_mu_);  // no roll while segments go
+    if (!log_->drop_before(new_start).is_ok()) return;
+  }
+  std::vector<QueueState*> qs;
+  {
+    std::shared_lock lk(state_mu_);
+    for (auto& [k, q] : queues_) qs.push_back(q.get());
+  }
+  for (auto* q : qs) {
+    uint64_t lo, hi;
+    {
+      std::shared_lock lk(state_mu_);
+      lo = q->min_offset;
+      hi = q->visible;
+    }
+    auto m = q->index->lower_bound_pos(lo, hi, log_->start());
+    if (!m || *m == lo) continue;
+    uint64_t gone = 0;
+    for (uint64_t o = lo; o < *m; o += kIndexChunk) {
+      auto es = q->index->read(o, std::min<uint64_t>(kIndexChunk, *m - o));
+      if (!es) break;
+      for (auto& e : *es) gone += e.size;
+    }
+    std::unique_lock lk(state_mu_);
+    q->min_offset = std::max(q->min_offset, *m);
+    q->bytes -= std::min(q->bytes, gone);
+  }
+}
+
+// ---- close ---------------------------------------------------------------------
+
+Status StoreImpl::close() {
+  std::lock_guard cl(close_mu_);
+  if (close_done_) return close_status_;
+  close_done_ = true;
+  {
+    std::lock_guard lk(append_mu_);
+    closed_ = true;
+  }
+  {
+    std::lock_guard lk(maint_mu_);
+    stop_maint_ = true;
+  }
+  maint_cv_.notify_all();
+  if (maint_.joinable()) maint_.join();
+  {
+    std::lock_guard lk(flush_mu_);
+    stop_flusher_ = true;
+  }
+  flush_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  if (!log_ || !started_) return close_status_;
+  Status s = log_->health();
+  if (s.is_ok() && durable_end_.load() < log_->end()) {
+    s = log_->sync_active();
+    if (s.is_ok()) durable_end_ = log_->end();
+  }
+  if (s.is_ok()) s = checkpoint(true);
+  close_status_ = s;
+  return s;
+}
+
+}  // namespace mq::storage

@@ -1,0 +1,141 @@
+// The concrete MessageStore (internal: use MessageStore::open). Split over
+// store_impl.cc (append, flusher, checkpoints, retention), store_read.cc (reads) and
+// recovery.cc (open-time recovery).
+//
+// Lock order: append_mu_ -> state_mu_ -> flush_mu_. Callbacks and the visible
+// listener run with no lock held.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+
+#include "storage/commit_log.h"
+#include "storage/message_store.h"
+#include "storage/queue_index.h"
+
+namespace mq::storage {
+
+struct QueueKeyLess {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    return std::pair<std::string_view, uint32_t>(a.first, a.second) <
+           std::pair<std::string_view, uint32_t>(b.first, b.second);
+  }
+};
+
+struct QueueState {
+  std::string topic;
+  uint32_t queue = 0;
+  std::shared_ptr<QueueIndex> index;
+  // Writers hold append_mu_ and state_mu_ (exclusive); readers state_mu_.
+  uint64_t next_offset = 0;  // index entries written (the appender's view)
+  uint64_t visible = 0;      // readers see [min_offset, visible)
+  uint64_t min_offset = 0;
+  uint64_t bytes = 0;        // bytes of visible records from min_offset
+  int64_t newest_ms = 0;     // store time of the newest visible record
+  std::atomic<bool> dirty{false};     // index written since its last sync
+  std::atomic<bool> new_file{false};  // directory entry not yet synced
+};
+
+class StoreImpl final : public MessageStore {
+ public:
+  explicit StoreImpl(const StoreOptions& o);
+  ~StoreImpl() override;
+
+  Status start(RecoveryReport& report);  // recovery + threads
+
+  void append(std::string batch, AppendCallback done) override;
+  Result<ReadResult> read(std::string_view topic, uint32_t queue, uint64_t offset, uint32_t max_msgs,
+                          uint32_t max_bytes, std::span<const uint32_t> tag_hashes) const override;
+  QueueInfo queue_info(std::string_view topic, uint32_t queue) const override;
+  std::vector<std::pair<std::string, uint32_t>> queues() const override;
+  Result<uint64_t> offset_for_time(std::string_view topic, uint32_t queue, int64_t ms) const override;
+  void set_visible_listener(std::function<void()> listener) override;
+  uint64_t log_start() const override { return log_->start(); }
+  uint64_t log_end() const override { return log_->end(); }
+  uint64_t durable_end() const override { return durable_end_.load(); }
+  Result<std::string> read_log(uint64_t pos, size_t max_bytes) const override;
+  void enforce_retention(int64_t now_ms) override;
+  Status health() const override { return log_->health(); }
+  Status close() override;
+
+ private:
+  using QueueMap = std::map<std::pair<std::string, uint32_t>, std::unique_ptr<QueueState>, QueueKeyLess>;
+  struct Visibility {
+    QueueState* q;
+    uint64_t visible;
+    int64_t newest_ms;
+    uint64_t bytes;
+  };
+  struct Pending {
+    uint64_t end = 0;
+    AppendCallback done;
+    std::vector<Appended> appended;
+    std::vector<Visibility> vis;
+  };
+  struct ScanResult;
+
+  // recovery.cc
+  Status recover(RecoveryReport& report);
+  Status load_indexes();
+  Status scan(uint64_t from, bool full, RecoveryReport& report, bool& consistent);
+  Status finish_queue_state(QueueState& q);
+
+  // store_impl.cc, store_read.cc
+  Result<QueueState*> queue_for_append(std::string_view topic, uint32_t queue);
+  const QueueState* find_queue(std::string_view topic, uint32_t queue) const;
+  void apply_visibility(const std::vector<Visibility>& vis);
+  void notify_visible();
+  void flusher_loop();
+  void maintenance_loop();
+  Status checkpoint(bool clean);
+  uint64_t visible_end() const;
+
+  StoreOptions opt_;
+  FileSystem& fs_;
+  fs::path index_dir_;
+  std::unique_ptr<CommitLog> log_;
+
+  mutable std::shared_mutex state_mu_;
+  QueueMap queues_;
+
+  std::mutex append_mu_;
+  int64_t last_store_ms_ = 0;
+  bool closed_ = false;
+
+  std::mutex flush_mu_;
+  std::condition_variable flush_cv_;
+  std::deque<Pending> pending_;
+  uint64_t written_end_ = 0;
+  bool stop_flusher_ = false;
+  std::atomic<uint64_t> durable_end_{0};
+  std::thread flusher_;
+
+  std::mutex maint_mu_;
+  std::condition_variable maint_cv_;
+  bool stop_maint_ = false;
+  std::thread maint_;
+  std::mutex ckpt_mu_;
+  uint64_t last_ckpt_pos_ = UINT64_MAX;
+  std::mutex retention_mu_;
+
+  std::mutex listener_mu_;
+  std::shared_ptr<std::function<void()>> listener_;
+
+  std::mutex close_mu_;
+  bool started_ = false;  // recovery finished: only then may close() write a clean checkpoint
+  bool close_done_ = false;
+  Status close_status_;
+};
+
+// A topic name usable as a directory name (the broker validates the full
+// syntax; the store refuses anything that could escape the index dir).
+bool safe_topic_name(std::string_view topic);
+
+}  // namespace mq::storage

@@ -1,0 +1,95 @@
+// Helpers shared by the storage tests.
+#pragma once
+
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <unistd.h>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/message_store.h"
+#include "storage/record.h"
+
+namespace mq::storage::test {
+
+class TempDir {
+ public:
+  // `base` empty: the system temp dir. Tests that only check logic on real
+  // files may pass "/dev/shm" (tmpfs: fsync is free) through shm_or_tmp().
+  explicit TempDir(std::filesystem::path base = {}) {
+    if (base.empty()) base = std::filesystem::temp_directory_path();
+    std::string tmpl = (base / "mq-storage-XXXXXX").string();
+    char* p = ::mkdtemp(tmpl.data());
+    path_ = p ? p : tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::filesystem::path shm_or_tmp() {
+  std::error_code ec;
+  if (std::filesystem::is_directory("/dev/shm", ec) && ::access("/dev/shm", W_OK) == 0) return "/dev/shm";
+  return std::filesystem::temp_directory_path();
+}
+
+inline std::string make_record(const std::string& topic, uint32_t queue, const std::string& body,
+                               const std::string& tag = "", int64_t born = 1) {
+  Message m;
+  m.topic = topic;
+  m.queue = queue;
+  m.body = body;
+  m.tag = tag;
+  m.born_ms = born;
+  m.key = "k";
+  m.id[0] = 1;
+  std::string out;
+  encode_record(m, out);
+  return out;
+}
+
+struct AppendOutcome {
+  Status status;
+  std::vector<Appended> appended;
+};
+
+// Appends and waits for the callback.
+inline AppendOutcome append_wait(MessageStore& s, std::string batch) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  AppendOutcome out;
+  s.append(std::move(batch), [&](Status st, std::vector<Appended> a) {
+    std::lock_guard lk(mu);
+    out.status = std::move(st);
+    out.appended = std::move(a);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return done; });
+  return out;
+}
+
+// Decodes every record of a read result (they were CRC-checked by the store).
+inline std::vector<Message> messages(const ReadResult& r) {
+  std::vector<Message> out;
+  std::string_view in = r.records;
+  while (!in.empty()) {
+    RecordView v;
+    if (decode_record(in, v) != DecodeResult::ok) break;
+    out.push_back(v.to_message());
+    in.remove_prefix(v.bytes.size());
+  }
+  return out;
+}
+
+}  // namespace mq::storage::test
