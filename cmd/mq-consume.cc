@@ -1,0 +1,34 @@
+// mq-consume: tail a topic to stdout (consumer groups come next). Thin main.
+#include "app/consume.h"
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  CLI::App cmd{"tail or consume messages of a topic", "mq-consume"};
+  mq::app::ConsumeOptions opt;
+  mq::cli::add_common_flags(cmd, opt.common);
+  cmd.add_option("-t,--topic", opt.topic, "topic to read")->required();
+  cmd.add_option("--from", opt.from, "earliest, latest, OFFSET or TIME")->default_str("latest");
+  cmd.add_option("-n,--count", opt.count, "stop after COUNT messages");
+  cmd.add_flag("-e,--exit", opt.to_end, "stop at the end of every queue");
+  cmd.add_option("--format", opt.format, "body, json or a template (%t %q %o %i %k %T %s %p{NAME})")
+      ->default_str("body");
+  cmd.add_flag("-0,--null", opt.nul, "end each body with NUL instead of a newline");
+  cmd.add_option("--tag", opt.tag, "only messages with these tags: TAG[||TAG...]");
+  const char* g = "Consumer group";
+  cmd.add_option("-g,--group", opt.group, "consume as this group (commits offsets)")->group(g);
+  cmd.add_option("--exec", opt.exec, "run sh -c CMD per message, body on stdin")->group(g);
+  cmd.add_option("--concurrency", opt.concurrency, "commands at once")->check(CLI::PositiveNumber)->group(g);
+  cmd.add_flag("--orderly", opt.orderly, "keep each queue strictly in order")->group(g);
+  cmd.add_option("--max-span", opt.max_span, "in-flight span per queue")->check(CLI::PositiveNumber)->group(g);
+  cmd.add_option_function<std::string>("--consume-timeout", mq::cli::to_duration(opt.consume_timeout),
+                                       "a message unfinished after this has failed")
+      ->group(g);
+  cmd.add_option("--max-retries", opt.max_retries, "retries before the dead-letter queue")
+      ->check(CLI::NonNegativeNumber)
+      ->group(g);
+  cmd.add_option_function<std::string>("--commit-interval", mq::cli::to_duration(opt.commit_interval),
+                                       "how often offsets are committed")
+      ->group(g);
+  if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
+  return mq::cli::exit_code(mq::app::consume(opt, mq::cli::stdio()));
+}

@@ -1,0 +1,82 @@
+#include "app/consume.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cli/message_format.h"
+#include "cli/output_writer.h"
+#include "cli/signals.h"
+#include "client/cluster.h"
+#include "client/tail.h"
+
+namespace mq::app {
+
+namespace {
+
+Status parse_from(std::string_view from, client::TailOptions& t) {
+  if (from.empty() || from == "latest") {
+    t.from = client::FromKind::latest;
+  } else if (from == "earliest") {
+    t.from = client::FromKind::earliest;
+  } else if (looks_like_time(from)) {
+    auto ms = parse_time(from, now_ms());
+    if (!ms) return ms.status();
+    t.from = client::FromKind::time;
+    t.from_ms = *ms;
+  } else {
+    auto off = parse_uint(from, "--from");
+    if (!off)
+      return Status::invalid(fmt::format("invalid --from '{}': expected earliest, latest, an offset or a time", from));
+    t.from = client::FromKind::offset;
+    t.from_offset = *off;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status consume(const ConsumeOptions& opt, cli::Stdio io) {
+  cli::setup_logger("mq-consume", opt.common);
+  auto fail = [](Status s) {
+    spdlog::error("{}", s.message());
+    return s;
+  };
+  if (!opt.group.empty() || !opt.exec.empty())
+    return fail(Status::invalid("consumer groups are not supported yet (-g, --exec): use a read-only tail without them"));
+  if (Status t = validate_topic(opt.topic, true); !t) return fail(t);
+  client::TailOptions to;
+  to.topic = opt.topic;
+  to.to_end = opt.to_end;
+  if (Status s = parse_from(opt.from, to); !s) return fail(s);
+  if (!opt.tag.empty() && opt.tag != "*") {
+    auto tags = client::split_tags(opt.tag);
+    if (!tags) return fail(tags.status());
+    to.tags = std::move(*tags);
+  }
+  auto format = cli::MessageFormat::parse(opt.format, opt.nul);
+  if (!format) return fail(format.status());
+  auto brokers = cli::split_brokers(opt.common.brokers);
+  if (!brokers) return fail(brokers.status());
+
+  cli::install_stop_signals();
+  auto cluster = client::Cluster::connect(*brokers, "mq-consume/" MQ_VERSION, to.timeout);
+  if (!cluster) return fail(cluster.status());
+
+  cli::OutputWriter out(io.out);
+  uint64_t written = 0;
+  client::Tail tail(**cluster, to);
+  Status st = tail.run(
+      [&](const storage::RecordView& m) {
+        format->append(m, out.buffer());
+        if (!out.commit()) return false;
+        ++written;
+        return opt.count == 0 || written < opt.count;
+      },
+      [&] { return out.flush() && !out.reader_gone(); }, cli::stop_flag());
+  out.flush();
+  if (!st) return fail(st);
+  if (!out.error().is_ok()) return fail(out.error());
+  spdlog::debug("{} messages written", written);
+  return Status::ok();
+}
+
+}  // namespace mq::app

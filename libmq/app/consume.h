@@ -1,0 +1,37 @@
+// mq-consume: without -g, a read-only tail of a topic to stdout (see SPEC).
+// Consumer groups (-g, --exec and friends) are declared but not built yet.
+#pragma once
+
+#include <string>
+
+#include "cli/common.h"
+#include "cli/stdio.h"
+#include "util/status.h"
+
+namespace mq::app {
+
+struct ConsumeOptions {
+  cli::CommonOptions common;
+  std::string topic;
+  std::string group;               // -g (not supported yet)
+  std::string from;                // earliest | latest | OFFSET | TIME; "" = latest
+  uint64_t count = 0;              // -n; 0 = no limit
+  bool to_end = false;             // -e
+  std::string format = "body";     // body | json | TEMPLATE
+  bool nul = false;                // -0
+  std::string tag;                 // TAG[||TAG...]
+  // Consumer-group options, reserved for the next step.
+  std::string exec;
+  int concurrency = 1;
+  bool orderly = false;
+  uint64_t max_span = 2000;
+  Millis consume_timeout{15 * 60 * 1000};
+  int max_retries = 16;
+  Millis commit_interval{5000};
+};
+
+// Writes messages to io.out until -n/-e is satisfied, SIGINT/SIGTERM, or
+// stdout is closed (all normal ends: ok).
+Status consume(const ConsumeOptions& opt, cli::Stdio io);
+
+}  // namespace mq::app

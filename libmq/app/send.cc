@@ -1,0 +1,172 @@
+#include "app/send.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cli/input_reader.h"
+#include "cli/output_writer.h"
+#include "cli/signals.h"
+#include "client/cluster.h"
+#include "client/producer.h"
+
+namespace mq::app {
+
+namespace {
+
+constexpr uint32_t kDefaultMaxMessage = 4u << 20;
+
+struct Defaults {
+  std::string key, tag;
+  storage::Properties props;
+};
+
+Result<storage::Properties> parse_props(const std::vector<std::string>& list) {
+  storage::Properties out;
+  for (auto& p : list) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return Status::invalid(fmt::format("invalid property '{}': expected NAME=VALUE", p));
+    out.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+  }
+  return out;
+}
+
+storage::Message make_message(const Defaults& d, cli::InputItem&& item) {
+  storage::Message m;
+  m.body = std::move(item.body);
+  m.key = item.key ? std::move(*item.key) : d.key;
+  m.tag = item.tag ? std::move(*item.tag) : d.tag;
+  m.props = d.props;
+  if (item.props)
+    for (auto& [k, v] : *item.props) m.set_prop(k, v);
+  return m;
+}
+
+}  // namespace
+
+Status send(const SendOptions& opt, cli::Stdio io) {
+  cli::setup_logger("mq-send", opt.common);
+  auto fail = [](Status s) {
+    spdlog::error("{}", s.message());
+    return s;
+  };
+  if (Status t = validate_topic(opt.topic); !t) return fail(t);
+  if (int(opt.nul) + int(opt.raw) + int(opt.json) > 1)
+    return fail(Status::invalid("-0, --raw and --json exclude each other"));
+  if (!opt.bodies.empty() && (opt.nul || opt.raw))
+    return fail(Status::invalid("BODY arguments cannot be combined with -0 or --raw"));
+  client::ProducerOptions po;
+  if (opt.mode == "sync") po.mode = client::SendMode::sync;
+  else if (opt.mode == "async") po.mode = client::SendMode::async;
+  else if (opt.mode == "oneway") po.mode = client::SendMode::oneway;
+  else return fail(Status::invalid(fmt::format("invalid mode '{}': expected sync, async or oneway", opt.mode)));
+  if (opt.window == 0) return fail(Status::invalid("--window must be at least 1"));
+  if (opt.retries < 0) return fail(Status::invalid("--retries must not be negative"));
+  po.window = opt.window;
+  po.retries = opt.retries;
+  po.timeout = opt.timeout;
+  po.queue = opt.queue;
+  Defaults defaults{opt.key, opt.tag, {}};
+  {
+    auto p = parse_props(opt.props);
+    if (!p) return fail(p.status());
+    defaults.props = std::move(*p);
+  }
+  auto brokers = cli::split_brokers(opt.common.brokers);
+  if (!brokers) return fail(brokers.status());
+
+  cli::install_stop_signals();
+  auto cluster = client::Cluster::connect(*brokers, "mq-send/" MQ_VERSION, opt.timeout);
+  if (!cluster) return fail(cluster.status());
+  auto producer = client::Producer::create(**cluster, opt.topic, po);
+  if (!producer) return fail(producer.status());
+  auto& prod = **producer;
+  size_t max_size = prod.max_message_size() ? prod.max_message_size() : kDefaultMaxMessage;
+
+  cli::OutputWriter out(io.out);
+  std::vector<client::Receipt> ready;
+  auto emit = [&] {
+    if (opt.receipts && out.ok()) {
+      for (auto& r : ready) client::append_receipt_line(r, out.buffer());
+      out.commit();
+    }
+    ready.clear();
+  };
+  uint64_t bad_input = 0;
+  std::string first_bad;
+  auto take = [&](cli::InputItem&& item) {
+    if (item.error.is_ok() && item.body.size() > max_size)
+      item.error = Status::invalid(fmt::format("line {}: message of {} bytes is larger than the limit of {} bytes",
+                                               item.line, item.body.size(), max_size));
+    if (!item.error.is_ok()) {
+      spdlog::error("{}", item.error.message());
+      if (bad_input++ == 0) first_bad = item.error.message();
+      return;
+    }
+    uint64_t line = item.line;
+    prod.submit(line, make_message(defaults, std::move(item)), ready);
+    emit();
+  };
+
+  if (!opt.bodies.empty()) {
+    uint64_t n = 0;
+    for (auto& b : opt.bodies) {
+      if (cli::stop_requested()) break;
+      cli::InputItem item;
+      item.line = ++n;
+      if (opt.json) {
+        Status s = cli::parse_json_line(b, item);
+        if (!s) item.error = Status::invalid(fmt::format("argument {}: {}", n, s.message()));
+      } else {
+        item.body = b;
+      }
+      take(std::move(item));
+    }
+  } else {
+    cli::InputMode mode = opt.nul ? cli::InputMode::nul
+                          : opt.raw ? cli::InputMode::raw
+                          : opt.json ? cli::InputMode::json
+                                     : cli::InputMode::lines;
+    cli::InputReader reader(io.in, mode, max_size);
+    cli::InputItem item;
+    while (!cli::stop_requested() && reader.next(item)) {
+      take(std::move(item));
+      if (!reader.ready()) {
+        // The input paused: send what is batched, and report acks as they
+        // come until more input arrives (receipts stay live on a slow pipe).
+        prod.flush();
+        for (;;) {
+          prod.poll(ready);
+          emit();
+          out.flush();
+          if (prod.outstanding() == 0 || cli::stop_requested() || reader.wait_ready(5)) break;
+        }
+      }
+    }
+    if (!reader.status().is_ok()) {
+      spdlog::error("{}", reader.status().message());
+      if (bad_input++ == 0) first_bad = reader.status().message();
+    }
+  }
+  prod.finish(ready);
+  emit();
+  out.flush();
+  if (!out.error().is_ok()) spdlog::error("{}", out.error().message());
+
+  auto st = prod.stats();
+  if (opt.common.verbose > 0 || (cli::is_tty(STDERR_FILENO) && !opt.common.quiet))
+    spdlog::info("sent {}, acked {}, failed {}, maybe stored {}{}", st.submitted,
+                 po.mode == client::SendMode::oneway ? 0 : st.acked, st.failed, st.maybe_stored,
+                 bad_input ? fmt::format(", {} malformed", bad_input) : std::string());
+  if (st.failed > 0) {
+    Status s = Status::unavailable(
+        fmt::format("{} of {} messages failed: {}", st.failed, st.submitted, st.first_error));
+    spdlog::error("{}", s.message());
+    return s;
+  }
+  if (bad_input > 0)
+    return Status::corruption(fmt::format("{} malformed input lines not sent (first: {})", bad_input, first_bad));
+  if (!out.error().is_ok()) return out.error();
+  return Status::ok();
+}
+
+}  // namespace mq::app

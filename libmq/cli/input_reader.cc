@@ -1,0 +1,191 @@
+#include "cli/input_reader.h"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "cli/base64.h"
+#include "cli/signals.h"
+
+namespace mq::cli {
+
+namespace {
+constexpr size_t kChunk = 256 * 1024;
+
+std::string json_type(const nlohmann::json& v) { return v.type_name(); }
+}  // namespace
+
+Status parse_json_line(std::string_view line, InputItem& item) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line.begin(), line.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> keep from "column".
+    auto col = what.find("column");
+    if (col != std::string::npos) what = what.substr(col);
+    return Status::invalid("invalid JSON: " + what);
+  }
+  if (!j.is_object()) return Status::invalid(fmt::format("expected a JSON object, got {}", json_type(j)));
+  auto body = j.find("body");
+  auto b64 = j.find("body_b64");
+  if (body != j.end() && b64 != j.end()) return Status::invalid("both \"body\" and \"body_b64\" given");
+  if (body != j.end()) {
+    if (!body->is_string()) return Status::invalid(fmt::format("\"body\" must be a string, got {}", json_type(*body)));
+    item.body = body->get_ref<const std::string&>();
+  } else if (b64 != j.end()) {
+    if (!b64->is_string())
+      return Status::invalid(fmt::format("\"body_b64\" must be a string, got {}", json_type(*b64)));
+    auto d = base64_decode(b64->get_ref<const std::string&>());
+    if (!d) return Status::invalid("body_b64 is not valid base64: " + d.status().message());
+    item.body = std::move(*d);
+  } else {
+    return Status::invalid("missing \"body\" or \"body_b64\"");
+  }
+  for (const char* name : {"key", "tag"}) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_string()) return Status::invalid(fmt::format("\"{}\" must be a string, got {}", name, json_type(*it)));
+    (std::string_view(name) == "key" ? item.key : item.tag) = it->get<std::string>();
+  }
+  auto props = j.find("props");
+  if (props != j.end() && !props->is_null()) {
+    if (!props->is_object())
+      return Status::invalid(fmt::format("\"props\" must be an object, got {}", json_type(*props)));
+    storage::Properties p;
+    for (auto& [k, v] : props->items()) {
+      if (k.empty()) return Status::invalid("property with an empty name");
+      if (!v.is_string())
+        return Status::invalid(fmt::format("property \"{}\" must be a string, got {}", k, json_type(v)));
+      p.emplace_back(k, v.get<std::string>());
+    }
+    item.props = std::move(p);
+  }
+  return Status::ok();
+}
+
+InputReader::InputReader(int fd, InputMode mode, size_t max_item) : fd_(fd), mode_(mode), max_item_(max_item) {}
+
+bool InputReader::fill() {
+  if (eof_) return false;
+  if (pos_ > 0 && (pos_ >= buf_.size() / 2 || buf_.size() + kChunk > buf_.capacity())) {
+    buf_.erase(0, pos_);
+    scan_ -= pos_;
+    pos_ = 0;
+  }
+  size_t old = buf_.size();
+  buf_.resize(old + kChunk);
+  for (;;) {
+    ssize_t n = ::read(fd_, buf_.data() + old, kChunk);
+    if (n < 0 && errno == EINTR) {
+      if (stop_requested()) {
+        interrupted_ = true;
+        eof_ = true;
+        buf_.resize(old);
+        return false;
+      }
+      continue;
+    }
+    if (n < 0) {
+      status_ = Status::from_errno("cannot read standard input", errno);
+      eof_ = true;
+      buf_.resize(old);
+      return false;
+    }
+    buf_.resize(old + static_cast<size_t>(n));
+    if (n == 0) eof_ = true;
+    return n > 0;
+  }
+}
+
+bool InputReader::ready() {
+  if (eof_ || done_) return true;
+  if (mode_ != InputMode::raw) {
+    char delim = mode_ == InputMode::nul ? '\0' : '\n';
+    if (std::memchr(buf_.data() + scan_, delim, buf_.size() - scan_) != nullptr) return true;
+  }
+  return wait_ready(0);
+}
+
+bool InputReader::wait_ready(int timeout_ms) {
+  if (eof_ || done_) return true;
+  struct pollfd p {fd_, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) > 0;
+}
+
+bool InputReader::next(InputItem& out) {
+  out = InputItem{};
+  if (mode_ == InputMode::raw) {
+    if (done_) return false;
+    while (fill()) {
+      if (buf_.size() - pos_ > max_item_) break;
+    }
+    if (!status_.is_ok() || interrupted_) return false;
+    done_ = true;
+    out.line = 1;
+    if (buf_.size() - pos_ > max_item_) {
+      out.error = Status::invalid(fmt::format("input: longer than the maximum message size of {} bytes", max_item_));
+      // Drain the rest so the producer of the pipe is not blocked forever.
+      while (fill()) buf_.clear(), pos_ = scan_ = 0;
+      return true;
+    }
+    out.body.assign(buf_, pos_);
+    return true;
+  }
+  return next_delimited(mode_ == InputMode::nul ? '\0' : '\n', out);
+}
+
+bool InputReader::next_delimited(char delim, InputItem& out) {
+  size_t limit = mode_ == InputMode::json ? max_item_ * 2 + 65536 : max_item_;
+  bool too_long = false;
+  for (;;) {
+    const char* start = buf_.data() + scan_;
+    const char* hit = static_cast<const char*>(std::memchr(start, delim, buf_.size() - scan_));
+    size_t end;
+    bool have = false;
+    if (hit != nullptr) {
+      end = static_cast<size_t>(hit - buf_.data());
+      have = true;
+    } else {
+      end = buf_.size();
+      scan_ = end;
+      if (end - pos_ > limit) {
+        // Too long: drop what we have and keep skipping to the delimiter.
+        too_long = true;
+        pos_ = scan_ = buf_.size();
+      }
+      if (fill()) continue;
+      if (!status_.is_ok() || interrupted_) return false;
+      // fill() may have moved the data: look at buf_/pos_ afresh.
+      if (buf_.size() == pos_ && !too_long) return false;  // clean end of input
+      end = buf_.size();
+      have = true;  // last item without a delimiter
+    }
+    if (!have) continue;
+    ++line_;
+    out.line = line_;
+    std::string_view item(buf_.data() + pos_, end - pos_);
+    pos_ = scan_ = std::min(end + 1, buf_.size());
+    if (too_long || item.size() > limit) {
+      out.error = Status::invalid(fmt::format("line {}: longer than the maximum message size of {} bytes", line_, max_item_));
+      return true;
+    }
+    if (mode_ == InputMode::json) {
+      bool blank = item.find_first_not_of(" \t\r") == std::string_view::npos;
+      if (blank) {
+        out.error = Status::invalid(fmt::format("line {}: empty line, expected a JSON object", line_));
+        return true;
+      }
+      Status s = parse_json_line(item, out);
+      if (!s) out.error = Status::invalid(fmt::format("line {}: {}", line_, s.message()));
+      return true;
+    }
+    out.body.assign(item);
+    return true;
+  }
+}
+
+}  // namespace mq::cli

@@ -1,0 +1,148 @@
+#include "cli/message_format.h"
+
+#include "cli/base64.h"
+#include "cli/json_writer.h"
+#include "util/parse.h"
+
+namespace mq::cli {
+
+Result<MessageFormat> MessageFormat::parse(std::string_view spec, bool nul) {
+  MessageFormat f;
+  f.terminator_ = nul ? '\0' : '\n';
+  if (spec == "body") return f;
+  if (spec == "json") {
+    f.kind_ = Kind::json;
+    return f;
+  }
+  f.kind_ = Kind::templ;
+  std::string lit;
+  auto push = [&](Field field, std::string text = {}) {
+    if (!lit.empty()) f.pieces_.push_back({Field::literal, std::move(lit)});
+    lit.clear();
+    f.pieces_.push_back({field, std::move(text)});
+  };
+  auto bad = [&](size_t pos, std::string_view why) {
+    return Status::invalid(fmt::format("invalid format '{}': {} at position {} (expected body, json or a "
+                                       "template with %t %q %o %i %k %T %s %p{{NAME}} %%)",
+                                       spec, why, pos + 1));
+  };
+  for (size_t i = 0; i < spec.size(); ++i) {
+    char c = spec[i];
+    if (c == '\\') {
+      if (i + 1 >= spec.size()) return bad(i, "lone '\\' at the end");
+      char e = spec[++i];
+      switch (e) {
+        case 't': lit.push_back('\t'); break;
+        case 'n': lit.push_back('\n'); break;
+        case 'r': lit.push_back('\r'); break;
+        case '0': lit.push_back('\0'); break;
+        case '\\': lit.push_back('\\'); break;
+        default: return bad(i - 1, fmt::format("unknown escape '\\{}'", e));
+      }
+      continue;
+    }
+    if (c != '%') {
+      lit.push_back(c);
+      continue;
+    }
+    if (i + 1 >= spec.size()) return bad(i, "lone '%' at the end");
+    char d = spec[++i];
+    switch (d) {
+      case '%': lit.push_back('%'); break;
+      case 't': push(Field::topic); break;
+      case 'q': push(Field::queue); break;
+      case 'o': push(Field::offset); break;
+      case 'i': push(Field::id); break;
+      case 'k': push(Field::key); break;
+      case 'T': push(Field::tag); break;
+      case 's': push(Field::body); break;
+      case 'p': {
+        if (i + 1 >= spec.size() || spec[i + 1] != '{') return bad(i - 1, "expected '{' after %p");
+        auto close = spec.find('}', i + 2);
+        if (close == std::string_view::npos) return bad(i - 1, "missing '}' after %p{");
+        auto name = spec.substr(i + 2, close - i - 2);
+        if (name.empty()) return bad(i - 1, "empty property name in %p{}");
+        push(Field::prop, std::string(name));
+        i = close;
+        break;
+      }
+      default: return bad(i - 1, fmt::format("unknown directive '%{}'", d));
+    }
+  }
+  if (!lit.empty()) f.pieces_.push_back({Field::literal, std::move(lit)});
+  return f;
+}
+
+void append_message_json(const storage::RecordView& m, std::string& out) {
+  out.append("{\"topic\":");
+  append_json_string(out, m.topic);
+  out.append(",\"queue\":");
+  append_json_uint(out, m.queue);
+  out.append(",\"offset\":");
+  append_json_uint(out, m.offset);
+  out.append(",\"id\":\"");
+  out.append(storage::id_to_hex(m.id));
+  out.append("\",\"key\":");
+  append_json_string(out, m.key);
+  out.append(",\"tag\":");
+  append_json_string(out, m.tag);
+  out.append(",\"props\":{");
+  storage::Properties props;
+  if (!m.props.empty() && storage::decode_props(m.props, props)) {
+    bool first = true;
+    for (auto& [k, v] : props) {
+      if (!first) out.push_back(',');
+      first = false;
+      append_json_key(out, k);
+      append_json_string(out, v);
+    }
+  }
+  out.append("},\"born\":\"");
+  out.append(format_time(m.born_ms));
+  out.append("\",\"stored\":\"");
+  out.append(format_time(m.store_ms));
+  out.append("\",\"reconsume\":");
+  append_json_uint(out, m.reconsume);
+  if (is_valid_utf8(m.body)) {
+    out.append(",\"body\":");
+    append_json_string(out, m.body);
+  } else {
+    out.append(",\"body_b64\":\"");
+    base64_encode(m.body, out);
+    out.push_back('"');
+  }
+  out.push_back('}');
+}
+
+void MessageFormat::append(const storage::RecordView& m, std::string& out) const {
+  switch (kind_) {
+    case Kind::body:
+      out.append(m.body);
+      out.push_back(terminator_);
+      return;
+    case Kind::json:
+      append_message_json(m, out);
+      out.push_back('\n');
+      return;
+    case Kind::templ: break;
+  }
+  for (const auto& p : pieces_) {
+    switch (p.field) {
+      case Field::literal: out.append(p.text); break;
+      case Field::topic: out.append(m.topic); break;
+      case Field::queue: append_json_uint(out, m.queue); break;
+      case Field::offset: append_json_uint(out, m.offset); break;
+      case Field::id: out.append(storage::id_to_hex(m.id)); break;
+      case Field::key: out.append(m.key); break;
+      case Field::tag: out.append(m.tag); break;
+      case Field::body: out.append(m.body); break;
+      case Field::prop: {
+        std::string_view v;
+        if (m.prop(p.text, v)) out.append(v);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace mq::cli

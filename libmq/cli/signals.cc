@@ -1,0 +1,41 @@
+#include "cli/signals.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+namespace mq::cli {
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_signal{0};
+
+void on_stop(int sig) {
+  if (g_stop.exchange(true)) _exit(128 + sig);  // second signal: leave now
+  g_signal.store(sig);
+}
+
+}  // namespace
+
+void ignore_sigpipe() {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, nullptr);
+}
+
+void install_stop_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: blocking reads return EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  ignore_sigpipe();
+}
+
+bool stop_requested() { return g_stop.load(std::memory_order_relaxed); }
+const std::atomic<bool>& stop_flag() { return g_stop; }
+void request_stop() { g_stop.store(true); }
+int stop_signal() { return g_signal.load(); }
+
+}  // namespace mq::cli

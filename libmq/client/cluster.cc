@@ -1,0 +1,142 @@
+#include "client/cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace mq::client {
+
+Status reach_error(const Status& s) {
+  constexpr std::string_view kPrefix = "cannot connect to ";
+  const std::string& m = s.message();
+  if (m.rfind(kPrefix, 0) == 0) return Status(s.code(), "cannot reach " + m.substr(kPrefix.size()));
+  return s;
+}
+
+Cluster::~Cluster() {
+  // Channels close before the io thread stops; the io thread joins in its destructor.
+  for (auto& n : nodes_) n->channel.reset();
+  nodes_.clear();
+  io_.reset();
+}
+
+size_t Cluster::add(const std::string& address, const net::ChannelOptions& opt) {
+  auto n = std::make_unique<BrokerNode>();
+  n->address = address;
+  n->channel = net::Channel::create(io_->io(), address, opt);
+  nodes_.push_back(std::move(n));
+  return nodes_.size() - 1;
+}
+
+Result<std::unique_ptr<Cluster>> Cluster::connect(const std::vector<std::string>& addresses,
+                                                  const std::string& client_name, Millis timeout) {
+  std::unique_ptr<Cluster> c(new Cluster());
+  c->io_ = std::make_unique<net::IoThread>();
+  net::ChannelOptions opt;
+  opt.connect_timeout = timeout;
+  opt.client_name = client_name;
+  for (auto& a : addresses) {
+    bool dup = false;
+    for (auto& n : c->nodes_) dup = dup || n->address == a;
+    if (!dup) c->add(a, opt);
+  }
+
+  // Hello to nodes [from, size) in parallel; returns when all answered.
+  auto hello_all = [&](size_t from) {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = c->nodes_.size() - from;
+    for (size_t i = from; i < c->nodes_.size(); ++i) {
+      BrokerNode* n = c->nodes_[i].get();
+      std::string payload;
+      ByteWriter(payload).str16(client_name);
+      n->channel->request(protocol::Type::hello, std::move(payload), timeout + Millis(1000),
+                          [n, &mu, &cv, &left](Result<protocol::Frame> r) {
+                            if (!r) {
+                              n->error = reach_error(r.status());
+                            } else if (r->header.status != protocol::Code::ok) {
+                              n->error = protocol::status_from_response(r->header.status, r->payload)
+                                             .with_context(fmt::format("hello to {}", n->address));
+                            } else if (!n->hello.decode(r->payload)) {
+                              n->error = Status::corruption(fmt::format("bad hello answer from {}", n->address));
+                            } else {
+                              n->reachable = true;
+                            }
+                            std::lock_guard lock(mu);
+                            if (--left == 0) cv.notify_all();
+                          });
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return left == 0; });
+  };
+  hello_all(0);
+
+  // A slave names its master: learn it when it is not listed yet.
+  size_t before = c->nodes_.size();
+  for (size_t i = 0; i < before; ++i) {
+    auto& n = *c->nodes_[i];
+    if (!n.reachable || n.hello.role != protocol::Role::slave || n.hello.master_addr.empty()) continue;
+    bool known = false;
+    for (auto& m : c->nodes_)
+      known = known || m->address == n.hello.master_addr ||
+              (m->reachable && m->hello.broker_addr == n.hello.master_addr);
+    if (!known) c->add(n.hello.master_addr, opt);
+  }
+  if (c->nodes_.size() > before) hello_all(before);
+
+  bool any = false;
+  for (auto& n : c->nodes_) {
+    if (n->reachable) {
+      any = true;
+      spdlog::debug("broker {}: {} {}, {} default queues", n->address,
+                    n->hello.role == protocol::Role::master ? "master" : "slave", n->hello.version,
+                    n->hello.default_queues);
+    } else {
+      spdlog::debug("broker {}: {}", n->address, n->error.message());
+    }
+  }
+  if (!any) return c->nodes_.front()->error.is_ok() ? Status::unavailable("no broker answered")
+                                                    : c->nodes_.front()->error;
+  return c;
+}
+
+std::vector<size_t> Cluster::masters() const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    if (nodes_[i]->reachable && nodes_[i]->hello.role == protocol::Role::master) out.push_back(i);
+  return out;
+}
+
+std::vector<size_t> Cluster::read_sources() const {
+  std::vector<size_t> out = masters();
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    auto& n = *nodes_[i];
+    if (!n.reachable || n.hello.role != protocol::Role::slave) continue;
+    bool master_up = false;
+    for (size_t m : masters()) {
+      auto& mn = *nodes_[m];
+      master_up = master_up || mn.address == n.hello.master_addr || mn.hello.broker_addr == n.hello.master_addr;
+    }
+    bool pair_taken = false;  // another slave of the same master already reads
+    for (size_t o : out) {
+      auto& on = *nodes_[o];
+      pair_taken = pair_taken || (on.hello.role == protocol::Role::slave && on.hello.master_addr == n.hello.master_addr);
+    }
+    if (!master_up && !pair_taken) out.push_back(i);
+  }
+  return out;
+}
+
+void Cluster::mark_failed(size_t i, int64_t for_ms) {
+  nodes_[i]->avoid_until_ms.store(now_ms() + for_ms, std::memory_order_relaxed);
+}
+
+void Cluster::mark_ok(size_t i) { nodes_[i]->avoid_until_ms.store(0, std::memory_order_relaxed); }
+
+bool Cluster::available(size_t i) const {
+  int64_t until = nodes_[i]->avoid_until_ms.load(std::memory_order_relaxed);
+  return until == 0 || now_ms() >= until;
+}
+
+}  // namespace mq::client

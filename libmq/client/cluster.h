@@ -1,0 +1,65 @@
+// The client's view of the brokers named by -b: one Channel per broker on a
+// shared IoThread, what each said in hello (role, master, slaves, limits),
+// and latency fault tolerance (a broker that failed is avoided for a while).
+//
+// Threading: connect() and the accessors run on the caller's thread;
+// mark_failed()/available() may be called from any thread (io callbacks).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/channel.h"
+#include "util/bytes.h"
+#include "protocol/messages.h"
+#include "util/status.h"
+
+namespace mq::client {
+
+struct BrokerNode {
+  std::string address;                   // as named by -b (or learnt from a peer)
+  std::shared_ptr<net::Channel> channel;
+  bool reachable = false;                // hello answered
+  protocol::HelloResponse hello;         // valid when reachable
+  Status error;                          // why not reachable
+  std::atomic<int64_t> avoid_until_ms{0};
+};
+
+class Cluster {
+ public:
+  // Says hello to every address (in parallel), then to the masters that
+  // slaves name. Fails (unavailable) only when no broker answers at all:
+  // "cannot reach 127.0.0.1:9876: Connection refused".
+  static Result<std::unique_ptr<Cluster>> connect(const std::vector<std::string>& addresses,
+                                                  const std::string& client_name, Millis timeout);
+  ~Cluster();
+
+  size_t size() const { return nodes_.size(); }
+  BrokerNode& node(size_t i) { return *nodes_[i]; }
+  const BrokerNode& node(size_t i) const { return *nodes_[i]; }
+  // Reachable masters, in -b order.
+  std::vector<size_t> masters() const;
+  // Where to read each master-slave pair from: the reachable master, else a
+  // reachable slave of it (or a slave whose master is unknown).
+  std::vector<size_t> read_sources() const;
+
+  // Avoid broker i for `for_ms` (latency fault tolerance).
+  void mark_failed(size_t i, int64_t for_ms);
+  bool available(size_t i) const;
+  void mark_ok(size_t i);
+
+  net::IoThread& io() { return *io_; }
+
+ private:
+  Cluster() = default;
+  size_t add(const std::string& address, const net::ChannelOptions& opt);
+  std::unique_ptr<net::IoThread> io_;  // outlives the channels: ~Cluster resets them first
+  std::vector<std::unique_ptr<BrokerNode>> nodes_;
+};
+
+// "cannot connect to X: why" (the channel's words) -> "cannot reach X: why".
+Status reach_error(const Status& s);
+
+}  // namespace mq::client

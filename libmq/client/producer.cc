@@ -1,0 +1,326 @@
+#include "client/producer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "protocol/message_id.h"
+#include "util/bytes.h"
+
+namespace mq::client {
+
+namespace {
+// What topic_info says about a topic that does not exist: nothing.
+protocol::Frame empty_topic_info() {
+  protocol::Frame f;
+  protocol::TopicInfoResponse{}.encode(f.payload);
+  return f;
+}
+}  // namespace
+
+namespace {
+
+using protocol::Code;
+
+// Worth another attempt (possibly on another master)?
+bool retryable(Code c) {
+  switch (c) {
+    case Code::not_master:
+    case Code::busy:
+    case Code::disk_full:
+    case Code::io_error:
+    case Code::internal: return true;
+    default: return false;
+  }
+}
+
+bool is_send_status(Code c) {
+  return c == Code::ok || c == Code::flush_disk_timeout || c == Code::flush_slave_timeout ||
+         c == Code::slave_not_available;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string topic, ProducerOptions opt) {
+  if (opt.mode == SendMode::sync) {
+    opt.window = 1;
+    opt.batch_msgs = 1;
+  }
+  if (opt.window == 0) opt.window = 1;
+  opt.batch_msgs = std::clamp<size_t>(opt.batch_msgs, 1, opt.window);
+  std::vector<size_t> brokers;
+  std::vector<uint32_t> counts;
+  Status last;
+  uint32_t max_size = 0;
+  for (size_t i : cluster.masters()) {
+    auto& n = cluster.node(i);
+    std::string payload;
+    ByteWriter(payload).str16(topic);
+    auto r = n.channel->call(protocol::Type::topic_info, std::move(payload), opt.timeout);
+    if (r && r->header.status == Code::topic_not_found) r = empty_topic_info();  // absent
+    if (r && r->header.status != Code::ok) r = protocol::status_from_response(r->header.status, r->payload);
+    if (!r) {
+      last = reach_error(r.status()).with_context(fmt::format("topic info from {}", n.address));
+      spdlog::warn("{}", last.message());
+      continue;
+    }
+    protocol::TopicInfoResponse info;
+    if (!info.decode(r->payload)) {
+      last = Status::corruption(fmt::format("bad topic info answer from {}", n.address));
+      spdlog::warn("{}", last.message());
+      continue;
+    }
+    uint32_t count = n.hello.default_queues > 0 ? n.hello.default_queues : 4;
+    for (auto& t : info.topics)
+      if (t.topic == topic && !t.queues.empty()) count = static_cast<uint32_t>(t.queues.size());
+    if (opt.queue && *opt.queue >= count)
+      return Status::invalid(fmt::format("queue {} does not exist: topic {} has {} queues on {}", *opt.queue, topic,
+                                         count, n.address));
+    brokers.push_back(i);
+    counts.push_back(count);
+    if (n.hello.max_message_size > 0 && (max_size == 0 || n.hello.max_message_size < max_size))
+      max_size = n.hello.max_message_size;
+  }
+  if (brokers.empty()) {
+    if (!last.is_ok()) return last;
+    // Reachable, but only slaves.
+    std::string names;
+    for (size_t i = 0; i < cluster.size(); ++i) {
+      if (!names.empty()) names += ", ";
+      names += cluster.node(i).address;
+    }
+    return Status::unavailable(fmt::format("no master broker reachable among {}", names));
+  }
+  std::unique_ptr<Producer> p(
+      new Producer(cluster, std::move(topic), opt, QueueSelector(std::move(brokers), std::move(counts), opt.queue)));
+  p->max_message_size_ = max_size;
+  return p;
+}
+
+Producer::Producer(Cluster& cluster, std::string topic, ProducerOptions opt, QueueSelector selector)
+    : cluster_(cluster), topic_(std::move(topic)), opt_(opt), selector_(std::move(selector)) {
+  open_.resize(cluster_.size());
+}
+
+Producer::~Producer() {
+  // Callbacks hold `this`: wait until every message is done (each attempt has
+  // a timeout, so this ends).
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return outstanding_ == 0; });
+}
+
+Route Producer::route_for(const Pending& p, std::optional<size_t> exclude) {
+  std::optional<std::string_view> key;
+  if (p.key) key = *p.key;
+  return selector_.select(key, [this](size_t b) { return cluster_.available(b); }, exclude);
+}
+
+void Producer::submit(uint64_t line, storage::Message msg, std::vector<Receipt>& ready) {
+  Pending p;
+  {
+    std::unique_lock lock(mu_);
+    receipts_.drain(ready);
+    if (receipts_.size() >= opt_.window) {
+      // The window may be full of messages still in open batches: send them
+      // first (unlocked: a failing send completes receipts under mu_).
+      lock.unlock();
+      flush();
+      lock.lock();
+      for (;;) {
+        receipts_.drain(ready);
+        if (receipts_.size() < opt_.window) break;
+        cv_.wait(lock);
+      }
+    }
+    p.seq = receipts_.open();
+    ++outstanding_;
+    ++stats_.submitted;
+  }
+  p.line = line;
+  if (msg.id == storage::MessageId{}) msg.id = protocol::new_message_id();
+  if (msg.born_ms == 0) msg.born_ms = now_ms();
+  msg.topic = topic_;
+  p.id = msg.id;
+  if (!msg.key.empty()) p.key = msg.key;
+  Route route = route_for(p, std::nullopt);
+  msg.queue = route.queue;
+  msg.offset = 0;
+  msg.store_ms = 0;
+  storage::encode_record(msg, p.record);
+
+  auto& b = open_[route.broker];
+  if (!b) {
+    b = std::make_shared<Batch>();
+    b->broker = route.broker;
+    b->deadline_ms = now_ms() + opt_.timeout.count();
+  }
+  b->bytes += p.record.size();
+  b->msgs.push_back(std::move(p));
+  if (b->msgs.size() >= opt_.batch_msgs || b->bytes >= opt_.batch_bytes) send_batch(std::move(b));
+}
+
+void Producer::flush() {
+  for (auto& b : open_)
+    if (b) send_batch(std::move(b));
+}
+
+void Producer::poll(std::vector<Receipt>& ready) {
+  std::lock_guard lock(mu_);
+  receipts_.drain(ready);
+}
+
+void Producer::finish(std::vector<Receipt>& ready) {
+  flush();
+  std::unique_lock lock(mu_);
+  for (;;) {
+    receipts_.drain(ready);
+    if (receipts_.empty()) return;
+    cv_.wait(lock);
+  }
+}
+
+uint64_t Producer::outstanding() const {
+  std::lock_guard lock(mu_);
+  return outstanding_;
+}
+
+ProducerStats Producer::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Producer::send_batch(std::shared_ptr<Batch> b) {
+  std::string payload;
+  payload.reserve(4 + b->bytes);
+  ByteWriter(payload).u32(static_cast<uint32_t>(b->msgs.size()));
+  for (auto& m : b->msgs) payload.append(m.record);
+  auto& ch = cluster_.node(b->broker).channel;
+
+  if (opt_.mode == SendMode::oneway) {
+    ch->oneway(protocol::Type::send, std::move(payload), [this, b](Status s) {
+      for (auto& m : b->msgs) {
+        Receipt r;
+        r.broker = cluster_.node(b->broker).address;
+        if (s) {
+          r.status = "SENT";
+          r.ok = true;
+        } else {
+          r.status = "FAILED";
+          r.error = reach_error(s).message();
+        }
+        complete(m, std::move(r));
+      }
+    });
+    return;
+  }
+  int64_t left = b->deadline_ms - now_ms();
+  if (left <= 0) {
+    retry_or_fail(std::move(b), Status::timeout(fmt::format("send timed out after {}", format_duration(opt_.timeout))),
+                  true);
+    return;
+  }
+  ch->request(protocol::Type::send, std::move(payload), Millis(left),
+              [this, b](Result<protocol::Frame> r) { on_response(b, std::move(r)); });
+}
+
+void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) {
+  const std::string& addr = cluster_.node(b->broker).address;
+  if (!r) {
+    const Status& s = r.status();
+    bool never_sent = s.message().rfind("cannot connect", 0) == 0;
+    cluster_.mark_failed(b->broker, s.code() == mq::Code::timeout
+                                        ? std::min<int64_t>(opt_.avoid_ms, opt_.timeout.count())
+                                        : opt_.avoid_ms);
+    retry_or_fail(std::move(b), reach_error(s), !never_sent);
+    return;
+  }
+  Code code = r->header.status;
+  if (is_send_status(code)) {
+    protocol::SendResponse resp;
+    if (!resp.decode(r->payload) || resp.placed.size() != b->msgs.size()) {
+      // Stored or not, we cannot tell; re-sending could duplicate.
+      Status bad = Status::corruption(fmt::format("bad send answer from {}", addr));
+      for (auto& m : b->msgs) {
+        Receipt rc;
+        rc.broker = addr;
+        rc.status = "FAILED";
+        rc.maybe_stored = true;
+        rc.error = bad.message();
+        complete(m, std::move(rc));
+      }
+      return;
+    }
+    cluster_.mark_ok(b->broker);
+    for (size_t i = 0; i < b->msgs.size(); ++i) {
+      Receipt rc;
+      rc.broker = addr;
+      rc.queue = resp.placed[i].first;
+      rc.offset = resp.placed[i].second;
+      rc.status = std::string(protocol::code_name(code));
+      rc.ok = code == Code::ok;
+      rc.maybe_stored = !rc.ok;
+      if (!rc.ok) rc.error = fmt::format("{} from {}", rc.status, addr);
+      complete(b->msgs[i], std::move(rc));
+    }
+    return;
+  }
+  Status why = protocol::status_from_response(code, r->payload).with_context(fmt::format("send to {}", addr));
+  if (retryable(code)) {
+    cluster_.mark_failed(b->broker, std::min<int64_t>(opt_.avoid_ms, 5000));
+    retry_or_fail(std::move(b), why, false);
+    return;
+  }
+  b->attempt = opt_.retries;  // not worth another attempt
+  retry_or_fail(std::move(b), why, false);
+}
+
+void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored) {
+  int64_t now = now_ms();
+  if (b->attempt < opt_.retries && now < b->deadline_ms) {
+    spdlog::debug("retrying {} messages after: {}", b->msgs.size(), why.message());
+    // Regroup per broker: each message picks its route again, avoiding the one that failed.
+    std::vector<std::shared_ptr<Batch>> next(cluster_.size());
+    for (auto& m : b->msgs) {
+      Route rt = route_for(m, b->broker);
+      storage::stamp_record(m.record.data(), rt.queue, 0, 0);
+      auto& nb = next[rt.broker];
+      if (!nb) {
+        nb = std::make_shared<Batch>();
+        nb->broker = rt.broker;
+        nb->attempt = b->attempt + 1;
+        nb->deadline_ms = b->deadline_ms;
+      }
+      nb->bytes += m.record.size();
+      nb->msgs.push_back(std::move(m));
+    }
+    for (auto& nb : next)
+      if (nb) send_batch(std::move(nb));
+    return;
+  }
+  for (auto& m : b->msgs) {
+    Receipt rc;
+    rc.broker = cluster_.node(b->broker).address;
+    rc.status = "FAILED";
+    rc.maybe_stored = maybe_stored;
+    rc.error = why.message();
+    complete(m, std::move(rc));
+  }
+}
+
+void Producer::complete(const Pending& p, Receipt r) {
+  r.line = p.line;
+  r.id = p.id;
+  std::lock_guard lock(mu_);
+  if (r.ok) {
+    ++stats_.acked;
+  } else {
+    ++stats_.failed;
+    if (r.maybe_stored) ++stats_.maybe_stored;
+    if (stats_.first_error.empty()) stats_.first_error = r.error;
+  }
+  receipts_.complete(p.seq, std::move(r));
+  --outstanding_;
+  cv_.notify_all();
+}
+
+}  // namespace mq::client

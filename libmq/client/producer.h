@@ -1,0 +1,110 @@
+// The producer: sends messages of one topic to the masters of a Cluster.
+//
+// Modes: sync (each message acked before the next is sent; stdin order is
+// queue order), async (up to `window` messages unreported, batched into send
+// frames of up to batch_msgs / batch_bytes; flush() sends a partial batch),
+// oneway (kFlagOneway, no ack, no retry: done once written to the socket).
+// A failed attempt (connection, timeout, NOT_MASTER, BUSY, DISK_FULL, ...) is
+// retried up to `retries` times within `timeout` of the submit, on another
+// master when there is one; the failing master is avoided for a while. The
+// message id never changes. FLUSH_DISK_TIMEOUT / FLUSH_SLAVE_TIMEOUT /
+// SLAVE_NOT_AVAILABLE are reported as they are, not re-sent.
+//
+// Memory: at most `window` messages are held (sent or waiting to be reported).
+// Threading: submit/flush/finish from one thread; acks arrive on the io thread.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/cluster.h"
+#include "client/queue_selector.h"
+#include "client/receipts.h"
+#include "storage/record.h"
+
+namespace mq::client {
+
+enum class SendMode { sync, async, oneway };
+
+struct ProducerOptions {
+  SendMode mode = SendMode::async;
+  size_t window = 1024;
+  int retries = 2;
+  Millis timeout{3000};
+  std::optional<uint32_t> queue;  // --queue N
+  size_t batch_msgs = 256;
+  size_t batch_bytes = 1u << 20;
+  int64_t avoid_ms = 30000;       // fault avoidance after a connection failure
+};
+
+struct ProducerStats {
+  uint64_t submitted = 0, acked = 0, failed = 0, maybe_stored = 0;
+  std::string first_error;  // the first failure's cause, for the summary
+};
+
+class Producer {
+ public:
+  // Learns the topic's queue count on every reachable master (topic_info;
+  // a topic that does not exist yet gets the broker's default_queues).
+  static Result<std::unique_ptr<Producer>> create(Cluster& cluster, std::string topic, ProducerOptions opt);
+  ~Producer();
+
+  // Queues one message (topic, queue and, when unset, id are filled in).
+  // Blocks while the window is full. Receipts completed so far are appended
+  // to `ready`, in input order.
+  void submit(uint64_t line, storage::Message msg, std::vector<Receipt>& ready);
+  // Sends the partial batches now (the input has nothing more right now).
+  void flush();
+  // Appends completed receipts without waiting.
+  void poll(std::vector<Receipt>& ready);
+  // Flushes and waits for every receipt.
+  void finish(std::vector<Receipt>& ready);
+
+  ProducerStats stats() const;
+  // Messages submitted and not yet completed.
+  uint64_t outstanding() const;
+  // The smallest --max-message-size of the masters (0 when unknown).
+  uint32_t max_message_size() const { return max_message_size_; }
+
+ private:
+  struct Pending {
+    uint64_t seq = 0;
+    uint64_t line = 0;
+    storage::MessageId id{};
+    std::optional<std::string> key;
+    std::string record;
+  };
+  struct Batch {
+    size_t broker = 0;
+    std::vector<Pending> msgs;
+    size_t bytes = 0;
+    int attempt = 0;
+    int64_t deadline_ms = 0;
+  };
+
+  Producer(Cluster& cluster, std::string topic, ProducerOptions opt, QueueSelector selector);
+  void send_batch(std::shared_ptr<Batch> b);
+  void on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r);
+  void retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored);
+  void complete(const Pending& p, Receipt r);
+  Route route_for(const Pending& p, std::optional<size_t> exclude);
+
+  Cluster& cluster_;
+  std::string topic_;
+  ProducerOptions opt_;
+  QueueSelector selector_;
+  uint32_t max_message_size_ = 0;
+  std::vector<std::shared_ptr<Batch>> open_;  // per cluster node; main thread only
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  InOrderBuffer<Receipt> receipts_;  // guarded by mu_
+  uint64_t outstanding_ = 0;         // submitted, not completed; guarded by mu_
+  ProducerStats stats_;              // guarded by mu_
+};
+
+}  // namespace mq::client

@@ -1,0 +1,53 @@
+// Which (master, queue) a message goes to: --queue N pins a queue; messages
+// with the same key go to the same queue (hash of the key over all queues of
+// all masters); keyless ones round-robin. Brokers in fault avoidance are
+// skipped while another one is available; a retry excludes the broker that
+// just failed when there is another.
+//
+// Threading: select() may be called from any thread (the counter is atomic).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace mq::client {
+
+// Stable across runs and hosts (FNV-1a 32), so a key keeps its queue.
+uint32_t key_hash(std::string_view key);
+
+struct Route {
+  size_t broker = 0;  // cluster node index
+  uint32_t queue = 0;
+};
+
+class QueueSelector {
+ public:
+  // brokers[i] has queue_counts[i] queues (each >= 1).
+  QueueSelector(std::vector<size_t> brokers, std::vector<uint32_t> queue_counts,
+                std::optional<uint32_t> pinned = std::nullopt);
+  QueueSelector(QueueSelector&& o) noexcept
+      : brokers_(std::move(o.brokers_)), counts_(std::move(o.counts_)), routes_(std::move(o.routes_)),
+        pinned_(o.pinned_), rr_(o.rr_.load()) {}
+
+  // available(broker): false while the broker is avoided. exclude: the broker
+  // of the attempt that just failed (avoided when any other broker exists).
+  Route select(std::optional<std::string_view> key, const std::function<bool(size_t)>& available,
+               std::optional<size_t> exclude = std::nullopt);
+
+  size_t total_queues() const { return routes_.size(); }
+  uint32_t queue_count(size_t broker) const;
+
+ private:
+  std::vector<size_t> brokers_;
+  std::vector<uint32_t> counts_;
+  std::vector<Route> routes_;
+  std::optional<uint32_t> pinned_;
+  std::atomic<uint64_t> rr_{0};
+};
+
+}  // namespace mq::client

@@ -1,0 +1,246 @@
+#include "client/tail.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "protocol/messages.h"
+#include "util/bytes.h"
+
+namespace mq::client {
+
+namespace {
+// What topic_info says about a topic that does not exist: nothing.
+protocol::Frame empty_topic_info() {
+  protocol::Frame f;
+  protocol::TopicInfoResponse{}.encode(f.payload);
+  return f;
+}
+}  // namespace
+
+// What the io thread hands to run(); kept alive by the callbacks so the Tail
+// may go away while long-polls are still out.
+struct Tail::Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<size_t, Result<protocol::Frame>>> results;
+};
+
+Result<std::vector<std::string>> split_tags(std::string_view expr) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t bar = expr.find("||", start);
+    auto part = expr.substr(start, bar == std::string_view::npos ? std::string_view::npos : bar - start);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    if (part.empty()) return Status::invalid(fmt::format("invalid tag expression '{}': empty tag", expr));
+    out.emplace_back(part);
+    if (bar == std::string_view::npos) break;
+    start = bar + 2;
+  }
+  return out;
+}
+
+Tail::Tail(Cluster& cluster, TailOptions opt)
+    : cluster_(cluster), opt_(std::move(opt)), shared_(std::make_shared<Shared>()) {
+  for (auto& t : opt_.tags) tag_hashes_.push_back(storage::tag_hash(t));
+  for (size_t n : cluster_.read_sources()) sources_.push_back(Source{n});
+  if (opt_.to_end) opt_.wait_ms = 0;
+}
+
+Tail::~Tail() = default;
+
+Status Tail::resolve(Source& s, bool first) {
+  auto& node = cluster_.node(s.node);
+  std::string payload;
+  ByteWriter(payload).str16(opt_.topic);
+  auto r = node.channel->call(protocol::Type::topic_info, std::move(payload), opt_.timeout);
+  if (r && r->header.status == protocol::Code::topic_not_found) r = empty_topic_info();  // absent
+  if (r && r->header.status != protocol::Code::ok) r = protocol::status_from_response(r->header.status, r->payload);
+  if (!r) return reach_error(r.status()).with_context(fmt::format("topic info from {}", node.address));
+  protocol::TopicInfoResponse info;
+  if (!info.decode(r->payload)) return Status::corruption(fmt::format("bad topic info answer from {}", node.address));
+  const protocol::TopicStat* topic = nullptr;
+  for (auto& t : info.topics)
+    if (t.topic == opt_.topic) topic = &t;
+  if (topic == nullptr) {
+    if (opt_.to_end) s.resolved = true;  // nothing to read there
+    return Status::ok();
+  }
+  size_t si = static_cast<size_t>(&s - sources_.data());
+  for (auto& q : topic->queues) {
+    QueueState qs;
+    qs.source = si;
+    qs.queue = q.queue;
+    if (!first) {
+      qs.next = q.min_offset;
+    } else {
+      switch (opt_.from) {
+        case FromKind::earliest: qs.next = q.min_offset; break;
+        case FromKind::latest: qs.next = q.max_offset; break;
+        case FromKind::offset: qs.next = std::clamp(opt_.from_offset, q.min_offset, q.max_offset); break;
+        case FromKind::time: {
+          protocol::OffsetForTimeRequest req{opt_.topic, q.queue, opt_.from_ms};
+          std::string p;
+          req.encode(p);
+          auto fr = node.channel->call(protocol::Type::offset_for_time, std::move(p), opt_.timeout);
+          if (fr && fr->header.status != protocol::Code::ok)
+            fr = protocol::status_from_response(fr->header.status, fr->payload);
+          if (!fr)
+            return reach_error(fr.status())
+                .with_context(fmt::format("offset for time of queue {} on {}", q.queue, node.address));
+          ByteReader br(fr->payload);
+          uint64_t off;
+          if (!br.u64(off))
+            return Status::corruption(fmt::format("bad offset for time answer from {}", node.address));
+          qs.next = std::clamp(off, q.min_offset, q.max_offset);
+          break;
+        }
+      }
+    }
+    spdlog::debug("{} queue {} on {}: from offset {} (range {}..{})", opt_.topic, q.queue, node.address, qs.next,
+                  q.min_offset, q.max_offset);
+    queues_.push_back(qs);
+  }
+  s.resolved = true;
+  return Status::ok();
+}
+
+void Tail::issue_pull(size_t qi) {
+  auto& q = queues_[qi];
+  auto& node = cluster_.node(sources_[q.source].node);
+  protocol::PullRequest req;
+  req.topic = opt_.topic;
+  req.queue = q.queue;
+  req.offset = q.next;
+  req.max_msgs = opt_.max_msgs;
+  req.max_bytes = opt_.max_bytes;
+  req.wait_ms = opt_.wait_ms;
+  req.tag_hashes = tag_hashes_;
+  std::string payload;
+  req.encode(payload);
+  q.in_flight = true;
+  node.channel->request(protocol::Type::pull, std::move(payload), opt_.timeout + Millis(opt_.wait_ms),
+                        [sh = shared_, qi](Result<protocol::Frame> r) {
+                          std::lock_guard lock(sh->mu);
+                          sh->results.emplace_back(qi, std::move(r));
+                          sh->cv.notify_all();
+                        });
+}
+
+Status Tail::handle(size_t qi, Result<protocol::Frame> r,
+                    const std::function<bool(const storage::RecordView&)>& on_message, bool& stop) {
+  auto& q = queues_[qi];
+  q.in_flight = false;
+  auto& src = sources_[q.source];
+  const std::string& addr = cluster_.node(src.node).address;
+  if (r && r->header.status != protocol::Code::ok) {
+    if (r->header.status == protocol::Code::topic_not_found && opt_.to_end) {
+      q.done = true;
+      return Status::ok();
+    }
+    Status s = protocol::status_from_response(r->header.status, r->payload)
+                   .with_context(fmt::format("pull of queue {} from {}", q.queue, addr));
+    if (r->header.status == protocol::Code::bad_request || r->header.status == protocol::Code::denied) return s;
+    r = s;
+  }
+  if (!r) {
+    Status s = reach_error(r.status());
+    if (opt_.to_end) return s;
+    if (!src.warned) spdlog::warn("{} (retrying)", s.message());
+    src.warned = true;
+    q.retry_at_ms = now_ms() + 1000;
+    return Status::ok();
+  }
+  src.warned = false;
+  protocol::PullResponse resp;
+  if (!resp.decode(r->payload))
+    return Status::corruption(fmt::format("bad pull answer for queue {} from {}", q.queue, addr));
+  std::string_view rest = resp.records;
+  while (!rest.empty()) {
+    storage::RecordView rv;
+    std::string why;
+    if (storage::decode_record(rest, rv, &why) != storage::DecodeResult::ok)
+      return Status::corruption(
+          fmt::format("corrupt record in queue {} from {} after offset {}: {}", q.queue, addr, q.next, why));
+    rest.remove_prefix(rv.bytes.size());
+    if (rv.offset < q.next) continue;  // already seen
+    q.next = rv.offset + 1;
+    if (!opt_.tags.empty() && std::find(opt_.tags.begin(), opt_.tags.end(), rv.tag) == opt_.tags.end()) continue;
+    if (!on_message(rv)) {
+      stop = true;
+      return Status::ok();
+    }
+  }
+  q.next = std::max(q.next, resp.next_offset);
+  if (opt_.to_end && resp.next_offset >= resp.max_offset) q.done = true;
+  return Status::ok();
+}
+
+Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_message,
+                 const std::function<bool()>& on_idle, const std::atomic<bool>& stop) {
+  if (sources_.empty()) return Status::unavailable("no broker to read from");
+  for (auto& s : sources_) {
+    Status st = resolve(s, true);
+    if (!st) {
+      if (opt_.to_end) return st;
+      spdlog::warn("{} (retrying)", st.message());
+      s.warned = true;
+      s.next_probe_ms = now_ms() + 1000;
+    }
+  }
+  for (;;) {
+    if (stop.load()) return Status::ok();
+    int64_t now = now_ms();
+    for (auto& s : sources_) {
+      if (s.resolved || now < s.next_probe_ms) continue;
+      Status st = resolve(s, false);
+      if (!st) {
+        if (opt_.to_end) return st;
+        if (!s.warned) spdlog::warn("{} (retrying)", st.message());
+        s.warned = true;
+      }
+      s.next_probe_ms = now + 1000;
+    }
+    bool all_done = true;
+    for (size_t i = 0; i < queues_.size(); ++i) {
+      auto& q = queues_[i];
+      if (!q.done && !q.in_flight && q.retry_at_ms <= now) issue_pull(i);
+      all_done = all_done && q.done;
+    }
+    bool all_resolved = std::all_of(sources_.begin(), sources_.end(), [](auto& s) { return s.resolved; });
+    if (opt_.to_end && all_resolved && all_done) {
+      on_idle();
+      return Status::ok();
+    }
+    std::pair<size_t, Result<protocol::Frame>> item{0, Status::unavailable("none")};
+    bool got = false;
+    bool more = false;
+    {
+      std::unique_lock lock(shared_->mu);
+      if (shared_->results.empty())
+        shared_->cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return !shared_->results.empty(); });
+      if (!shared_->results.empty()) {
+        item = std::move(shared_->results.front());
+        shared_->results.pop_front();
+        got = true;
+        more = !shared_->results.empty();
+      }
+    }
+    if (!got) {
+      if (!on_idle()) return Status::ok();
+      continue;
+    }
+    bool stop_now = false;
+    MQ_RETURN_IF_ERROR(handle(item.first, std::move(item.second), on_message, stop_now));
+    if (stop_now) return Status::ok();
+    // Nothing more is immediately available: let the output go out now.
+    if (!more && !on_idle()) return Status::ok();
+  }
+}
+
+}  // namespace mq::client

@@ -1,0 +1,90 @@
+// The read-only tail of mq-consume (no group, nothing committed): for every
+// queue of the topic on every read source (masters, or the slave of a master
+// that is down), pull with long-poll, several queues in flight at once.
+//
+// --from earliest|latest|OFFSET|TIME picks each queue's start (TIME through
+// offset_for_time; latest = the queue's max offset at start; a topic that
+// appears later is read from its beginning). to_end (-e) stops once every
+// queue was found caught up (a pull returning next_offset >= max_offset); a
+// topic that does not exist then has nothing to read. Without to_end a
+// missing topic is looked up again every second.
+//
+// Threading: run() on one thread; pull answers arrive on the io thread and
+// are handed over through a queue; callbacks run on run()'s thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/cluster.h"
+#include "storage/record.h"
+
+namespace mq::client {
+
+enum class FromKind { earliest, latest, offset, time };
+
+struct TailOptions {
+  std::string topic;
+  FromKind from = FromKind::latest;
+  uint64_t from_offset = 0;
+  int64_t from_ms = 0;
+  bool to_end = false;
+  std::vector<std::string> tags;  // empty = every message
+  uint32_t wait_ms = 1000;        // long-poll
+  uint32_t max_msgs = 1000;
+  uint32_t max_bytes = 4u << 20;
+  Millis timeout{3000};           // per request, on top of the long-poll
+};
+
+// "A||B || C" -> {"A","B","C"}; empty parts are errors.
+Result<std::vector<std::string>> split_tags(std::string_view expr);
+
+class Tail {
+ public:
+  Tail(Cluster& cluster, TailOptions opt);
+  ~Tail();
+
+  // on_message returns false to stop (e.g. -n reached, stdout closed);
+  // on_idle is called when no more messages are immediately available
+  // (flush the output there; also called about every 100ms while idle) and
+  // returns false to stop. Returns ok on a
+  // normal end (to_end reached, stop flag, a callback said stop).
+  Status run(const std::function<bool(const storage::RecordView&)>& on_message,
+             const std::function<bool()>& on_idle, const std::atomic<bool>& stop);
+
+ private:
+  struct Shared;
+  struct Source {
+    size_t node = 0;
+    bool resolved = false;
+    int64_t next_probe_ms = 0;
+    bool warned = false;
+  };
+  struct QueueState {
+    size_t source = 0;
+    uint32_t queue = 0;
+    uint64_t next = 0;
+    bool in_flight = false;
+    bool done = false;
+    int64_t retry_at_ms = 0;
+  };
+
+  // Looks the topic up on source s and adds its queues. first: at start
+  // (latest means max offset) rather than a topic appearing later.
+  Status resolve(Source& s, bool first);
+  void issue_pull(size_t qi);
+  Status handle(size_t qi, Result<protocol::Frame> r, const std::function<bool(const storage::RecordView&)>& on_message,
+                bool& stop);
+
+  Cluster& cluster_;
+  TailOptions opt_;
+  std::vector<uint32_t> tag_hashes_;
+  std::vector<Source> sources_;
+  std::vector<QueueState> queues_;
+  std::shared_ptr<Shared> shared_;
+};
+
+}  // namespace mq::client

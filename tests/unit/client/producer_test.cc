@@ -1,0 +1,229 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/cluster.h"
+#include "client/producer.h"
+#include "net/server.h"
+#include "protocol/messages.h"
+#include "util/bytes.h"
+
+using namespace mq;
+using PCode = protocol::Code;
+using protocol::Frame;
+using protocol::Type;
+
+namespace {
+
+// A broker stand-in: answers hello and topic_info, and hands each send
+// request (decoded ids) to `on_send`, which answers through the Responder.
+struct FakeBroker {
+  using OnSend = std::function<void(std::vector<storage::MessageId> ids, std::vector<uint32_t> queues,
+                                    net::Responder r)>;
+  net::IoThread io;
+  std::unique_ptr<net::Server> server;
+  std::mutex mu;
+  std::vector<storage::MessageId> seen;  // every id of every send attempt
+  OnSend on_send;
+
+  explicit FakeBroker(OnSend f) : on_send(std::move(f)) {
+    auto s = net::Server::listen(io.io(), "127.0.0.1:0", {}, [this](Frame f, net::Responder r) { handle(std::move(f), r); });
+    REQUIRE(s);
+    server = std::move(*s);
+  }
+  ~FakeBroker() { server->close_all(); }
+  std::string address() const { return server->local_address(); }
+
+  void handle(Frame f, net::Responder r) {
+    switch (f.header.type) {
+      case Type::hello: {
+        protocol::HelloResponse h;
+        h.version = "fake";
+        h.broker_addr = address();
+        h.max_message_size = 4u << 20;
+        h.default_queues = 4;
+        std::string out;
+        h.encode(out);
+        r.reply(PCode::ok, std::move(out));
+        return;
+      }
+      case Type::topic_info: r.fail(PCode::topic_not_found, "topic does not exist"); return;
+      case Type::send: {
+        ByteReader br(f.payload);
+        uint32_t n = 0;
+        REQUIRE(br.u32(n));
+        std::string_view rest = f.payload;
+        rest.remove_prefix(4);
+        std::vector<storage::MessageId> ids;
+        std::vector<uint32_t> queues;
+        for (uint32_t i = 0; i < n; ++i) {
+          storage::RecordView rv;
+          REQUIRE(storage::decode_record(rest, rv) == storage::DecodeResult::ok);
+          ids.push_back(rv.id);
+          queues.push_back(rv.queue);
+          rest.remove_prefix(rv.bytes.size());
+        }
+        {
+          std::lock_guard lock(mu);
+          seen.insert(seen.end(), ids.begin(), ids.end());
+        }
+        on_send(std::move(ids), std::move(queues), r);
+        return;
+      }
+      default: r.fail(PCode::unknown_type, "unknown request");
+    }
+  }
+  size_t attempts() {
+    std::lock_guard lock(mu);
+    return seen.size();
+  }
+};
+
+std::string placed(const std::vector<uint32_t>& queues, uint64_t first_offset) {
+  protocol::SendResponse resp;
+  for (size_t i = 0; i < queues.size(); ++i) resp.placed.emplace_back(queues[i], first_offset + i);
+  std::string out;
+  resp.encode(out);
+  return out;
+}
+
+struct Run {
+  std::unique_ptr<client::Cluster> cluster;
+  std::unique_ptr<client::Producer> producer;
+  std::vector<client::Receipt> receipts;
+};
+
+void start(Run& run, const std::string& addr, client::ProducerOptions opt) {
+  auto c = client::Cluster::connect({addr}, "test", Millis(2000));
+  REQUIRE(c);
+  run.cluster = std::move(*c);
+  auto p = client::Producer::create(*run.cluster, "t", opt);
+  REQUIRE(p);
+  run.producer = std::move(*p);
+}
+
+void send_bodies(Run& run, int n, bool flush_each = false) {
+  for (int i = 1; i <= n; ++i) {
+    storage::Message m;
+    m.body = "m" + std::to_string(i);
+    run.producer->submit(static_cast<uint64_t>(i), std::move(m), run.receipts);
+    if (flush_each) run.producer->flush();
+  }
+  run.producer->finish(run.receipts);
+}
+
+}  // namespace
+
+TEST_CASE("a BUSY answer is retried with the same message id", "[client]") {
+  int calls = 0;
+  FakeBroker broker([&](auto, std::vector<uint32_t> queues, net::Responder r) {
+    if (calls++ == 0) return r.fail(PCode::busy, "try later");
+    r.reply(PCode::ok, placed(queues, 100));
+  });
+  Run run;
+  client::ProducerOptions opt;
+  opt.mode = client::SendMode::sync;
+  start(run, broker.address(), opt);
+  send_bodies(run, 1);
+  REQUIRE(run.receipts.size() == 1);
+  CHECK(run.receipts[0].status == "SEND_OK");
+  CHECK(run.receipts[0].ok);
+  CHECK(run.receipts[0].offset == std::optional<uint64_t>(100));
+  REQUIRE(broker.attempts() == 2);
+  CHECK(broker.seen[0] == broker.seen[1]);
+  CHECK(broker.seen[0] == run.receipts[0].id);
+}
+
+TEST_CASE("flush and replication timeouts are reported, not re-sent", "[client]") {
+  FakeBroker broker([&](auto, std::vector<uint32_t> queues, net::Responder r) {
+    r.reply(PCode::flush_slave_timeout, placed(queues, 0));
+  });
+  Run run;
+  start(run, broker.address(), {});
+  send_bodies(run, 3);
+  REQUIRE(run.receipts.size() == 3);
+  for (auto& rc : run.receipts) {
+    CHECK(rc.status == "FLUSH_SLAVE_TIMEOUT");
+    CHECK_FALSE(rc.ok);
+    CHECK(rc.maybe_stored);
+  }
+  CHECK(broker.attempts() == 3);
+  auto st = run.producer->stats();
+  CHECK(st.failed == 3);
+  CHECK(st.acked == 0);
+}
+
+TEST_CASE("a message fails with the cause once its retries are used up", "[client]") {
+  FakeBroker broker([&](auto, auto, net::Responder r) { r.fail(PCode::busy, "broker is busy"); });
+  Run run;
+  client::ProducerOptions opt;
+  opt.retries = 2;
+  start(run, broker.address(), opt);
+  send_bodies(run, 1);
+  REQUIRE(run.receipts.size() == 1);
+  CHECK(run.receipts[0].status == "FAILED");
+  CHECK(run.receipts[0].error.find("broker is busy") != std::string::npos);
+  CHECK(broker.attempts() == 3);
+}
+
+TEST_CASE("a rejected message is not retried", "[client]") {
+  FakeBroker broker([&](auto, auto, net::Responder r) { r.fail(PCode::message_too_large, "body too large"); });
+  Run run;
+  start(run, broker.address(), {});
+  send_bodies(run, 1);
+  REQUIRE(run.receipts.size() == 1);
+  CHECK(run.receipts[0].status == "FAILED");
+  CHECK(broker.attempts() == 1);
+}
+
+TEST_CASE("async receipts come out in input order when acks arrive reversed", "[client]") {
+  std::mutex mu;
+  std::vector<std::pair<std::vector<uint32_t>, net::Responder>> held;
+  FakeBroker broker([&](auto, std::vector<uint32_t> queues, net::Responder r) {
+    std::lock_guard lock(mu);
+    held.emplace_back(std::move(queues), r);
+    if (held.size() == 5) {
+      // Answer the last batch first.
+      for (size_t i = held.size(); i-- > 0;) held[i].second.reply(PCode::ok, placed(held[i].first, i * 10));
+    }
+  });
+  Run run;
+  start(run, broker.address(), {});
+  send_bodies(run, 5, /*flush_each=*/true);
+  REQUIRE(run.receipts.size() == 5);
+  for (size_t i = 0; i < 5; ++i) {
+    CHECK(run.receipts[i].line == i + 1);
+    CHECK(run.receipts[i].offset == std::optional<uint64_t>(i * 10));
+  }
+}
+
+TEST_CASE("an unreachable broker is a clear one-line error", "[client]") {
+  net::IoThread io;
+  auto s = net::Server::listen(io.io(), "127.0.0.1:0", {}, [](Frame, net::Responder) {});
+  REQUIRE(s);
+  std::string addr = (*s)->local_address();
+  s->reset();  // nothing listens there any more
+  auto c = client::Cluster::connect({addr}, "test", Millis(2000));
+  REQUIRE_FALSE(c);
+  CHECK(c.status().code() == mq::Code::unavailable);
+  CHECK(c.status().message() == "cannot reach " + addr + ": Connection refused");
+}
+
+TEST_CASE("a window smaller than a batch still sends everything", "[client]") {
+  FakeBroker broker([&](auto, std::vector<uint32_t> queues, net::Responder r) { r.reply(PCode::ok, placed(queues, 0)); });
+  Run run;
+  client::ProducerOptions opt;
+  opt.window = 3;
+  opt.batch_msgs = 256;
+  start(run, broker.address(), opt);
+  send_bodies(run, 50);
+  REQUIRE(run.receipts.size() == 50);
+  for (size_t i = 0; i < 50; ++i) CHECK(run.receipts[i].line == i + 1);
+  CHECK(run.producer->stats().acked == 50);
+}

@@ -1,0 +1,114 @@
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "client/queue_selector.h"
+#include "client/receipts.h"
+
+using namespace mq::client;
+
+namespace {
+bool all_up(size_t) { return true; }
+}  // namespace
+
+TEST_CASE("messages with the same key go to the same queue", "[client]") {
+  QueueSelector sel({0, 1}, {4, 4});
+  for (std::string key : {"a", "order-17", "user:42", ""}) {
+    Route first = sel.select(std::string_view(key), all_up);
+    for (int i = 0; i < 20; ++i) {
+      Route r = sel.select(std::string_view(key), all_up);
+      CHECK(r.broker == first.broker);
+      CHECK(r.queue == first.queue);
+    }
+  }
+  CHECK(key_hash("order-17") == key_hash("order-17"));
+  CHECK(key_hash("abc") == 0x1a47e90bu);  // FNV-1a 32, stable across runs and hosts
+}
+
+TEST_CASE("keys spread over all queues of all masters", "[client]") {
+  QueueSelector sel({0, 1}, {4, 4});
+  std::set<std::pair<size_t, uint32_t>> seen;
+  for (int i = 0; i < 1000; ++i) {
+    Route r = sel.select(std::string_view("key-" + std::to_string(i)), all_up);
+    seen.insert({r.broker, r.queue});
+  }
+  CHECK(seen.size() == 8);
+}
+
+TEST_CASE("keyless messages round-robin over every queue", "[client]") {
+  QueueSelector sel({0, 1}, {3, 2});
+  std::map<std::pair<size_t, uint32_t>, int> count;
+  for (int i = 0; i < 50; ++i) {
+    Route r = sel.select(std::nullopt, all_up);
+    count[{r.broker, r.queue}]++;
+  }
+  REQUIRE(count.size() == 5);
+  for (auto& [route, n] : count) CHECK(n == 10);
+}
+
+TEST_CASE("a pinned queue is used on the first usable master", "[client]") {
+  QueueSelector sel({5, 7}, {4, 4}, 3);
+  Route r = sel.select(std::string_view("k"), all_up);
+  CHECK(r.broker == 5);
+  CHECK(r.queue == 3);
+  r = sel.select(std::nullopt, [](size_t b) { return b != 5; });
+  CHECK(r.broker == 7);
+  CHECK(r.queue == 3);
+}
+
+TEST_CASE("retries avoid the failed master and masters in fault avoidance", "[client]") {
+  QueueSelector sel({0, 1}, {4, 4});
+  for (int i = 0; i < 20; ++i) {
+    CHECK(sel.select(std::nullopt, all_up, size_t{0}).broker == 1);
+    CHECK(sel.select(std::nullopt, [](size_t b) { return b != 1; }).broker == 0);
+    CHECK(sel.select(std::string_view("k" + std::to_string(i)), all_up, size_t{1}).broker == 0);
+  }
+  // Everything avoided: still picks something rather than nothing.
+  Route r = sel.select(std::nullopt, [](size_t) { return false; });
+  CHECK(r.broker <= 1);
+  // A single master is used even when it just failed.
+  QueueSelector one({3}, {2});
+  CHECK(one.select(std::nullopt, all_up, size_t{3}).broker == 3);
+}
+
+TEST_CASE("receipts come out in input order whatever order acks arrive in", "[client]") {
+  InOrderBuffer<int> buf;
+  for (int i = 0; i < 5; ++i) CHECK(buf.open() == static_cast<uint64_t>(i));
+  std::vector<int> out;
+  buf.complete(2, 20);
+  buf.complete(1, 10);
+  CHECK(buf.drain(out) == 0);
+  CHECK(buf.size() == 5);
+  buf.complete(0, 0);
+  CHECK(buf.drain(out) == 3);
+  CHECK(out == std::vector<int>{0, 10, 20});
+  buf.complete(4, 40);
+  CHECK(buf.drain(out) == 0);
+  CHECK(buf.open() == 5);
+  buf.complete(3, 30);
+  buf.complete(5, 50);
+  CHECK(buf.drain(out) == 3);
+  CHECK(out == std::vector<int>{0, 10, 20, 30, 40, 50});
+  CHECK(buf.empty());
+}
+
+TEST_CASE("receipt lines are tab separated with dashes for unknowns", "[client]") {
+  Receipt r;
+  r.line = 7;
+  r.broker = "127.0.0.1:9876";
+  r.queue = 2;
+  r.offset = 99;
+  r.status = "SEND_OK";
+  std::string out;
+  append_receipt_line(r, out);
+  CHECK(out == "7\t00000000000000000000000000000000\t127.0.0.1:9876\t2\t99\tSEND_OK\n");
+  Receipt o;
+  o.line = 1;
+  o.broker = "h:1";
+  o.status = "SENT";
+  out.clear();
+  append_receipt_line(o, out);
+  CHECK(out == "1\t00000000000000000000000000000000\th:1\t-\t-\tSENT\n");
+}
