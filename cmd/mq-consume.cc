@@ -1,9 +1,14 @@
-// mq-consume: tail a topic to stdout (consumer groups come next). Thin main.
+// mq-consume: tail a topic, or consume it as a group (to stdout or --exec). Thin main.
 #include "app/consume.h"
 #include "cli/common.h"
 
 int main(int argc, char** argv) {
   CLI::App cmd{"tail or consume messages of a topic", "mq-consume"};
+  cmd.footer(
+      "Examples:\n"
+      "  mq-consume -t orders --from earliest -e            # everything stored, then exit\n"
+      "  mq-consume -t orders --format json | jq .key        # follow new messages as JSON\n"
+      "  mq-consume -t orders -g billing --exec ./bill.sh --concurrency 8");
   mq::app::ConsumeOptions opt;
   mq::cli::add_common_flags(cmd, opt.common);
   cmd.add_option("-t,--topic", opt.topic, "topic to read")->required();
@@ -17,17 +22,26 @@ int main(int argc, char** argv) {
   const char* g = "Consumer group";
   cmd.add_option("-g,--group", opt.group, "consume as this group (commits offsets)")->group(g);
   cmd.add_option("--exec", opt.exec, "run sh -c CMD per message, body on stdin")->group(g);
-  cmd.add_option("--concurrency", opt.concurrency, "commands at once")->check(CLI::PositiveNumber)->group(g);
+  cmd.add_option("--concurrency", opt.concurrency, "commands at once")
+      ->check(CLI::PositiveNumber)
+      ->default_str("1")
+      ->group(g);
   cmd.add_flag("--orderly", opt.orderly, "keep each queue strictly in order")->group(g);
-  cmd.add_option("--max-span", opt.max_span, "in-flight span per queue")->check(CLI::PositiveNumber)->group(g);
+  cmd.add_option("--max-span", opt.max_span, "in-flight span per queue")
+      ->check(CLI::PositiveNumber)
+      ->default_str("2000")
+      ->group(g);
   cmd.add_option_function<std::string>("--consume-timeout", mq::cli::to_duration(opt.consume_timeout),
                                        "a message unfinished after this has failed")
+      ->default_str("15m")
       ->group(g);
   cmd.add_option("--max-retries", opt.max_retries, "retries before the dead-letter queue")
       ->check(CLI::NonNegativeNumber)
+      ->default_str("16")
       ->group(g);
   cmd.add_option_function<std::string>("--commit-interval", mq::cli::to_duration(opt.commit_interval),
                                        "how often offsets are committed")
+      ->default_str("5s")
       ->group(g);
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
   return mq::cli::exit_code(mq::app::consume(opt, mq::cli::stdio()));

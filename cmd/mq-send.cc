@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
       ->default_str("3s");
   cmd.add_option("-k,--key", opt.key, "message key (same key, same queue)");
   cmd.add_option("--tag", opt.tag, "message tag");
-  cmd.add_option("-p,--prop", opt.props, "property NAME=VALUE (repeatable)");
+  cmd.add_option("-p,--prop", opt.props, "property NAME=VALUE (repeatable)")
+      ->allow_extra_args(false);  // -p a=1 BODY: BODY is a message, not another property
   cmd.add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "send to queue N only");
   auto* nul = cmd.add_flag("-0,--null", opt.nul, "stdin: NUL-separated messages");
   auto* raw = cmd.add_flag("--raw", opt.raw, "stdin: all of it is one message");

@@ -6,6 +6,7 @@
 #include "cli/output_writer.h"
 #include "cli/signals.h"
 #include "client/cluster.h"
+#include "client/group_consumer.h"
 #include "client/tail.h"
 
 namespace mq::app {
@@ -40,8 +41,13 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
     spdlog::error("{}", s.message());
     return s;
   };
-  if (!opt.group.empty() || !opt.exec.empty())
-    return fail(Status::invalid("consumer groups are not supported yet (-g, --exec): use a read-only tail without them"));
+  if (!opt.exec.empty() && opt.group.empty())
+    return fail(Status::invalid("--exec needs a consumer group (-g GROUP): the tail commits nothing"));
+  if (!opt.group.empty())
+    if (Status g = validate_group(opt.group); !g) return fail(g);
+  bool grouped = !opt.group.empty();
+  if (!grouped && (opt.orderly || opt.concurrency != 1))
+    return fail(Status::invalid("--orderly and --concurrency need a consumer group (-g GROUP)"));
   if (Status t = validate_topic(opt.topic, true); !t) return fail(t);
   client::TailOptions to;
   to.topic = opt.topic;
@@ -63,6 +69,40 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
 
   cli::OutputWriter out(io.out);
   uint64_t written = 0;
+  if (grouped) {
+    if (Status t = validate_topic(opt.topic, false); !t) return fail(t);
+    client::GroupOptions go;
+    go.group = opt.group;
+    go.topic = opt.topic;
+    go.from = to.from;
+    go.from_offset = to.from_offset;
+    go.from_ms = to.from_ms;
+    go.count = opt.count;
+    go.to_end = opt.to_end;
+    go.tags = to.tags;
+    go.exec = opt.exec;
+    go.concurrency = opt.concurrency;
+    go.orderly = opt.orderly;
+    go.max_span = opt.max_span;
+    go.consume_timeout = opt.consume_timeout;
+    go.max_retries = static_cast<uint32_t>(opt.max_retries);
+    go.commit_interval = opt.commit_interval;
+    client::GroupConsumer gc(**cluster, go);
+    Status st = gc.run(
+        [&](const storage::RecordView& m) -> std::optional<uint64_t> {
+          format->append(m, out.buffer());
+          if (!out.commit()) return std::nullopt;
+          return out.bytes_written() + out.buffer().size();
+        },
+        [&] { return out.bytes_written(); }, [&] { return out.flush(); }, cli::stop_flag());
+    out.flush();
+    auto s = gc.stats();
+    spdlog::debug("consumed {}, failed attempts {}, dead-lettered {}, commits {}", s.consumed, s.failed,
+                  s.dead_lettered, s.commits);
+    if (!st) return fail(st);
+    if (!out.error().is_ok()) return fail(out.error());
+    return Status::ok();
+  }
   client::Tail tail(**cluster, to);
   Status st = tail.run(
       [&](const storage::RecordView& m) {

@@ -1,5 +1,6 @@
-// mq-consume: without -g, a read-only tail of a topic to stdout (see SPEC).
-// Consumer groups (-g, --exec and friends) are declared but not built yet.
+// mq-consume: without -g, a read-only tail of a topic to stdout; with -g, a
+// member of a consumer group: at-least-once, to stdout or through --exec
+// (see SPEC and client/group_consumer.h).
 #pragma once
 
 #include <string>
@@ -13,14 +14,14 @@ namespace mq::app {
 struct ConsumeOptions {
   cli::CommonOptions common;
   std::string topic;
-  std::string group;               // -g (not supported yet)
+  std::string group;               // -g
   std::string from;                // earliest | latest | OFFSET | TIME; "" = latest
   uint64_t count = 0;              // -n; 0 = no limit
   bool to_end = false;             // -e
   std::string format = "body";     // body | json | TEMPLATE
   bool nul = false;                // -0
   std::string tag;                 // TAG[||TAG...]
-  // Consumer-group options, reserved for the next step.
+  // Consumer-group options.
   std::string exec;
   int concurrency = 1;
   bool orderly = false;

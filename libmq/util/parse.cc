@@ -193,7 +193,8 @@ static Status validate_name(std::string_view kind, std::string_view name, bool a
   std::string_view body = name;
   if (name[0] == '%') {
     if (!allow_reserved) return Status::invalid(fmt::format("invalid {} name '{}': names beginning with '%' are reserved", kind, name));
-    // %RETRY%group or %DLQ%group
+    // %RETRY%group or %DLQ%group, and the broker's own %SCHEDULE% (delayed retries)
+    if (name == "%SCHEDULE%") return Status::ok();
     auto second = name.find('%', 1);
     auto prefix = name.substr(0, second == std::string_view::npos ? 0 : second + 1);
     if (prefix != "%RETRY%" && prefix != "%DLQ%")

@@ -3,7 +3,7 @@
 # restart, the offsets in receipts are the stored ones, nothing is stored twice at one offset.
 . "$(dirname "$0")/lib.sh"
 
-start_broker b1 --flush sync --segment-size 1MiB
+start_broker b1 --flush sync --segment-size 1MiB --max-message-size 64KiB
 for round in 1 2 3; do
   ( seq $((round * 1000000)) $((round * 1000000 + 199999)) | timeout 60 mq-send -b "$B1" -t crash --retries 0 --timeout 2s --receipts >"$T/receipts.$round" 2>"$T/send.$round.log" ) &
   sender=$!

@@ -7,7 +7,7 @@
 mkdir -p "$T/mnt"
 mount -t tmpfs -o size=6m tmpfs "$T/mnt" || fail "cannot mount a tmpfs"
 AT_EXIT+=("umount '$T/mnt' 2>/dev/null")
-start_broker full --data "$T/mnt/data" --flush sync --segment-size 1MiB
+start_broker full --data "$T/mnt/data" --flush sync --segment-size 1MiB --max-message-size 64KiB
 seq 1000 | timeout 20 mq-send -b "$FULL" -t d --receipts >"$T/r0" || fail "first sends"
 # leave ~1 MiB free, then push 3 MiB
 used=$(df --output=avail -B1 "$T/mnt" | tail -n 1)

@@ -124,6 +124,7 @@ mkdir -p "$tmp/bin"
 cat >"$tmp/bin/mq-offset" <<'FAKE'
 #!/bin/sh
 echo "$*" >>"$(dirname "$0")/calls"
+[ "$1" = -b ] && shift 2
 case $1 in
   topics) printf 'topic\tbroker\tqueue\norders\tb\t0\norders\tb\t1\nevents\tb\t0\n' ;;
   groups) printf 'group\tmembers\tlag\nworkers\t2\t0\n' ;;
@@ -176,11 +177,11 @@ if [[ -f /usr/share/bash-completion/bash_completion ]]; then
   out=$(bash_complete mq-consume "$tmp/bin/mq-consume" -b 127.0.0.1:1 -t "") || fail "bash topic completion failed"
   expect_lines "bash 'mq-consume -b 127.0.0.1:1 -t '" "$out" orders events
   grep -q -- 'topic' <<<"$out" && fail "bash topic completion offers the header line"
-  grep -qx -- 'topics --format tsv -b 127.0.0.1:1' "$tmp/bin/calls" ||
+  grep -qx -- '-b 127.0.0.1:1 topics --format tsv' "$tmp/bin/calls" ||
     fail "bash topic completion did not ask mq-offset with the typed broker (calls: $(cat "$tmp/bin/calls"))"
   out=$(MQ_BROKER=10.0.0.1:2 bash_complete mq-consume "$tmp/bin/mq-consume" -g "") || fail "bash group completion failed"
   expect_lines "bash 'mq-consume -g '" "$out" workers
-  grep -qx -- 'groups --format tsv -b 10.0.0.1:2' "$tmp/bin/calls" ||
+  grep -qx -- '-b 10.0.0.1:2 groups --format tsv' "$tmp/bin/calls" ||
     fail "bash group completion did not use MQ_BROKER (calls: $(cat "$tmp/bin/calls"))"
   # No broker at all: completion stays silent and succeeds.
   out=$(PATH=/usr/bin:/bin bash_complete mq-send mq-send -b 127.0.0.1:1 -t "") || fail "bash topic completion without mq-offset failed"

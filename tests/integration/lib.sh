@@ -18,10 +18,17 @@ EXTRA_PIDS=()
 AT_EXIT=()   # commands run at exit after every process is killed (e.g. umount)
 TEST_NAME=$(basename "$0" .sh)
 
+# kill_tree SIG PID: the process and every descendant (children first found, then killed).
+kill_tree() {
+  local sig=$1 pid=$2 child
+  for child in $(pgrep -P "$pid" 2>/dev/null); do kill_tree "$sig" "$child"; done
+  kill "$sig" "$pid" 2>/dev/null || true
+}
+
 cleanup() {
   local rc=$?
   for name in "${!PIDS[@]}"; do kill -9 "${PIDS[$name]}" 2>/dev/null || true; done
-  for p in "${EXTRA_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${EXTRA_PIDS[@]}"; do kill_tree -9 "$p"; done
   wait 2>/dev/null || true
   for c in "${AT_EXIT[@]}"; do eval "$c" || true; done
   if [[ $rc -eq 0 ]]; then rm -rf "$T"; else echo "$TEST_NAME: kept $T for inspection" >&2; fi
@@ -83,6 +90,15 @@ restart_broker() {
   local name=$1; shift
   # shellcheck disable=SC2086
   start_broker "$name" ${ARGS[$name]} "$@"
+}
+
+# spawn VAR CMD...: runs CMD in the background (no wrapper process, so VAR holds the pid of the
+# program itself: kill -9 reaches it) and records it for cleanup.
+spawn() {
+  local var=$1; shift
+  "$@" &
+  printf -v "$var" '%s' "$!"
+  EXTRA_PIDS+=("$!")
 }
 
 # count_lines FILE

@@ -1,0 +1,53 @@
+// mq-broker: the server. Flags only; the work is in app/broker.cc.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/broker.h"
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  CLI::App cmd{"store messages durably and serve producers and consumers", "mq-broker"};
+  mq::app::BrokerOptions opt;
+  mq::cli::add_verbosity_flags(cmd, opt.common);
+  cmd.set_config("--config", "", "read options from a TOML/INI file (same names as the flags)");
+  cmd.add_option("--data", opt.data,
+                 "data directory (default $MQ_DATA, else ${XDG_DATA_HOME:-~/.local/share}/mq)");
+  cmd.add_option("--listen", opt.listen, "HOST:PORT to listen on (port 0: any free port)")
+      ->default_str("127.0.0.1:9876");
+  cmd.add_option("--flush", opt.flush, "sync: ack after fdatasync; async: flush every interval")
+      ->check(CLI::IsMember({"sync", "async"}))
+      ->default_str("sync");
+  cmd.add_option_function<std::string>("--flush-interval", mq::cli::to_duration(opt.flush_interval),
+                                       "async flush interval (default 500ms)");
+  cmd.add_option("--role", opt.role, "master or slave")
+      ->check(CLI::IsMember({"master", "slave"}))
+      ->default_str("master");
+  cmd.add_option("--master", opt.master, "the master to replicate (slaves)");
+  cmd.add_option("--replication", opt.replication, "sync or async (masters)")
+      ->check(CLI::IsMember({"sync", "async"}))
+      ->default_str("async");
+  cmd.add_option_function<std::string>("--replication-timeout",
+                                       mq::cli::to_duration(opt.replication_timeout),
+                                       "wait for a slave this long (default 3s)");
+  cmd.add_option("--queues", opt.queues, "queues of an auto-created topic")
+      ->check(CLI::Range(1, 1024))
+      ->default_str("4");
+  cmd.add_option_function<std::string>("--max-message-size", mq::cli::to_size(opt.max_message_size),
+                                       "largest message body (default 4MiB)");
+  cmd.add_option_function<std::string>("--retention", mq::cli::to_duration(opt.retention),
+                                       "delete log segments older than this (default 72h)");
+  cmd.add_option_function<std::string>("--segment-size", mq::cli::to_size(opt.segment_size),
+                                       "commit log segment size (default 1GiB)");
+  cmd.add_option("--delay-levels", opt.delay_levels, "retry delays, e.g. \"1s 5s 10s 30s 1m\"");
+  cmd.add_flag("--no-auto-create", opt.no_auto_create, "refuse sends to unknown topics");
+  cmd.add_option("--ready-file", opt.ready_file, "write the bound HOST:PORT here once listening");
+  cmd.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error or off (default info)");
+  cmd.add_option("--max-connections", opt.max_connections, "refuse connections beyond this")
+      ->check(CLI::PositiveNumber)
+      ->default_str("10000");
+  if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
+  mq::cli::setup_logger("mq-broker", opt.common, /*with_time=*/true);
+  auto st = mq::app::broker(opt);
+  if (!st) spdlog::error("{}", st.message());
+  return mq::cli::exit_code(st);
+}

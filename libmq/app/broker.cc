@@ -1,0 +1,214 @@
+#include "app/broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include "broker/broker.h"
+#include "broker/delay_scheduler.h"
+#include "broker/group_service.h"
+#include "broker/topics.h"
+#include "net/channel.h"
+#include "net/server.h"
+#include "storage/message_store.h"
+#include "storage/record.h"
+#include "util/file.h"
+
+namespace mq::app {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint64_t kMaxMessageSizeLimit = 60u << 20;  // a send frame must stay under 64 MiB
+constexpr uint64_t kMinSegmentSize = 4096;  // a larger record gets a segment of its own
+
+std::string recovery_line(const storage::RecoveryReport& r) {
+  if (r.clean) return "clean start";
+  if (r.log_end == 0 && r.records_scanned == 0 && r.bytes_cut == 0) return "new data directory";
+  std::string line = fmt::format("recovered: scanned {} records, cut {} bytes", r.records_scanned,
+                                 r.bytes_cut);
+  if (!r.cut_reason.empty()) line += fmt::format(" ({})", r.cut_reason);
+  if (r.index_entries_rebuilt || r.index_entries_dropped)
+    line += fmt::format(", index entries rebuilt {} dropped {}", r.index_entries_rebuilt,
+                        r.index_entries_dropped);
+  return line + fmt::format(" in {:.2f}s", r.seconds);
+}
+
+bool is_loopback(const std::string& address) {
+  auto hp = net::split_listen_address(address);
+  if (!hp) return false;
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(hp->first, ec);
+  return !ec && ip.is_loopback();
+}
+
+}  // namespace
+
+std::string data_dir(const BrokerOptions& opt) {
+  if (!opt.data.empty()) return opt.data;
+  if (const char* d = std::getenv("MQ_DATA"); d && *d) return d;
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return (fs::path(x) / "mq").string();
+  const char* home = std::getenv("HOME");
+  return (fs::path(home && *home ? home : ".") / ".local/share/mq").string();
+}
+
+Status validate(const BrokerOptions& opt) {
+  if (opt.flush != "sync" && opt.flush != "async")
+    return Status::invalid(fmt::format("--flush {}: expected sync or async", opt.flush));
+  if (opt.flush_interval.count() <= 0)
+    return Status::invalid("--flush-interval must be above 0");
+  if (opt.role != "master" && opt.role != "slave")
+    return Status::invalid(fmt::format("--role {}: expected master or slave", opt.role));
+  if (opt.replication != "sync" && opt.replication != "async")
+    return Status::invalid(fmt::format("--replication {}: expected sync or async", opt.replication));
+  if (opt.replication_timeout.count() <= 0)
+    return Status::invalid("--replication-timeout must be above 0");
+  if (!opt.master.empty()) {
+    if (auto hp = net::split_host_port(opt.master); !hp)
+      return hp.status().with_context("--master");
+    if (opt.role != "slave") return Status::invalid("--master is only meaningful with --role slave");
+  }
+  if (opt.role == "slave") {
+    if (opt.master.empty()) return Status::invalid("--role slave needs --master HOST:PORT");
+    return Status::invalid("--role slave is not supported yet (replication comes in a later version)");
+  }
+  if (auto hp = net::split_listen_address(opt.listen); !hp) return hp.status().with_context("--listen");
+  if (opt.queues < 1 || opt.queues > broker::kMaxQueues)
+    return Status::invalid(fmt::format("--queues {}: expected 1 to {}", opt.queues, broker::kMaxQueues));
+  if (opt.max_message_size < 1 || opt.max_message_size > kMaxMessageSizeLimit)
+    return Status::invalid(fmt::format("--max-message-size {}: expected 1 byte to 60MiB",
+                                       opt.max_message_size));
+  if (opt.segment_size < kMinSegmentSize)
+    return Status::invalid(fmt::format("--segment-size {}: expected at least 4KiB", opt.segment_size));
+  if (opt.retention.count() <= 0) return Status::invalid("--retention must be above 0");
+  if (opt.max_connections < 1) return Status::invalid("--max-connections must be at least 1");
+  if (!opt.delay_levels.empty()) {
+    auto levels = broker::parse_delay_levels(opt.delay_levels);
+    if (!levels) return levels.status().with_context("--delay-levels");
+  }
+  if (!opt.log_level.empty()) {
+    auto l = spdlog::level::from_str(opt.log_level);
+    if (l == spdlog::level::off && opt.log_level != "off")
+      return Status::invalid(fmt::format(
+          "--log-level {}: expected trace, debug, info, warn, error or off", opt.log_level));
+  }
+  return Status::ok();
+}
+
+Status broker(const BrokerOptions& opt) {
+  MQ_RETURN_IF_ERROR(validate(opt));
+  if (!opt.log_level.empty()) MQ_RETURN_IF_ERROR(cli::set_log_level(opt.log_level));
+
+  fs::path dir = data_dir(opt);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::io_error(fmt::format("data directory {}: {}", dir.string(), ec.message()));
+  auto lock = DirLock::acquire(dir);
+  if (!lock) return lock.status();
+
+  auto topics = broker::TopicRegistry::open(dir);
+  if (!topics) return topics.status();
+
+  storage::StoreOptions so;
+  so.dir = dir;
+  so.flush = opt.flush == "sync" ? storage::FlushMode::sync : storage::FlushMode::async;
+  so.flush_interval = opt.flush_interval;
+  so.segment_size = opt.segment_size;
+  so.retention = opt.retention;
+  storage::RecoveryReport report;
+  auto store = storage::MessageStore::open(so, &report);
+  if (!store) return store.status().with_context(fmt::format("data directory {}", dir.string()));
+  if (auto st = (*topics)->adopt((*store)->queues(), opt.queues); !st) {
+    (void)(*store)->close();
+    return st;
+  }
+
+  asio::io_context io;
+  broker::BrokerConfig cfg;
+  cfg.default_queues = opt.queues;
+  cfg.max_message_size = static_cast<uint32_t>(opt.max_message_size);
+  cfg.auto_create = !opt.no_auto_create;
+  broker::Broker brk(io, **store, **topics, cfg);
+  auto levels = broker::parse_delay_levels(opt.delay_levels.empty() ? broker::kDefaultDelayLevels
+                                                                     : opt.delay_levels);
+  if (!levels) return levels.status();
+  auto groups = broker::GroupService::create(io, brk, **store, **topics, dir, std::move(*levels));
+  if (!groups) {
+    (void)(*store)->close();
+    return groups.status().with_context(fmt::format("data directory {}", dir.string()));
+  }
+
+  net::ServerOptions sopt;
+  sopt.max_connections = opt.max_connections;
+  auto server = net::Server::listen(
+      io, opt.listen, sopt,
+      [&brk](protocol::Frame f, net::Responder r) { brk.handle(std::move(f), std::move(r)); },
+      [&brk](uint64_t id) { brk.connection_closed(id); });
+  if (!server) {
+    (void)(*store)->close();
+    return server.status();
+  }
+  const std::string addr = (*server)->local_address();
+  brk.set_advertised_address(addr);
+
+  std::promise<int> stop;
+  auto stopped = stop.get_future();
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&stop](const boost::system::error_code& e, int sig) {
+    if (!e) stop.set_value(sig);
+  });
+
+  unsigned nthreads = std::clamp(std::thread::hardware_concurrency(), 2u, 4u);
+  auto work = asio::make_work_guard(io);
+  std::vector<std::thread> threads;
+  for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back([&io] { io.run(); });
+  auto stop_threads = [&] {
+    work.reset();
+    io.stop();
+    for (auto& t : threads) t.join();
+  };
+
+  spdlog::info("listening on {}, data {}, flush {}; {}", addr, dir.string(),
+               opt.flush == "sync" ? "sync" : fmt::format("async every {}", format_duration(opt.flush_interval)),
+               recovery_line(report));
+  if (!is_loopback(addr))
+    spdlog::warn("listening on {}, which is not a loopback address: anyone who can reach it can "
+                 "read and write every topic (there is no authentication yet)",
+                 addr);
+  if (!opt.ready_file.empty()) {
+    if (auto st = write_file_atomic(opt.ready_file, addr + "\n"); !st) {
+      (*server)->stop_accepting();
+      (*server)->close_all();
+      brk.shutdown(Millis(2000));
+      stop_threads();
+      (void)(*store)->close();
+      return st.with_context("--ready-file");
+    }
+  }
+
+  int sig = stopped.get();
+  spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->stop_accepting();
+  if (!brk.shutdown(Millis(10000)))
+    spdlog::warn("{} appends still unacknowledged after 10s", brk.appends_in_flight());
+  if (auto g = (*groups)->close(); !g) spdlog::error("{}", g.to_string());
+  Status closed = (*store)->close();
+  // Let the last acks reach their sockets before closing the connections.
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while ((*server)->busy() > 0 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  (*server)->close_all();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stop_threads();
+  if (!closed) return closed.with_context("closing the store");
+  spdlog::info("stopped cleanly");
+  return Status::ok();
+}
+
+}  // namespace mq::app

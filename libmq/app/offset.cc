@@ -1,0 +1,376 @@
+#include "app/offset.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "cli/output_writer.h"
+#include "cli/table.h"
+#include "client/admin.h"
+#include "client/cluster.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+namespace mq::app {
+
+namespace {
+
+using client::Admin;
+using protocol::QueueRef;
+
+struct Ctx {
+  const OffsetOptions& opt;
+  cli::Stdio io;
+  cli::TableFormat format;
+  std::unique_ptr<client::Cluster> cluster;
+  std::vector<std::pair<std::string, Admin>> admins;  // (address, admin) for reachable masters
+};
+
+Status emit(Ctx& c, const cli::Table& t) {
+  cli::OutputWriter out(c.io.out);
+  out.write(t.render(c.format, c.io.out));
+  out.flush();
+  return out.error();
+}
+
+std::string num(int64_t v) { return v < 0 ? "-" : std::to_string(v); }
+
+Status topics_cmd(Ctx& c) {
+  cli::Table t({"topic", "queue", "broker", "min", "max", "messages", "bytes", "newest"});
+  for (auto& [addr, admin] : c.admins) {
+    auto ts = admin.topics(c.opt.topic);
+    if (!ts) return ts.status();
+    for (auto& topic : *ts)
+      for (auto& q : topic.queues)
+        t.add({topic.topic, std::to_string(q.queue), addr, std::to_string(q.min_offset), std::to_string(q.max_offset),
+               std::to_string(q.max_offset - q.min_offset), std::to_string(q.bytes),
+               q.newest_store_ms ? format_time(q.newest_store_ms) : "-"});
+  }
+  if (!c.opt.topic.empty() && t.size() == 0) return Status::not_found(fmt::format("topic {} does not exist", c.opt.topic));
+  return emit(c, t);
+}
+
+// Max offset of every queue of the given topics on one broker.
+std::map<QueueRef, protocol::QueueStat> queue_stats(Admin& a) {
+  std::map<QueueRef, protocol::QueueStat> out;
+  auto ts = a.topics("");
+  if (!ts) return out;
+  for (auto& t : *ts)
+    for (auto& q : t.queues) out[{t.topic, q.queue}] = q;
+  return out;
+}
+
+Status show_cmd(Ctx& c) {
+  cli::Table t({"topic", "queue", "broker", "committed", "max", "lag", "member", "blocker", "age", "reconsume",
+                "waiting"});
+  bool found = false;
+  for (auto& [addr, admin] : c.admins) {
+    auto gs = admin.groups(c.opt.group);
+    if (!gs) return gs.status();
+    auto stats = queue_stats(admin);
+    for (auto& g : *gs) {
+      std::map<QueueRef, std::string> owner;
+      for (auto& m : g.members)
+        for (auto& q : m.owned) owner[q] = fmt::format("{}", m.client_id);
+      std::map<QueueRef, protocol::QueueProgress> prog;
+      for (auto& p : g.progress) prog[p.q] = p;
+      std::map<QueueRef, int64_t> committed;
+      for (auto& e : g.offsets) committed[e.q] = e.offset;
+      // every queue of the subscribed topics, plus what has offsets
+      std::set<QueueRef> all;
+      for (auto& [q, off] : committed) all.insert(q);
+      for (auto& [q, s] : stats)
+        if (q.topic == protocol::retry_topic(c.opt.group) || q.topic == protocol::dlq_topic(c.opt.group)) all.insert(q);
+      for (auto& q : all) {
+        if (!c.opt.topic.empty() && q.topic != c.opt.topic && q.topic.rfind('%', 0) != 0) continue;
+        found = true;
+        auto st = stats.count(q) ? stats[q] : protocol::QueueStat{};
+        bool dlq = q.topic == protocol::dlq_topic(c.opt.group);
+        int64_t cm = committed.count(q) ? committed[q] : -1;
+        int64_t lag = dlq ? static_cast<int64_t>(st.max_offset - st.min_offset)
+                          : (cm < 0 ? -1 : std::max<int64_t>(0, static_cast<int64_t>(st.max_offset) - cm));
+        std::vector<std::string> row{q.topic, std::to_string(q.queue), addr, dlq ? "-" : num(cm),
+                                     std::to_string(st.max_offset), num(lag), owner.count(q) ? owner[q] : "-"};
+        auto p = prog.find(q);
+        if (p != prog.end() && p->second.lowest_in_flight >= 0) {
+          row.push_back(std::to_string(p->second.lowest_in_flight));
+          row.push_back(format_duration(Millis(static_cast<int64_t>(p->second.in_flight_age_ms))));
+          row.push_back(std::to_string(p->second.reconsume));
+          row.push_back(std::to_string(p->second.finished_behind));
+        } else {
+          row.insert(row.end(), {"-", "-", "-", "-"});
+        }
+        t.add(std::move(row));
+      }
+    }
+  }
+  if (!found) return Status::not_found(fmt::format("group {} has no offsets{}", c.opt.group,
+                                                   c.opt.topic.empty() ? "" : " for topic " + c.opt.topic));
+  return emit(c, t);
+}
+
+Status groups_cmd(Ctx& c) {
+  struct Agg {
+    std::set<std::string> members, topics;
+    int64_t lag = 0;
+  };
+  std::map<std::string, Agg> agg;
+  for (auto& [addr, admin] : c.admins) {
+    auto gs = admin.groups("");
+    if (!gs) return gs.status();
+    auto stats = queue_stats(admin);
+    for (auto& g : *gs) {
+      auto& a = agg[g.group];
+      for (auto& m : g.members) a.members.insert(fmt::format("{}(pid {})", m.host, m.pid));
+      for (auto& e : g.offsets) {
+        if (e.q.topic.rfind('%', 0) != 0) a.topics.insert(e.q.topic);
+        if (e.offset >= 0 && stats.count(e.q))
+          a.lag += std::max<int64_t>(0, static_cast<int64_t>(stats[e.q].max_offset) - e.offset);
+      }
+    }
+  }
+  cli::Table t({"group", "members", "topics", "lag", "hosts"});
+  for (auto& [name, a] : agg) {
+    std::string topics, hosts;
+    for (auto& x : a.topics) topics += (topics.empty() ? "" : ",") + x;
+    for (auto& x : a.members) hosts += (hosts.empty() ? "" : ",") + x;
+    t.add({name, std::to_string(a.members.size()), topics.empty() ? "-" : topics, std::to_string(a.lag),
+           hosts.empty() ? "-" : hosts});
+  }
+  return emit(c, t);
+}
+
+fs::path undo_dir(const OffsetOptions& opt) {
+  if (!opt.undo_dir.empty()) return opt.undo_dir;
+  const char* st = std::getenv("XDG_STATE_HOME");
+  if (st && *st) return fs::path(st) / "mq" / "undo";
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : "/tmp") / ".local" / "state" / "mq" / "undo";
+}
+
+Status reset_cmd(Ctx& c) {
+  const auto& o = c.opt;
+  int modes = (!o.to.empty()) + (!o.to_time.empty()) + (o.shift.has_value());
+  if (modes != 1) return Status::invalid("reset needs exactly one of --to, --to-time, --shift");
+  std::optional<int64_t> to_time;
+  if (!o.to_time.empty()) {
+    auto t = parse_time(o.to_time, now_ms());
+    if (!t) return t.status();
+    to_time = *t;
+  }
+  std::optional<uint64_t> to_offset;
+  if (!o.to.empty() && o.to != "earliest" && o.to != "latest") {
+    auto n = parse_uint(o.to, "--to");
+    if (!n) return Status::invalid(fmt::format("invalid --to '{}': expected earliest, latest or an offset", o.to));
+    to_offset = *n;
+  }
+  cli::Table plan({"topic", "queue", "broker", "old", "new", "result"});
+  std::string undo;
+  size_t applied = 0, conflicts = 0, queues = 0;
+  for (auto& [addr, admin] : c.admins) {
+    auto ts = admin.topics(o.topic);
+    if (!ts) return ts.status();
+    auto gs = admin.groups(o.group);
+    if (!gs) return gs.status();
+    std::map<QueueRef, int64_t> cur;
+    for (auto& g : *gs)
+      for (auto& e : g.offsets) cur[e.q] = e.offset;
+    protocol::ResetRequest req;
+    req.group = o.group;
+    req.dry_run = o.dry_run;
+    for (auto& t : *ts)
+      for (auto& q : t.queues) {
+        if (o.queue && q.queue != *o.queue) continue;
+        QueueRef ref{t.topic, q.queue};
+        int64_t old = cur.count(ref) ? cur[ref] : -1;
+        int64_t target;
+        if (o.to == "earliest") target = static_cast<int64_t>(q.min_offset);
+        else if (o.to == "latest") target = static_cast<int64_t>(q.max_offset);
+        else if (to_offset) target = static_cast<int64_t>(*to_offset);
+        else if (to_time) {
+          auto off = admin.offset_for_time(t.topic, q.queue, *to_time);
+          if (!off) return off.status();
+          target = static_cast<int64_t>(*off);
+        } else {
+          if (old < 0) return Status::invalid(fmt::format("--shift: group {} has no offset for {}:{} yet", o.group, t.topic, q.queue));
+          target = old + *o.shift;
+        }
+        target = std::clamp<int64_t>(target, static_cast<int64_t>(q.min_offset), static_cast<int64_t>(q.max_offset));
+        req.entries.push_back({ref, old, target});
+      }
+    if (req.entries.empty()) continue;
+    auto res = admin.reset(req);
+    if (!res) return res.status();
+    for (size_t i = 0; i < req.entries.size(); ++i) {
+      auto& e = req.entries[i];
+      auto& r = (*res)[i];
+      ++queues;
+      std::string result = o.dry_run ? "dry-run" : (r.applied ? "reset" : fmt::format("changed to {} meanwhile: not reset", num(r.new_offset)));
+      if (r.applied && !o.dry_run) {
+        ++applied;
+        if (e.expected >= 0)
+          undo += fmt::format("{}\t{}\t{}\t{}\t{}\n", o.group, e.q.topic, addr, e.q.queue, e.expected);
+      } else if (!r.applied) {
+        ++conflicts;
+      }
+      plan.add({e.q.topic, std::to_string(e.q.queue), addr, num(e.expected),
+                num(r.applied ? r.new_offset : e.new_offset), result});
+    }
+  }
+  if (queues == 0) return Status::not_found(fmt::format("topic {} does not exist{}", o.topic, o.queue ? " or has no such queue" : ""));
+  auto st = emit(c, plan);
+  if (!st) return st;
+  if (applied > 0 && !undo.empty()) {
+    auto dir = undo_dir(o);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    auto path = dir / fmt::format("reset-{}-{}.tsv", o.group, now_ms());
+    if (auto w = write_file_atomic(path, undo); !w) return w.with_context("cannot write the undo file");
+    spdlog::info("undo file: {} (restore with: mq-offset import < {})", path.string(), path.string());
+  }
+  if (conflicts > 0)
+    return Status::unavailable(fmt::format("{} queue(s) changed while resetting and were not reset", conflicts));
+  return Status::ok();
+}
+
+Status export_cmd(Ctx& c) {
+  cli::OutputWriter out(c.io.out);
+  bool any = false;
+  for (auto& [addr, admin] : c.admins) {
+    auto gs = admin.groups(c.opt.group);
+    if (!gs) return gs.status();
+    for (auto& g : *gs)
+      for (auto& e : g.offsets) {
+        if (e.offset < 0) continue;
+        if (!c.opt.topic.empty() && e.q.topic != c.opt.topic) continue;
+        any = true;
+        out.write(fmt::format("{}\t{}\t{}\t{}\t{}\n", g.group, e.q.topic, addr, e.q.queue, e.offset));
+      }
+  }
+  out.flush();
+  if (!out.error().is_ok()) return out.error();
+  if (!any) return Status::not_found(fmt::format("group {} has no offsets", c.opt.group));
+  return Status::ok();
+}
+
+Status import_cmd(Ctx& c) {
+  std::string input;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(c.io.in, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno("read stdin", errno);
+    }
+    if (n == 0) break;
+    input.append(buf, static_cast<size_t>(n));
+  }
+  // Validate every line before applying anything.
+  struct Line {
+    std::string group, topic, broker;
+    uint32_t queue;
+    int64_t offset;
+  };
+  std::vector<Line> lines;
+  std::vector<std::string> errors;
+  size_t lineno = 0, pos = 0;
+  while (pos < input.size()) {
+    size_t nl = input.find('\n', pos);
+    std::string_view l(input.data() + pos, (nl == std::string::npos ? input.size() : nl) - pos);
+    pos = nl == std::string::npos ? input.size() : nl + 1;
+    ++lineno;
+    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    if (l.empty() || l[0] == '#') continue;
+    std::vector<std::string> f;
+    size_t s = 0;
+    for (;;) {
+      size_t tab = l.find('\t', s);
+      f.emplace_back(l.substr(s, tab == std::string_view::npos ? std::string_view::npos : tab - s));
+      if (tab == std::string_view::npos) break;
+      s = tab + 1;
+    }
+    if (f.size() != 5) {
+      errors.push_back(fmt::format("line {}: expected 5 tab-separated fields (GROUP TOPIC BROKER QUEUE OFFSET), got {}", lineno, f.size()));
+      continue;
+    }
+    Line ln;
+    ln.group = f[0];
+    ln.topic = f[1];
+    ln.broker = f[2];
+    if (auto st = validate_group(ln.group); !st) { errors.push_back(fmt::format("line {}: {}", lineno, st.message())); continue; }
+    if (auto st = validate_topic(ln.topic, true); !st) { errors.push_back(fmt::format("line {}: {}", lineno, st.message())); continue; }
+    if (auto hp = cli::split_brokers(ln.broker); !hp || hp->size() != 1) { errors.push_back(fmt::format("line {}: invalid broker '{}'", lineno, ln.broker)); continue; }
+    auto q = parse_uint(f[3], "queue");
+    auto o = parse_uint(f[4], "offset");
+    if (!q || *q > 65535) { errors.push_back(fmt::format("line {}: invalid queue '{}'", lineno, f[3])); continue; }
+    if (!o) { errors.push_back(fmt::format("line {}: invalid offset '{}'", lineno, f[4])); continue; }
+    ln.queue = static_cast<uint32_t>(*q);
+    ln.offset = static_cast<int64_t>(*o);
+    lines.push_back(std::move(ln));
+  }
+  if (!errors.empty()) {
+    for (size_t i = 0; i + 1 < errors.size(); ++i) spdlog::error("{}", errors[i]);
+    return Status::invalid(fmt::format("{} (nothing imported)", errors.back()));
+  }
+  if (lines.empty()) return Status::invalid("no offsets on stdin (nothing imported)");
+  // One reset request per (broker, group).
+  std::map<std::pair<std::string, std::string>, protocol::ResetRequest> reqs;
+  for (auto& l : lines) {
+    auto& r = reqs[{l.broker, l.group}];
+    r.group = l.group;
+    r.entries.push_back({{l.topic, l.queue}, -1, l.offset});
+  }
+  net::IoThread io;
+  cli::Table t({"group", "topic", "broker", "queue", "old", "new"});
+  for (auto& [key, req] : reqs) {
+    Admin a(net::Channel::create(io.io(), key.first), c.opt.timeout);
+    auto res = a.reset(req);
+    if (!res) return res.status();
+    for (size_t i = 0; i < req.entries.size(); ++i)
+      t.add({req.group, req.entries[i].q.topic, key.first, std::to_string(req.entries[i].q.queue),
+             num((*res)[i].old_offset), num((*res)[i].new_offset)});
+  }
+  return emit(c, t);
+}
+
+}  // namespace
+
+Status offset(const OffsetOptions& opt, cli::Stdio io) {
+  cli::setup_logger("mq-offset", opt.common);
+  auto fail = [](Status s) {
+    spdlog::error("{}", s.message());
+    return s;
+  };
+  auto format = cli::parse_table_format(opt.format);
+  if (!format) return fail(format.status());
+  if (!opt.group.empty())
+    if (auto st = validate_group(opt.group); !st) return fail(st);
+  if (!opt.topic.empty())
+    if (auto st = validate_topic(opt.topic, true); !st) return fail(st);
+  Ctx c{opt, io, *format, nullptr, {}};
+  if (opt.command == "import") {
+    auto st = import_cmd(c);
+    return st ? st : fail(st);
+  }
+  auto brokers = cli::split_brokers(opt.common.brokers);
+  if (!brokers) return fail(brokers.status());
+  auto cluster = client::Cluster::connect(*brokers, "mq-offset/" MQ_VERSION, opt.timeout);
+  if (!cluster) return fail(cluster.status());
+  c.cluster = std::move(*cluster);
+  for (size_t i : c.cluster->masters()) c.admins.emplace_back(c.cluster->node(i).address, Admin(c.cluster->node(i).channel, opt.timeout));
+  if (c.admins.empty()) return fail(Status::unavailable("no master broker reachable"));
+  Status st;
+  if (opt.command == "topics") st = topics_cmd(c);
+  else if (opt.command == "show") st = show_cmd(c);
+  else if (opt.command == "groups") st = groups_cmd(c);
+  else if (opt.command == "reset") st = reset_cmd(c);
+  else if (opt.command == "export") st = export_cmd(c);
+  else st = Status::invalid(fmt::format("unknown command '{}'", opt.command));
+  return st ? st : fail(st);
+}
+
+}  // namespace mq::app

@@ -1,0 +1,31 @@
+// mq-offset: inspect topics and consumer-group progress; reset, export and
+// import offsets (SPEC "mq-offset").
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "cli/common.h"
+#include "cli/stdio.h"
+#include "util/status.h"
+
+namespace mq::app {
+
+struct OffsetOptions {
+  cli::CommonOptions common;
+  std::string command;  // topics | show | groups | reset | export | import
+  std::string group, topic;
+  std::string format;   // table | tsv | json ("" = table on a terminal, else tsv)
+  // reset
+  std::string to;       // earliest | latest | OFFSET
+  std::string to_time;
+  std::optional<int64_t> shift;
+  std::optional<uint32_t> queue;
+  bool dry_run = false;
+  std::string undo_dir;  // "" = ${XDG_STATE_HOME:-~/.local/state}/mq/undo
+  Millis timeout{5000};
+};
+
+Status offset(const OffsetOptions& opt, cli::Stdio io);
+
+}  // namespace mq::app

@@ -1,0 +1,273 @@
+#include "broker/broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "protocol/messages.h"
+#include "storage/record.h"
+#include "util/bytes.h"
+#include "util/parse.h"
+
+namespace mq::broker {
+
+namespace asio = boost::asio;
+using protocol::Code;
+using protocol::Frame;
+using protocol::Type;
+
+namespace {
+
+constexpr size_t kPullHeadSize = 28;  // u64 next, u64 min, u64 max, u32 count
+
+std::string pull_head(const storage::ReadResult& r) {
+  std::string head;
+  head.reserve(kPullHeadSize);
+  ByteWriter w(head);
+  w.u64(r.next_offset);
+  w.u64(r.min_offset);
+  w.u64(r.max_offset);
+  w.u32(r.count);
+  return head;
+}
+
+Code store_code(const Status& s) {
+  return s.code() == mq::Code::disk_full ? Code::disk_full : protocol::code_from_status(s);
+}
+
+}  // namespace
+
+Broker::Broker(asio::io_context& io, storage::MessageStore& store, TopicRegistry& topics,
+               BrokerConfig config)
+    : store_(store),
+      topics_(topics),
+      config_(std::move(config)),
+      parking_(io, config_.max_parked_per_connection) {
+  store_.set_visible_listener([this] { parking_.notify(); });
+}
+
+Broker::~Broker() { store_.set_visible_listener([] {}); }
+
+void Broker::set_handler(Type type, RequestHandler handler) { extra_[type] = std::move(handler); }
+
+void Broker::on_connection_closed(std::function<void(uint64_t)> listener) {
+  close_listeners_.push_back(std::move(listener));
+}
+
+void Broker::set_advertised_address(std::string address) {
+  std::lock_guard lock(mu_);
+  config_.advertised_address = std::move(address);
+}
+
+void Broker::connection_closed(uint64_t connection_id) {
+  parking_.connection_closed(connection_id);
+  for (auto& l : close_listeners_) l(connection_id);
+}
+
+void Broker::handle(Frame f, net::Responder r) {
+  switch (f.header.type) {
+    case Type::hello: return hello(f, r);
+    case Type::send: return send(f, r);
+    case Type::pull: return pull(f, r);
+    case Type::topic_info: return topic_info(f, r);
+    case Type::offset_for_time: return offset_for_time(f, r);
+    default: break;
+  }
+  auto it = extra_.find(f.header.type);
+  if (it != extra_.end()) return it->second(f, r);
+  r.fail(Code::unknown_type,
+         fmt::format("unknown request type {}", static_cast<unsigned>(f.header.type)));
+}
+
+Result<uint32_t> Broker::topic_queues(std::string_view topic, bool create) {
+  if (auto q = topics_.queues(topic)) return *q;
+  if (!create || !config_.auto_create)
+    return Status::not_found(
+        create ? fmt::format("topic {} does not exist and the broker runs with --no-auto-create", topic)
+               : fmt::format("topic {} does not exist", topic));
+  auto q = topics_.ensure(topic, config_.default_queues);
+  if (q) spdlog::info("created topic {} with {} queues", topic, *q);
+  return q;
+}
+
+void Broker::hello(const Frame& f, const net::Responder& r) {
+  ByteReader in(f.payload);
+  std::string client;
+  if (!f.payload.empty() && in.str16(client)) spdlog::debug("hello from {} ({})", r.peer(), client);
+  protocol::HelloResponse h;
+  h.role = protocol::Role::master;
+  h.version = config_.version;
+  {
+    std::lock_guard lock(mu_);
+    h.broker_addr = config_.advertised_address;
+  }
+  h.max_message_size = config_.max_message_size;
+  h.default_queues = config_.default_queues;
+  std::string out;
+  h.encode(out);
+  r.reply(Code::ok, std::move(out));
+}
+
+void Broker::send(Frame& f, const net::Responder& r) {
+  if (stopping_.load()) return r.fail(Code::busy, "broker is shutting down");
+  ByteReader in(f.payload);
+  uint32_t count = 0;
+  if (!in.u32(count) || count == 0)
+    return r.fail(Code::bad_request, "send request: missing or zero record count");
+  std::string_view rest = std::string_view(f.payload).substr(4);
+  size_t pos = 0;
+  uint32_t seen = 0;
+  while (pos < rest.size()) {
+    storage::RecordView v;
+    std::string why;
+    auto res = storage::decode_record(rest.substr(pos), v, &why);
+    if (res == storage::DecodeResult::need_more)
+      return r.fail(Code::bad_request, fmt::format("send request: record {} is truncated", seen));
+    if (res == storage::DecodeResult::bad)
+      return r.fail(Code::bad_request, fmt::format("send request: record {}: {}", seen, why));
+    if (auto st = validate_topic(v.topic); !st) return r.fail(Code::bad_request, st.message());
+    if (v.body.size() > config_.max_message_size)
+      return r.fail(Code::message_too_large,
+                    fmt::format("message of {} bytes exceeds the broker's maximum of {} bytes",
+                                v.body.size(), config_.max_message_size));
+    auto queues = topic_queues(v.topic, /*create=*/true);
+    if (!queues) {
+      auto code = queues.status().code() == mq::Code::not_found ? Code::topic_not_found
+                                                                : store_code(queues.status());
+      return r.fail(code, queues.status().message());
+    }
+    if (v.queue >= *queues)
+      return r.fail(Code::bad_request, fmt::format("queue {} out of range: topic {} has {} queues",
+                                                   v.queue, v.topic, *queues));
+    pos += v.bytes.size();
+    ++seen;
+  }
+  if (seen != count)
+    return r.fail(Code::bad_request,
+                  fmt::format("send request: count says {} records, payload holds {}", count, seen));
+  std::string batch = std::move(f.payload);
+  batch.erase(0, 4);  // the store takes the records alone
+  appends_in_flight_.fetch_add(1);
+  store_.append(std::move(batch), [this, r, count](Status st, std::vector<storage::Appended> placed) {
+    if (!st) {
+      spdlog::debug("append from {} failed: {}", r.peer(), st.message());
+      r.fail(store_code(st), st.message());
+    } else if (placed.size() != count) {
+      r.fail(Code::internal, fmt::format("store placed {} of {} records", placed.size(), count));
+    } else {
+      protocol::SendResponse resp;
+      resp.placed.reserve(placed.size());
+      for (auto& a : placed) resp.placed.emplace_back(a.queue, a.offset);
+      std::string out;
+      resp.encode(out);
+      r.reply(Code::ok, std::move(out));
+    }
+    appends_in_flight_.fetch_sub(1);
+  });
+}
+
+void Broker::pull(const Frame& f, const net::Responder& r) {
+  protocol::PullRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "pull request: malformed payload");
+  if (auto st = validate_topic(req.topic, /*allow_reserved=*/true); !st)
+    return r.fail(Code::bad_request, st.message());
+  auto queues = topic_queues(req.topic, /*create=*/false);
+  if (!queues) return r.fail(Code::topic_not_found, queues.status().message());
+  if (req.queue >= *queues)
+    return r.fail(Code::bad_request, fmt::format("queue {} out of range: topic {} has {} queues",
+                                                 req.queue, req.topic, *queues));
+  req.max_msgs = std::clamp<uint32_t>(req.max_msgs, 1, config_.max_pull_msgs);
+  req.max_bytes = std::clamp<uint32_t>(req.max_bytes, 1, config_.max_pull_bytes);
+
+  auto read = [this](const protocol::PullRequest& q) {
+    return store_.read(q.topic, q.queue, q.offset, q.max_msgs, q.max_bytes, q.tag_hashes);
+  };
+  auto answer = [r](Result<storage::ReadResult>& res) {
+    if (!res) return r.fail(store_code(res.status()), res.status().message());
+    std::string head = pull_head(*res);
+    r.reply(Code::ok, std::move(head), std::move(res->records));
+  };
+  auto first = read(req);
+  if (!first || first->count > 0 || req.wait_ms == 0 || stopping_.load()) return answer(first);
+
+  // Nothing there: park until records become visible or the wait ends. With a
+  // tag filter, skipped records move the offset on while we wait.
+  req.offset = first->next_offset;
+  Millis wait = std::min<Millis>(Millis(req.wait_ms), config_.max_wait);
+  auto state = std::make_shared<std::pair<protocol::PullRequest, storage::ReadResult>>(
+      std::move(req), std::move(*first));
+  bool parked = parking_.park(r.connection_id(), wait, [this, state, read, answer](bool final) {
+    auto& [q, last] = *state;
+    auto info = store_.queue_info(q.topic, q.queue);
+    if (!final && info.max_offset <= q.offset) return false;
+    auto res = read(q);
+    if (res && res->count == 0 && !final) {
+      q.offset = res->next_offset;
+      last = std::move(*res);
+      return false;
+    }
+    if (res && res->count == 0) res = std::move(last);  // keep the furthest offset
+    answer(res);
+    return true;
+  });
+  if (!parked) {
+    Result<storage::ReadResult> res = std::move(state->second);
+    answer(res);
+  }
+}
+
+void Broker::topic_info(const Frame& f, const net::Responder& r) {
+  ByteReader in(f.payload);
+  std::string topic;
+  if (!f.payload.empty() && (!in.str16(topic) || !in.at_end()))
+    return r.fail(Code::bad_request, "topic_info request: malformed payload");
+  std::vector<std::pair<std::string, uint32_t>> list;
+  if (topic.empty()) {
+    list = topics_.list();
+  } else {
+    auto q = topic_queues(topic, /*create=*/false);
+    if (!q) return r.fail(Code::topic_not_found, q.status().message());
+    list.emplace_back(topic, *q);
+  }
+  protocol::TopicInfoResponse resp;
+  resp.topics.reserve(list.size());
+  for (auto& [name, nq] : list) {
+    protocol::TopicStat t;
+    t.topic = name;
+    for (uint32_t q = 0; q < nq; ++q) {
+      auto info = store_.queue_info(name, q);
+      t.queues.push_back({q, info.min_offset, info.max_offset, info.newest_store_ms, info.bytes});
+    }
+    resp.topics.push_back(std::move(t));
+  }
+  std::string out;
+  resp.encode(out);
+  r.reply(Code::ok, std::move(out));
+}
+
+void Broker::offset_for_time(const Frame& f, const net::Responder& r) {
+  protocol::OffsetForTimeRequest req;
+  if (!req.decode(f.payload))
+    return r.fail(Code::bad_request, "offset_for_time request: malformed payload");
+  auto queues = topic_queues(req.topic, /*create=*/false);
+  if (!queues) return r.fail(Code::topic_not_found, queues.status().message());
+  if (req.queue >= *queues)
+    return r.fail(Code::bad_request, fmt::format("queue {} out of range: topic {} has {} queues",
+                                                 req.queue, req.topic, *queues));
+  auto off = store_.offset_for_time(req.topic, req.queue, req.ms);
+  if (!off) return r.fail(store_code(off.status()), off.status().message());
+  std::string out;
+  ByteWriter(out).u64(*off);
+  r.reply(Code::ok, std::move(out));
+}
+
+bool Broker::shutdown(Millis wait) {
+  stopping_.store(true);
+  parking_.shutdown();
+  auto end = std::chrono::steady_clock::now() + wait;
+  while (appends_in_flight_.load() > 0 && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return appends_in_flight_.load() == 0;
+}
+
+}  // namespace mq::broker

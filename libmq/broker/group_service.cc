@@ -1,0 +1,186 @@
+#include "broker/group_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "util/bytes.h"
+#include "util/parse.h"
+
+namespace mq::broker {
+
+using protocol::Code;
+
+GroupService::GroupService(net::asio::io_context& io, Broker& broker, storage::MessageStore& store,
+                           TopicRegistry& topics)
+    : io_(io), broker_(broker), store_(store), topics_(topics), expire_timer_(io), persist_timer_(io),
+      delay_timer_(io) {}
+
+GroupService::~GroupService() { *alive_ = false; }
+
+Result<std::unique_ptr<GroupService>> GroupService::create(net::asio::io_context& io, Broker& broker,
+                                                           storage::MessageStore& store, TopicRegistry& topics,
+                                                           const std::filesystem::path& data_dir,
+                                                           std::vector<Millis> delay_levels) {
+  std::unique_ptr<GroupService> g(new GroupService(io, broker, store, topics));
+  auto offsets = OffsetTable::open(data_dir / "offsets.json");
+  if (!offsets) return offsets.status();
+  g->offsets_ = std::move(*offsets);
+  // Offsets can never be ahead of the log (recovery may have cut its tail).
+  for (auto& [topic, queue] : store.queues()) {
+    auto info = store.queue_info(topic, queue);
+    g->offsets_->clamp({topic, queue}, static_cast<int64_t>(info.max_offset));
+  }
+  TopicRegistry* reg = &topics;
+  g->coordinator_ = std::make_unique<GroupCoordinator>(
+      [reg](const std::string& t) { return reg->queues(t).value_or(0); });
+  g->delays_ = std::make_unique<DelayScheduler>(store, *g->offsets_, std::move(delay_levels),
+                                                [reg](const std::string& t, uint32_t n) {
+                                                  auto r = reg->ensure(t, n);
+                                                  if (!r) spdlog::warn("topic {}: {}", t, r.status().to_string());
+                                                });
+  GroupService* self = g.get();
+  auto bind = [self](void (GroupService::*fn)(protocol::Frame&, const net::Responder&)) {
+    return [self, fn](protocol::Frame& f, const net::Responder& r) { (self->*fn)(f, r); };
+  };
+  broker.set_handler(protocol::Type::heartbeat, bind(&GroupService::heartbeat));
+  broker.set_handler(protocol::Type::query_offsets, bind(&GroupService::query_offsets));
+  broker.set_handler(protocol::Type::commit_offsets, bind(&GroupService::commit_offsets));
+  broker.set_handler(protocol::Type::send_back, bind(&GroupService::send_back));
+  broker.set_handler(protocol::Type::group_info, bind(&GroupService::group_info));
+  broker.set_handler(protocol::Type::reset_offsets, bind(&GroupService::reset_offsets));
+  auto alive = g->alive_;
+  broker.on_connection_closed([self, alive](uint64_t id) {
+    if (*alive) self->coordinator_->connection_closed(id);
+  });
+  g->start_timers();
+  return g;
+}
+
+void GroupService::every(net::asio::steady_timer& timer, Millis period, std::function<void()> fn) {
+  timer.expires_after(period);
+  timer.async_wait([this, &timer, period, fn = std::move(fn), alive = alive_](boost::system::error_code ec) mutable {
+    if (ec || !*alive) return;
+    fn();
+    every(timer, period, std::move(fn));
+  });
+}
+
+void GroupService::start_timers() {
+  every(expire_timer_, Millis(1000), [this] { coordinator_->expire(now_ms()); });
+  every(persist_timer_, Millis(200), [this] {
+    if (auto st = offsets_->persist(); !st) spdlog::error("{}", st.to_string());
+  });
+  every(delay_timer_, Millis(100), [this] { delays_->tick(now_ms()); });
+}
+
+Status GroupService::close() {
+  *alive_ = false;
+  boost::system::error_code ec;
+  expire_timer_.cancel();
+  persist_timer_.cancel();
+  delay_timer_.cancel();
+  return offsets_->persist();
+}
+
+namespace {
+
+template <class Resp>
+std::string encoded(const Resp& r) {
+  std::string out;
+  r.encode(out);
+  return out;
+}
+
+}  // namespace
+
+void GroupService::heartbeat(protocol::Frame& f, const net::Responder& r) {
+  protocol::HeartbeatRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed heartbeat");
+  if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
+  if (req.client_id.empty()) return r.fail(Code::bad_request, "heartbeat without a client id");
+  auto resp = coordinator_->heartbeat(req, r.connection_id(), now_ms());
+  r.reply(Code::ok, encoded(resp));
+}
+
+void GroupService::query_offsets(protocol::Frame& f, const net::Responder& r) {
+  protocol::QueryOffsetsRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed query_offsets");
+  protocol::QueryOffsetsResponse resp;
+  for (auto& q : req.queues) {
+    auto e = offsets_->get(req.group, q);
+    resp.entries.push_back({q, e.offset, e.epoch});
+  }
+  r.reply(Code::ok, encoded(resp));
+}
+
+void GroupService::commit_offsets(protocol::Frame& f, const net::Responder& r) {
+  protocol::CommitRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed commit_offsets");
+  if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
+  protocol::CommitResponse resp;
+  for (auto& e : req.entries) {
+    // Never ahead of the log: clamp to the queue's end.
+    auto info = store_.queue_info(e.q.topic, e.q.queue);
+    int64_t off = std::min<int64_t>(e.offset, static_cast<int64_t>(info.max_offset));
+    if (!req.init_only && !coordinator_->owns(req.group, req.client_id, e.q)) {
+      // A member that lost the queue (rebalance) must not move its offset.
+      auto cur = offsets_->get(req.group, e.q);
+      resp.results.push_back({false, cur.offset, cur.epoch});
+      continue;
+    }
+    resp.results.push_back(offsets_->commit(req.group, e.q, off, e.epoch, req.init_only));
+  }
+  r.reply(Code::ok, encoded(resp));
+}
+
+void GroupService::send_back(protocol::Frame& f, const net::Responder& r) {
+  protocol::SendBackRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed send_back");
+  if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
+  delays_->send_back(req, now_ms(), [r](Status st) {
+    if (st) return r.reply(Code::ok, std::string());
+    r.fail(protocol::code_from_status(st), st.message());
+  });
+}
+
+void GroupService::group_info(protocol::Frame& f, const net::Responder& r) {
+  ByteReader rd(f.payload);
+  std::string group;
+  if (!rd.str16(group)) return r.fail(Code::bad_request, "malformed group_info");
+  std::set<std::string> names;
+  if (!group.empty()) {
+    names.insert(group);
+  } else {
+    for (auto& g : coordinator_->groups()) names.insert(g);
+    for (auto& g : offsets_->groups())
+      if (g != kScheduleGroup) names.insert(g);
+  }
+  protocol::GroupInfoResponse resp;
+  int64_t now = now_ms();
+  for (auto& g : names) {
+    auto info = coordinator_->info(g, now);
+    info.offsets = offsets_->entries(g);
+    resp.groups.push_back(std::move(info));
+  }
+  r.reply(Code::ok, encoded(resp));
+}
+
+void GroupService::reset_offsets(protocol::Frame& f, const net::Responder& r) {
+  protocol::ResetRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed reset_offsets");
+  if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
+  protocol::ResetResponse resp;
+  for (auto& e : req.entries) {
+    auto info = store_.queue_info(e.q.topic, e.q.queue);
+    int64_t target = std::clamp<int64_t>(e.new_offset, static_cast<int64_t>(info.min_offset),
+                                         static_cast<int64_t>(info.max_offset));
+    auto res = offsets_->reset(req.group, e.q, e.expected, target, req.dry_run);
+    if (res.applied && !req.dry_run) coordinator_->note_reset(req.group, e.q);
+    resp.results.push_back(res);
+  }
+  if (!req.dry_run) (void)offsets_->persist();
+  r.reply(Code::ok, encoded(resp));
+}
+
+}  // namespace mq::broker

@@ -1,0 +1,57 @@
+// The broker side of consumer groups: membership and assignment
+// (GroupCoordinator), committed offsets (OffsetTable, DIR/offsets.json),
+// send-back with delayed retry and dead letters (DelayScheduler), admin
+// resets and group info. Registers its request handlers on a Broker and runs
+// its timers on the broker's io_context: member expiry every second, offsets
+// persisted every 200 ms when changed, due retries moved every 100 ms.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "broker/broker.h"
+#include "broker/delay_scheduler.h"
+#include "broker/group_coordinator.h"
+#include "broker/offset_table.h"
+#include "broker/topics.h"
+#include "net/asio.h"
+#include "storage/message_store.h"
+
+namespace mq::broker {
+
+class GroupService {
+ public:
+  static Result<std::unique_ptr<GroupService>> create(net::asio::io_context& io, Broker& broker,
+                                                      storage::MessageStore& store, TopicRegistry& topics,
+                                                      const std::filesystem::path& data_dir,
+                                                      std::vector<Millis> delay_levels);
+  ~GroupService();
+  // Stops the timers and persists the offsets.
+  Status close();
+
+  OffsetTable& offsets() { return *offsets_; }
+
+ private:
+  GroupService(net::asio::io_context& io, Broker& broker, storage::MessageStore& store, TopicRegistry& topics);
+  void start_timers();
+  void every(net::asio::steady_timer& timer, Millis period, std::function<void()> fn);
+  void heartbeat(protocol::Frame& f, const net::Responder& r);
+  void query_offsets(protocol::Frame& f, const net::Responder& r);
+  void commit_offsets(protocol::Frame& f, const net::Responder& r);
+  void send_back(protocol::Frame& f, const net::Responder& r);
+  void group_info(protocol::Frame& f, const net::Responder& r);
+  void reset_offsets(protocol::Frame& f, const net::Responder& r);
+
+  net::asio::io_context& io_;
+  Broker& broker_;
+  storage::MessageStore& store_;
+  TopicRegistry& topics_;
+  std::unique_ptr<OffsetTable> offsets_;
+  std::unique_ptr<GroupCoordinator> coordinator_;
+  std::unique_ptr<DelayScheduler> delays_;
+  net::asio::steady_timer expire_timer_, persist_timer_, delay_timer_;
+  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+};
+
+}  // namespace mq::broker

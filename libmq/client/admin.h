@@ -1,0 +1,32 @@
+// Blocking admin requests to one broker (mq-offset, mq-replay): topic info,
+// group info, offsets by time, resets. Each call waits for its answer.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "net/channel.h"
+#include "protocol/group_messages.h"
+#include "protocol/messages.h"
+
+namespace mq::client {
+
+class Admin {
+ public:
+  Admin(std::shared_ptr<net::Channel> channel, Millis timeout) : ch_(std::move(channel)), timeout_(timeout) {}
+
+  // "" = every topic. A topic that does not exist is simply absent.
+  Result<std::vector<protocol::TopicStat>> topics(const std::string& topic = "");
+  // "" = every group.
+  Result<std::vector<protocol::GroupInfo>> groups(const std::string& group = "");
+  Result<uint64_t> offset_for_time(const std::string& topic, uint32_t queue, int64_t ms);
+  Result<std::vector<protocol::ResetResult>> reset(const protocol::ResetRequest& req);
+  const std::string& address() const { return ch_->address(); }
+
+ private:
+  Result<protocol::Frame> call(protocol::Type type, std::string payload);
+  std::shared_ptr<net::Channel> ch_;
+  Millis timeout_;
+};
+
+}  // namespace mq::client

@@ -1,0 +1,816 @@
+#include "client/group_consumer.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "client/exec.h"
+#include "client/process_queue.h"
+#include "protocol/group_messages.h"
+#include "protocol/message_id.h"
+#include "protocol/messages.h"
+#include "util/bytes.h"
+
+namespace mq::client {
+
+using protocol::QueueRef;
+using protocol::Type;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+const std::vector<Millis> kDefaultOrderlyDelays = {
+    Millis(1000),   Millis(5000),   Millis(10000),  Millis(30000),  Millis(60000),   Millis(120000),
+    Millis(180000), Millis(240000), Millis(300000), Millis(360000), Millis(420000),  Millis(480000),
+    Millis(540000), Millis(600000), Millis(1200000), Millis(1800000), Millis(3600000), Millis(7200000)};
+
+std::string make_client_id() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  auto id = protocol::new_message_id();
+  return fmt::format("{}:{}:{}", host, ::getpid(), storage::id_to_hex(id).substr(24));
+}
+
+}  // namespace
+
+struct GroupConsumer::Impl {
+  struct Msg {
+    std::string record;  // owned bytes of the record as delivered
+    uint64_t offset = 0;
+    uint32_t reconsume = 0;  // attempts so far (orderly retries in place add to it)
+    Clock::time_point not_before{};
+  };
+  struct Q {
+    size_t node = 0;
+    QueueRef ref;
+    ProcessQueue pq;
+    uint32_t epoch = 0;
+    bool ready = false;      // start offset known
+    bool pulling = false;
+    bool caught_up = false;
+    bool dropping = false;   // no longer assigned: finish running work, commit, release
+    int running = 0;         // messages dispatched and not finished
+    int64_t last_committed = -1;
+    Clock::time_point retry_at{};
+    std::deque<Msg> pending;  // orderly: waiting their turn
+    bool busy = false;        // orderly: one at a time
+  };
+  using Key = std::tuple<size_t, std::string, uint32_t>;
+  struct Node {
+    size_t index = 0;
+    Clock::time_point next_heartbeat{};
+    bool hb_in_flight = false;
+    bool joined = false;
+    std::vector<QueueRef> released;
+  };
+  struct Job {
+    Key key;
+    Msg msg;
+  };
+
+  Cluster& cluster;
+  GroupOptions opt;
+  std::string client_id, host;
+  std::vector<uint32_t> tag_hashes;
+  std::map<Key, std::unique_ptr<Q>> queues;
+  std::vector<Node> nodes;
+  GroupStats stats;
+  uint64_t dispatched = 0;
+  int pending_sendbacks = 0;
+  int pending_commits = 0;
+  bool stopping = false;
+  Status fatal;
+
+  // Event queue: io callbacks and exec workers post here, run() executes.
+  std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
+  std::shared_ptr<std::condition_variable> cv = std::make_shared<std::condition_variable>();
+  std::shared_ptr<std::deque<std::function<void()>>> events = std::make_shared<std::deque<std::function<void()>>>();
+  std::multimap<Clock::time_point, std::function<void()>> timers;
+
+  // Exec workers.
+  std::mutex job_mu;
+  std::condition_variable job_cv;
+  std::deque<Job> jobs;
+  std::vector<std::thread> workers;
+  std::atomic<bool> workers_quit{false};
+  std::atomic<bool> kill_running{false};
+
+  const GroupConsumer::OnMessage* on_message = nullptr;
+  const std::function<uint64_t()>* written = nullptr;
+  struct Unflushed {
+    uint64_t end;
+    Key key;
+    uint64_t offset;
+  };
+  std::deque<Unflushed> unflushed;  // written to the output buffer, not yet to stdout
+
+  void settle_output() {
+    if (unflushed.empty()) return;
+    uint64_t w = (*written)();
+    while (!unflushed.empty() && unflushed.front().end <= w) {
+      finished(unflushed.front().key, unflushed.front().offset, true);
+      unflushed.pop_front();
+    }
+  }
+
+  Impl(Cluster& c, GroupOptions o) : cluster(c), opt(std::move(o)) {
+    client_id = make_client_id();
+    char h[256] = {};
+    ::gethostname(h, sizeof h - 1);
+    host = h;
+    for (auto& t : opt.tags) tag_hashes.push_back(storage::tag_hash(t));
+    if (opt.orderly_delays.empty()) opt.orderly_delays = kDefaultOrderlyDelays;
+    if (opt.concurrency < 1) opt.concurrency = 1;
+    if (opt.orderly) opt.concurrency = std::max(opt.concurrency, 1);
+  }
+
+  ~Impl() {
+    workers_quit = true;
+    kill_running = true;
+    job_cv.notify_all();
+    for (auto& w : workers) w.join();
+  }
+
+  void post(std::function<void()> f) {
+    {
+      std::lock_guard lk(*mu);
+      events->push_back(std::move(f));
+    }
+    cv->notify_one();
+  }
+  // A callback that is safe to hand to the io thread: it only posts.
+  template <class F>
+  auto poster(F f) {
+    auto m = mu;
+    auto c = cv;
+    auto e = events;
+    return [m, c, e, f = std::move(f)](Result<protocol::Frame> r) mutable {
+      {
+        std::lock_guard lk(*m);
+        e->push_back([f = std::move(f), r = std::move(r)]() mutable { f(std::move(r)); });
+      }
+      c->notify_one();
+    };
+  }
+
+  BrokerNode& bn(size_t node) { return cluster.node(node); }
+
+  // ---- heartbeats and assignment ----
+
+  void send_heartbeat(Node& n) {
+    protocol::HeartbeatRequest req;
+    req.group = opt.group;
+    req.client_id = client_id;
+    req.host = host;
+    req.pid = static_cast<uint32_t>(::getpid());
+    req.orderly = opt.orderly;
+    req.topics = {opt.topic, protocol::retry_topic(opt.group)};
+    req.released = n.released;
+    auto now = Clock::now();
+    for (auto& [k, q] : queues) {
+      if (q->node != n.index || !q->ready) continue;
+      protocol::QueueProgress p;
+      p.q = q->ref;
+      p.committed = static_cast<uint64_t>(std::max<int64_t>(0, q->last_committed));
+      auto b = q->pq.blocker(now);
+      if (b.any) {
+        p.lowest_in_flight = static_cast<int64_t>(b.offset);
+        p.in_flight_age_ms = static_cast<uint64_t>(b.age.count());
+        p.reconsume = b.reconsume;
+        p.finished_behind = b.finished_behind;
+      }
+      req.progress.push_back(std::move(p));
+    }
+    std::string payload;
+    req.encode(payload);
+    n.hb_in_flight = true;
+    n.next_heartbeat = now + opt.heartbeat_interval;
+    auto released = n.released;
+    size_t idx = n.index;
+    bn(idx).channel->request(Type::heartbeat, std::move(payload), opt.request_timeout,
+                             poster([this, idx, released](Result<protocol::Frame> r) {
+                               on_heartbeat(idx, released, std::move(r));
+                             }));
+  }
+
+  void on_heartbeat(size_t idx, const std::vector<QueueRef>& released, Result<protocol::Frame> r) {
+    Node& n = nodes_by_index(idx);
+    n.hb_in_flight = false;
+    if (!r || r->header.status != protocol::Code::ok) {
+      Status s = r ? protocol::status_from_response(r->header.status, r->payload) : r.status();
+      spdlog::debug("heartbeat to {}: {}", bn(idx).address, s.to_string());
+      if (r && (r->header.status == protocol::Code::unknown_type || r->header.status == protocol::Code::denied ||
+                r->header.status == protocol::Code::bad_request))
+        fatal = s.with_context(bn(idx).address);
+      return;
+    }
+    protocol::HeartbeatResponse resp;
+    if (!resp.decode(r->payload)) {
+      spdlog::warn("heartbeat to {}: malformed answer", bn(idx).address);
+      return;
+    }
+    // The broker has seen these releases now.
+    std::erase_if(n.released, [&](const QueueRef& q) {
+      return std::find(released.begin(), released.end(), q) != released.end();
+    });
+    n.joined = true;
+    std::set<QueueRef> assigned(resp.assigned.begin(), resp.assigned.end());
+    for (auto& ref : resp.assigned) {
+      Key k{idx, ref.topic, ref.queue};
+      if (!queues.count(k)) {
+        auto q = std::make_unique<Q>();
+        q->node = idx;
+        q->ref = ref;
+        Q* qp = q.get();
+        queues.emplace(k, std::move(q));
+        spdlog::debug("{}: took {}:{}", bn(idx).address, ref.topic, ref.queue);
+        fetch_offset(qp);
+      } else if (queues[k]->dropping) {
+        // Assigned again before we let go: keep it.
+        queues[k]->dropping = false;
+      }
+    }
+    for (auto& [k, q] : queues)
+      if (q->node == idx && !assigned.count(q->ref) && !q->dropping) {
+        q->dropping = true;
+        drop_pending(*q);
+        spdlog::debug("{}: giving up {}:{}", bn(idx).address, q->ref.topic, q->ref.queue);
+      }
+    for (auto& ref : resp.reset) {
+      auto it = queues.find({idx, ref.topic, ref.queue});
+      if (it != queues.end() && it->second->ready) fetch_offset(it->second.get(), /*after_reset=*/true);
+    }
+  }
+
+  Node& nodes_by_index(size_t idx) {
+    for (auto& n : nodes)
+      if (n.index == idx) return n;
+    return nodes.front();
+  }
+
+  void drop_pending(Q& q) {
+    // Messages not started yet stay unfinished in the ProcessQueue, so the
+    // commit cannot pass them; the next owner gets them.
+    q.pending.clear();
+  }
+
+  void fetch_offset(Q* q, bool after_reset = false) {
+    q->ready = false;
+    protocol::QueryOffsetsRequest req;
+    req.group = opt.group;
+    req.queues = {q->ref};
+    std::string payload;
+    req.encode(payload);
+    Key k{q->node, q->ref.topic, q->ref.queue};
+    bn(q->node).channel->request(
+        Type::query_offsets, std::move(payload), opt.request_timeout,
+        poster([this, k, after_reset](Result<protocol::Frame> r) {
+          auto it = queues.find(k);
+          if (it == queues.end()) return;
+          Q* q = it->second.get();
+          protocol::QueryOffsetsResponse resp;
+          if (!r || r->header.status != protocol::Code::ok || !resp.decode(r->payload) || resp.entries.size() != 1) {
+            timers.emplace(Clock::now() + Millis(1000), [this, k, after_reset] {
+              auto it = queues.find(k);
+              if (it != queues.end()) fetch_offset(it->second.get(), after_reset);
+            });
+            return;
+          }
+          auto& e = resp.entries[0];
+          if (e.offset >= 0) {
+            if (after_reset) spdlog::info("{}:{}: offset reset to {}", q->ref.topic, q->ref.queue, e.offset);
+            start_at(*q, static_cast<uint64_t>(e.offset), e.epoch);
+          } else {
+            init_offset(q);
+          }
+        }));
+  }
+
+  void start_at(Q& q, uint64_t offset, uint32_t epoch) {
+    q.pq.reset(offset);
+    q.pending.clear();
+    q.epoch = epoch;
+    q.last_committed = static_cast<int64_t>(offset);
+    q.ready = true;
+    q.caught_up = false;
+  }
+
+  // A queue the group has no offset for: --from decides, then it is committed
+  // (init_only: if another member got there first, its value wins).
+  void init_offset(Q* q) {
+    bool retry = q->ref.topic != opt.topic;
+    Key k{q->node, q->ref.topic, q->ref.queue};
+    auto commit_init = [this, k](uint64_t off) {
+      auto it = queues.find(k);
+      if (it == queues.end()) return;
+      Q* q = it->second.get();
+      protocol::CommitRequest req;
+      req.group = opt.group;
+      req.client_id = client_id;
+      req.init_only = true;
+      req.entries.push_back({q->ref, static_cast<int64_t>(off), 0});
+      std::string payload;
+      req.encode(payload);
+      bn(q->node).channel->request(Type::commit_offsets, std::move(payload), opt.request_timeout,
+                                   poster([this, k](Result<protocol::Frame> r) {
+                                     auto it = queues.find(k);
+                                     if (it == queues.end()) return;
+                                     protocol::CommitResponse resp;
+                                     if (!r || r->header.status != protocol::Code::ok || !resp.decode(r->payload) ||
+                                         resp.results.size() != 1 || resp.results[0].offset < 0) {
+                                       timers.emplace(Clock::now() + Millis(1000), [this, k] {
+                                         auto it = queues.find(k);
+                                         if (it != queues.end()) fetch_offset(it->second.get());
+                                       });
+                                       return;
+                                     }
+                                     start_at(*it->second, static_cast<uint64_t>(resp.results[0].offset),
+                                              resp.results[0].epoch);
+                                   }));
+    };
+    if (retry || opt.from == FromKind::earliest) return commit_init(0);
+    if (opt.from == FromKind::offset) return commit_init(opt.from_offset);
+    if (opt.from == FromKind::time) {
+      protocol::OffsetForTimeRequest req{q->ref.topic, q->ref.queue, opt.from_ms};
+      std::string payload;
+      req.encode(payload);
+      bn(q->node).channel->request(Type::offset_for_time, std::move(payload), opt.request_timeout,
+                                   poster([this, k, commit_init](Result<protocol::Frame> r) {
+                                     uint64_t off = 0;
+                                     if (r && r->header.status == protocol::Code::ok && r->payload.size() == 8) {
+                                       off = load_u64(r->payload.data());
+                                       commit_init(off);
+                                     } else {
+                                       timers.emplace(Clock::now() + Millis(1000), [this, k] {
+                                         auto it = queues.find(k);
+                                         if (it != queues.end()) fetch_offset(it->second.get());
+                                       });
+                                     }
+                                   }));
+      return;
+    }
+    // latest: the queue's end now
+    std::string payload;
+    ByteWriter(payload).str16(q->ref.topic);
+    uint32_t queue = q->ref.queue;
+    bn(q->node).channel->request(
+        Type::topic_info, std::move(payload), opt.request_timeout,
+        poster([this, k, queue, commit_init](Result<protocol::Frame> r) {
+          protocol::TopicInfoResponse resp;
+          if (r && r->header.status == protocol::Code::ok && resp.decode(r->payload)) {
+            uint64_t end = 0;
+            for (auto& t : resp.topics)
+              for (auto& qs : t.queues)
+                if (qs.queue == queue) end = qs.max_offset;
+            commit_init(end);
+          } else {
+            timers.emplace(Clock::now() + Millis(1000), [this, k] {
+              auto it = queues.find(k);
+              if (it != queues.end()) fetch_offset(it->second.get());
+            });
+          }
+        }));
+  }
+
+  // ---- pulling and dispatch ----
+
+  bool may_pull(const Q& q) const {
+    if (!q.ready || q.pulling || q.dropping || stopping) return false;
+    if (opt.count && dispatched >= opt.count) return false;
+    if (Clock::now() < q.retry_at) return false;
+    return q.pq.may_pull(opt.max_span, opt.max_buffered_msgs, opt.max_buffered_bytes);
+  }
+
+  void issue_pull(Q& q) {
+    protocol::PullRequest req;
+    req.topic = q.ref.topic;
+    req.queue = q.ref.queue;
+    req.offset = q.pq.next_pull();
+    req.max_msgs = static_cast<uint32_t>(std::min<uint64_t>(q.pq.pull_budget(opt.max_span),
+                                                             std::min<size_t>(opt.max_buffered_msgs, 1000)));
+    req.max_bytes = 4u << 20;
+    req.wait_ms = (opt.to_end && !q.caught_up) ? 0 : opt.wait_ms;
+    if (q.ref.topic == opt.topic) req.tag_hashes = tag_hashes;
+    std::string payload;
+    req.encode(payload);
+    q.pulling = true;
+    Key k{q.node, q.ref.topic, q.ref.queue};
+    uint64_t asked = req.offset;
+    bn(q.node).channel->request(Type::pull, std::move(payload), opt.request_timeout + Millis(req.wait_ms),
+                                poster([this, k, asked](Result<protocol::Frame> r) { on_pull(k, asked, std::move(r)); }));
+  }
+
+  bool tag_ok(const storage::RecordView& v) const {
+    if (opt.tags.empty() || v.topic != opt.topic) return true;
+    for (auto& t : opt.tags)
+      if (v.tag == t) return true;
+    return false;
+  }
+
+  void on_pull(const Key& k, uint64_t asked, Result<protocol::Frame> r) {
+    auto it = queues.find(k);
+    if (it == queues.end()) return;
+    Q& q = *it->second;
+    q.pulling = false;
+    if (q.dropping || !q.ready || q.pq.next_pull() != asked) return;  // stale answer (reset meanwhile)
+    protocol::PullResponse resp;
+    if (!r || r->header.status != protocol::Code::ok || !resp.decode(r->payload)) {
+      Status s = !r ? r.status()
+                    : (r->header.status != protocol::Code::ok ? protocol::status_from_response(r->header.status, r->payload)
+                                                              : Status::corruption("malformed pull answer"));
+      spdlog::debug("pull {}:{} from {}: {}", q.ref.topic, q.ref.queue, bn(q.node).address, s.to_string());
+      q.retry_at = Clock::now() + Millis(500);
+      return;
+    }
+    std::string_view rest = resp.records;
+    auto now = Clock::now();
+    while (!rest.empty()) {
+      storage::RecordView v;
+      std::string why;
+      if (storage::decode_record(rest, v, &why) != storage::DecodeResult::ok) {
+        spdlog::warn("pull {}:{} from {}: bad record: {}", q.ref.topic, q.ref.queue, bn(q.node).address, why);
+        q.retry_at = now + Millis(1000);
+        break;
+      }
+      rest.remove_prefix(v.bytes.size());
+      if (v.offset < q.pq.next_pull()) continue;
+      if (!tag_ok(v)) {
+        q.pq.advance_to(v.offset + 1);
+        continue;
+      }
+      q.pq.add(v.offset, v.reconsume, v.bytes.size(), now);
+      Msg m{std::string(v.bytes), v.offset, v.reconsume, {}};
+      if (opt.orderly)
+        q.pending.push_back(std::move(m));
+      else
+        dispatch(k, q, std::move(m));
+    }
+    if (rest.empty()) q.pq.advance_to(resp.next_offset);
+    q.caught_up = resp.count == 0 && resp.next_offset >= resp.max_offset;
+  }
+
+  // The topic a person should see: the original one for retried messages.
+  static void present(storage::RecordView& v) {
+    std::string_view origin;
+    if (v.topic.substr(0, 1) == "%" && v.prop(protocol::kPropOriginTopic, origin)) v.topic = origin;
+  }
+
+  void dispatch(const Key& k, Q& q, Msg m) {
+    if (opt.count && dispatched >= opt.count) return;  // stays unfinished: not committed past
+    ++dispatched;
+    ++q.running;
+    if (opt.exec.empty()) {
+      auto v = storage::parse_record(m.record);
+      if (!v) {
+        --q.running;
+        return;
+      }
+      present(*v);
+      auto end = (*on_message)(*v);
+      if (!end) {
+        --q.running;
+        --dispatched;
+        stopping = true;  // output closed: this message was not consumed
+        return;
+      }
+      unflushed.push_back({*end, k, m.offset});
+      settle_output();
+      return;
+    }
+    {
+      std::lock_guard lk(job_mu);
+      jobs.push_back(Job{k, std::move(m)});
+    }
+    job_cv.notify_one();
+  }
+
+  void worker() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock lk(job_mu);
+        job_cv.wait(lk, [&] { return workers_quit || !jobs.empty(); });
+        if (workers_quit && jobs.empty()) return;
+        job = std::move(jobs.front());
+        jobs.pop_front();
+      }
+      auto v = storage::parse_record(job.msg.record);
+      Result<ExecResult> res = Status::corruption("bad record");
+      if (v) {
+        present(*v);
+        std::string_view oq, oo;
+        std::string queue = std::to_string(v->queue), offset = std::to_string(v->offset);
+        if (v->prop(protocol::kPropOriginQueue, oq)) queue.assign(oq);
+        if (v->prop(protocol::kPropOriginOffset, oo)) offset.assign(oo);
+        std::vector<std::pair<std::string, std::string>> env = {
+            {"MQ_TOPIC", std::string(v->topic)},
+            {"MQ_QUEUE", queue},
+            {"MQ_OFFSET", offset},
+            {"MQ_MSG_ID", storage::id_to_hex(v->id)},
+            {"MQ_KEY", std::string(v->key)},
+            {"MQ_TAG", std::string(v->tag)},
+            {"MQ_RECONSUME", std::to_string(job.msg.reconsume)},
+            {"MQ_GROUP", opt.group},
+        };
+        res = run_command(opt.exec, v->body, env, opt.consume_timeout, &kill_running);
+      }
+      post([this, job = std::move(job), res = std::move(res)]() mutable { on_exec_done(job, res); });
+    }
+  }
+
+  void on_exec_done(Job& job, const Result<ExecResult>& res) {
+    auto it = queues.find(job.key);
+    if (it == queues.end()) return;
+    Q& q = *it->second;
+    if (res && res->ok()) {
+      finished(job.key, job.msg.offset, true);
+      return;
+    }
+    std::string why = res ? res->describe() : res.status().to_string();
+    bool dlq_now = res && res->exit_code == kExitDeadLetter && !res->timed_out && res->signal == 0;
+    auto v = storage::parse_record(job.msg.record);
+    spdlog::debug("{}:{}@{} failed ({}), reconsume {}", q.ref.topic, q.ref.queue, job.msg.offset, why,
+                  job.msg.reconsume);
+    ++stats.failed;
+    if (kill_running && stopping) {
+      // Terminated because we are stopping: not consumed, not committed past, redelivered later.
+      --q.running;
+      if (opt.orderly) q.busy = false;
+      return;
+    }
+    if (opt.orderly && !dlq_now) {
+      uint32_t next = job.msg.reconsume + 1;
+      if (next <= opt.max_retries) {
+        size_t level = std::min<size_t>(next, opt.orderly_delays.size());
+        job.msg.reconsume = next;
+        job.msg.not_before = Clock::now() + opt.orderly_delays[level - 1];
+        --q.running;
+        --dispatched;
+        if (!q.pending.empty() && q.pending.front().offset == job.msg.offset)
+          q.pending.front() = std::move(job.msg);  // retried in place: it holds the queue
+        q.busy = false;
+        return;
+      }
+    }
+    send_back(job.key, std::move(job.msg), dlq_now, why);
+  }
+
+  void send_back(const Key& k, Msg m, bool dlq_now, const std::string& why) {
+    auto it = queues.find(k);
+    if (it == queues.end()) return;
+    Q& q = *it->second;
+    protocol::SendBackRequest req;
+    req.group = opt.group;
+    req.max_retries = opt.max_retries;
+    req.dead_letter_now = dlq_now || (opt.orderly && m.reconsume >= opt.max_retries);
+    req.reason = why;
+    req.record = m.record;
+    if (opt.orderly && m.reconsume > 0) {
+      // the in-place retries count as attempts
+      std::string rec = m.record;
+      storage::set_record_reconsume(rec.data(), m.reconsume);
+      req.record = std::move(rec);
+    }
+    std::string payload;
+    req.encode(payload);
+    ++pending_sendbacks;
+    bool dlq = req.dead_letter_now;
+    bn(q.node).channel->request(
+        Type::send_back, std::move(payload), opt.request_timeout,
+        poster([this, k, m = std::move(m), dlq_now, why, dlq](Result<protocol::Frame> r) mutable {
+          --pending_sendbacks;
+          if (r && r->header.status == protocol::Code::ok) {
+            if (dlq) ++stats.dead_lettered;
+            finished(k, m.offset, false);
+            return;
+          }
+          Status s = r ? protocol::status_from_response(r->header.status, r->payload) : r.status();
+          spdlog::warn("sending a failed message back failed ({}); retrying", s.to_string());
+          ++pending_sendbacks;
+          timers.emplace(Clock::now() + Millis(1000), [this, k, m = std::move(m), dlq_now, why]() mutable {
+            --pending_sendbacks;
+            send_back(k, std::move(m), dlq_now, why);
+          });
+        }));
+  }
+
+  void finished(const Key& k, uint64_t offset, bool ok) {
+    auto it = queues.find(k);
+    if (it == queues.end()) return;
+    Q& q = *it->second;
+    q.pq.finish(offset);
+    --q.running;
+    if (ok) ++stats.consumed;
+    if (opt.orderly) {
+      q.busy = false;
+      if (!q.pending.empty() && q.pending.front().offset == offset) q.pending.pop_front();
+    }
+  }
+
+  void run_orderly() {
+    auto now = Clock::now();
+    for (auto& [k, q] : queues) {
+      if (q->busy || q->pending.empty() || q->dropping || stopping) continue;
+      if (q->pending.front().not_before > now) continue;
+      q->busy = true;
+      Msg m = q->pending.front();  // stays at the front until finished
+      dispatch(k, *q, std::move(m));
+      if (!opt.exec.empty()) continue;
+    }
+  }
+
+  // ---- commits ----
+
+  void commit_all(bool wait) {
+    std::map<size_t, protocol::CommitRequest> reqs;
+    std::map<size_t, std::vector<Key>> keys;
+    for (auto& [k, q] : queues) {
+      if (!q->ready) continue;
+      int64_t off = static_cast<int64_t>(q->pq.commit_offset());
+      if (off == q->last_committed) continue;
+      auto& r = reqs[q->node];
+      r.group = opt.group;
+      r.client_id = client_id;
+      r.entries.push_back({q->ref, off, q->epoch});
+      keys[q->node].push_back(k);
+    }
+    for (auto& [node, req] : reqs) {
+      std::string payload;
+      req.encode(payload);
+      ++pending_commits;
+      auto ks = keys[node];
+      auto sent = req.entries;
+      bn(node).channel->request(Type::commit_offsets, std::move(payload), opt.request_timeout,
+                                poster([this, ks, sent](Result<protocol::Frame> r) {
+                                  --pending_commits;
+                                  protocol::CommitResponse resp;
+                                  if (!r || r->header.status != protocol::Code::ok || !resp.decode(r->payload) ||
+                                      resp.results.size() != ks.size()) {
+                                    spdlog::debug("commit failed; will retry");
+                                    return;
+                                  }
+                                  ++stats.commits;
+                                  for (size_t i = 0; i < ks.size(); ++i) {
+                                    auto it = queues.find(ks[i]);
+                                    if (it == queues.end()) continue;
+                                    Q& q = *it->second;
+                                    auto& res = resp.results[i];
+                                    if (res.accepted) {
+                                      q.last_committed = sent[i].offset;
+                                    } else if (res.epoch != q.epoch && res.offset >= 0) {
+                                      spdlog::info("{}:{}: offset reset to {} by an admin", q.ref.topic, q.ref.queue,
+                                                   res.offset);
+                                      start_at(q, static_cast<uint64_t>(res.offset), res.epoch);
+                                    }
+                                  }
+                                }));
+    }
+    if (!wait) return;
+    auto deadline = Clock::now() + opt.request_timeout;
+    while (pending_commits > 0 && Clock::now() < deadline) drain(Millis(50));
+  }
+
+  // Runs queued events, waiting up to `wait` for the first. Returns how many ran.
+  size_t drain(Millis wait) {
+    std::deque<std::function<void()>> batch;
+    {
+      std::unique_lock lk(*mu);
+      if (events->empty() && wait.count() > 0) cv->wait_for(lk, wait);
+      batch.swap(*events);
+    }
+    for (auto& f : batch) f();
+    return batch.size();
+  }
+
+  void run_timers() {
+    auto now = Clock::now();
+    while (!timers.empty() && timers.begin()->first <= now) {
+      auto f = std::move(timers.begin()->second);
+      timers.erase(timers.begin());
+      f();
+    }
+  }
+
+  // Queues we gave up: once nothing runs, commit and report them released.
+  void settle_dropped() {
+    for (auto it = queues.begin(); it != queues.end();) {
+      Q& q = *it->second;
+      if (q.dropping && q.running == 0 && !q.pulling) {
+        int64_t off = static_cast<int64_t>(q.pq.commit_offset());
+        if (q.ready && off != q.last_committed) {
+          protocol::CommitRequest req;
+          req.group = opt.group;
+          req.client_id = client_id;
+          req.entries.push_back({q.ref, off, q.epoch});
+          std::string payload;
+          req.encode(payload);
+          bn(q.node).channel->request(Type::commit_offsets, std::move(payload), opt.request_timeout,
+                                      [](Result<protocol::Frame>) {});
+        }
+        auto& n = nodes_by_index(q.node);
+        n.released.push_back(q.ref);
+        n.next_heartbeat = Clock::now();  // tell the broker soon so the next owner can start
+        it = queues.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  bool all_caught_up() const {
+    for (auto& n : nodes)
+      if (!n.joined) return false;
+    if (pending_sendbacks > 0) return false;
+    for (auto& [k, q] : queues)
+      if (!q->ready || !q->caught_up || q->running > 0 || q->pq.unfinished() > 0 || !q->pending.empty())
+        return false;
+    return true;
+  }
+
+  int running_total() const {
+    int n = 0;
+    for (auto& [k, q] : queues) n += q->running;
+    return n;
+  }
+
+  Status run(const GroupConsumer::OnMessage& msg_cb, const std::function<uint64_t()>& written_cb,
+             const std::function<bool()>& on_idle, const std::atomic<bool>& stop) {
+    on_message = &msg_cb;
+    written = &written_cb;
+    for (size_t i : cluster.masters()) nodes.push_back(Node{i, Clock::now(), false, false, {}});
+    if (nodes.empty()) return Status::unavailable("no master broker reachable");
+    if (!opt.exec.empty())
+      for (int i = 0; i < opt.concurrency; ++i) workers.emplace_back([this] { worker(); });
+    auto next_commit = Clock::now() + opt.commit_interval;
+    bool idle_flushed = true;
+    for (;;) {
+      if (!fatal.is_ok()) {
+        stopping = true;
+        break;
+      }
+      if (stop.load() && !stopping) {
+        stopping = true;
+        spdlog::debug("stopping: finishing {} running messages", running_total());
+      }
+      if (opt.count && dispatched >= opt.count && running_total() == 0 && pending_sendbacks == 0) stopping = true;
+      if (opt.to_end && all_caught_up()) stopping = true;
+      if (stopping && !unflushed.empty()) {
+        on_idle();
+        settle_output();
+        // what stdout did not take stays unfinished: forget it, it is not committed past
+        for (auto& u : unflushed) {
+          auto it = queues.find(u.key);
+          if (it != queues.end()) --it->second->running;
+        }
+        unflushed.clear();
+      }
+      if (stopping && running_total() == 0 && pending_sendbacks == 0) break;
+      auto now = Clock::now();
+      for (auto& n : nodes)
+        if (!n.hb_in_flight && now >= n.next_heartbeat && !stopping) send_heartbeat(n);
+      if (opt.orderly) run_orderly();
+      for (auto& [k, q] : queues)
+        if (may_pull(*q)) issue_pull(*q);
+      settle_dropped();
+      if (now >= next_commit) {
+        commit_all(false);
+        next_commit = now + opt.commit_interval;
+      }
+      run_timers();
+      size_t ran = drain(idle_flushed ? Millis(50) : Millis(0));
+      if (ran == 0 && !idle_flushed) {
+        if (!on_idle()) stopping = true;
+        settle_output();
+        idle_flushed = true;
+      } else if (ran > 0) {
+        idle_flushed = false;
+      }
+    }
+    on_idle();
+    kill_running = true;
+    commit_all(true);
+    if (!fatal.is_ok()) return fatal;
+    return Status::ok();
+  }
+};
+
+GroupConsumer::GroupConsumer(Cluster& cluster, GroupOptions opt)
+    : impl_(std::make_unique<Impl>(cluster, std::move(opt))) {}
+GroupConsumer::~GroupConsumer() = default;
+
+Status GroupConsumer::run(const OnMessage& on_message, const std::function<uint64_t()>& written,
+                          const std::function<bool()>& on_idle, const std::atomic<bool>& stop) {
+  return impl_->run(on_message, written, on_idle, stop);
+}
+
+GroupStats GroupConsumer::stats() const { return impl_->stats; }
+
+}  // namespace mq::client

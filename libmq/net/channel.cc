@@ -1,0 +1,356 @@
+#include "net/channel.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <future>
+#include <unordered_map>
+#include <vector>
+
+namespace mq::net {
+
+namespace {
+
+using protocol::Frame;
+using protocol::Type;
+using error_code = boost::system::error_code;
+
+constexpr size_t kReadChunk = 64 * 1024;
+
+// The real channel. Every member below the public API runs on strand_. Async
+// handlers carry the connection generation they were started for: drop()
+// bumps it, so handlers of a dead connection only release what they own.
+class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
+ public:
+  AsioChannel(asio::io_context& io, std::string address, ChannelOptions options)
+      : strand_(asio::make_strand(io)),
+        socket_(strand_),
+        resolver_(strand_),
+        connect_timer_(strand_),
+        address_(std::move(address)),
+        opt_(std::move(options)) {}
+
+  void request(Type type, std::string payload, Millis timeout, Channel::Callback done) {
+    asio::post(strand_, [self = shared_from_this(), type, payload = std::move(payload), timeout,
+                         done = std::move(done)]() mutable {
+      self->start_request(type, payload, timeout, std::move(done));
+    });
+  }
+
+  void oneway(Type type, std::string payload, std::function<void(Status)> written) {
+    asio::post(strand_, [self = shared_from_this(), type, payload = std::move(payload),
+                         written = std::move(written)]() mutable {
+      std::string frame;
+      frame.reserve(protocol::kFrameHeaderSize + payload.size());
+      protocol::encode_frame(frame, type, protocol::kFlagOneway, self->take_id(),
+                             protocol::Code::ok, payload);
+      self->enqueue(std::move(frame), std::move(written));
+    });
+  }
+
+  void close(std::string why) {
+    asio::post(strand_, [self = shared_from_this(), why = std::move(why)] {
+      self->drop(Status::unavailable(why));
+    });
+  }
+
+  const std::string& address() const { return address_; }
+  size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
+
+ private:
+  enum class State { idle, connecting, connected };
+  struct Pending {
+    Channel::Callback done;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  struct Out {
+    std::string bytes;
+    std::function<void(Status)> written;
+  };
+
+  uint32_t take_id() {
+    uint32_t id;
+    do {
+      id = next_id_++;
+    } while (id == 0 || pending_.count(id) != 0);
+    return id;
+  }
+
+  void start_request(Type type, std::string_view payload, Millis timeout, Channel::Callback done) {
+    uint32_t id = take_id();
+    auto timer = std::make_unique<asio::steady_timer>(strand_, timeout);
+    timer->async_wait([self = shared_from_this(), id, timeout](const error_code& ec) {
+      if (!ec) self->on_timeout(id, timeout);
+    });
+    pending_.emplace(id, Pending{std::move(done), std::move(timer)});
+    in_flight_.store(pending_.size(), std::memory_order_relaxed);
+    std::string frame;
+    frame.reserve(protocol::kFrameHeaderSize + payload.size());
+    protocol::encode_frame(frame, type, 0, id, protocol::Code::ok, payload);
+    enqueue(std::move(frame), nullptr);
+  }
+
+  void enqueue(std::string frame, std::function<void(Status)> written) {
+    out_.push_back(Out{std::move(frame), std::move(written)});
+    if (state_ == State::idle) {
+      connect();
+    } else if (state_ == State::connected) {
+      write_some();
+    }
+  }
+
+  void connect() {
+    auto hp = split_host_port(address_);
+    if (!hp) return drop(hp.status());
+    state_ = State::connecting;
+    uint64_t g = ++gen_;
+    connect_timed_out_ = false;
+    connect_timer_.expires_after(opt_.connect_timeout);
+    connect_timer_.async_wait([self = shared_from_this(), g](const error_code& ec) {
+      if (ec || g != self->gen_ || self->state_ != State::connecting) return;
+      self->connect_timed_out_ = true;
+      self->resolver_.cancel();
+      error_code ignored;
+      self->socket_.close(ignored);
+    });
+    resolver_.async_resolve(
+        hp->first, std::to_string(hp->second),
+        [self = shared_from_this(), g](const error_code& ec, tcp::resolver::results_type results) {
+          if (g != self->gen_) return;
+          if (ec) return self->connect_failed(ec);
+          asio::async_connect(self->socket_, results,
+                              [self, g](const error_code& ec2, const tcp::endpoint&) {
+                                if (g != self->gen_) return;
+                                self->connect_timer_.cancel();
+                                if (ec2) return self->connect_failed(ec2);
+                                self->connected(g);
+                              });
+        });
+  }
+
+  void connect_failed(const error_code& ec) {
+    std::string why = connect_timed_out_
+                          ? fmt::format("timed out after {}", format_duration(opt_.connect_timeout))
+                          : ec.message();
+    drop(Status::unavailable(fmt::format("cannot connect to {}: {}", address_, why)));
+  }
+
+  void connected(uint64_t g) {
+    state_ = State::connected;
+    error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    decoder_ = std::make_shared<protocol::FrameDecoder>(opt_.max_frame);
+    spdlog::debug("connected to {}", address_);
+    read(g);
+    write_some();
+  }
+
+  void read(uint64_t g) {
+    auto dec = decoder_;
+    char* at = dec->prepare(kReadChunk);
+    socket_.async_read_some(
+        asio::buffer(at, kReadChunk),
+        [self = shared_from_this(), g, dec](const error_code& ec, size_t n) {
+          dec->commit(n);
+          if (g != self->gen_) return;
+          if (ec) {
+            if (ec == asio::error::eof)
+              return self->drop(Status::unavailable(
+                  fmt::format("connection to {} closed by the peer", self->address_)));
+            return self->drop(Status::unavailable(
+                fmt::format("connection to {} lost: {}", self->address_, ec.message())));
+          }
+          Frame f;
+          for (;;) {
+            auto st = dec->next(f);
+            if (st == protocol::FrameDecoder::State::need_more) break;
+            if (st == protocol::FrameDecoder::State::error)
+              return self->drop(Status::unavailable(
+                  fmt::format("bad frame from {}: {}", self->address_, dec->error())));
+            self->on_frame(std::move(f));
+            if (g != self->gen_) return;  // a callback closed the channel
+          }
+          self->read(g);
+        });
+  }
+
+  void on_frame(Frame f) {
+    if ((f.header.flags & protocol::kFlagResponse) == 0) {
+      spdlog::debug("ignoring a request frame from {}", address_);
+      return;
+    }
+    auto it = pending_.find(f.header.request_id);
+    if (it == pending_.end()) return;  // answered after its timeout: dropped
+    auto done = std::move(it->second.done);
+    it->second.timer->cancel();
+    pending_.erase(it);
+    in_flight_.store(pending_.size(), std::memory_order_relaxed);
+    done(std::move(f));
+  }
+
+  void on_timeout(uint32_t id, Millis timeout) {
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    auto done = std::move(it->second.done);
+    pending_.erase(it);
+    in_flight_.store(pending_.size(), std::memory_order_relaxed);
+    done(Status::timeout(
+        fmt::format("no answer from {} within {}", address_, format_duration(timeout))));
+  }
+
+  void write_some() {
+    if (writing_ || out_.empty() || state_ != State::connected) return;
+    writing_ = true;
+    // The batch belongs to the handler: a drop() while it is in flight must
+    // not free the bytes the kernel is still being handed.
+    auto batch = std::make_shared<std::vector<Out>>(std::move(out_));
+    out_.clear();
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(batch->size());
+    for (auto& o : *batch) bufs.push_back(asio::buffer(o.bytes));
+    asio::async_write(socket_, bufs,
+                      [self = shared_from_this(), g = gen_, batch](const error_code& ec, size_t) {
+                        Status st = ec ? Status::unavailable(fmt::format(
+                                             "write to {}: {}", self->address_, ec.message()))
+                                       : Status::ok();
+                        for (auto& o : *batch)
+                          if (o.written) o.written(st);
+                        if (g != self->gen_) return;
+                        self->writing_ = false;
+                        if (ec) return self->drop(st);
+                        self->write_some();
+                      });
+  }
+
+  // Ends the current connection (if any) and fails everything waiting on it.
+  void drop(Status why) {
+    ++gen_;
+    if (state_ != State::idle) spdlog::debug("{}", why.message());
+    state_ = State::idle;
+    writing_ = false;
+    error_code ignored;
+    resolver_.cancel();
+    connect_timer_.cancel();
+    socket_.close(ignored);
+    decoder_.reset();
+    auto pending = std::move(pending_);
+    pending_.clear();
+    auto out = std::move(out_);
+    out_.clear();
+    in_flight_.store(0, std::memory_order_relaxed);
+    for (auto& o : out)
+      if (o.written) o.written(why);
+    for (auto& [id, p] : pending) {
+      p.timer->cancel();
+      p.done(why);
+    }
+  }
+
+  asio::strand<asio::io_context::executor_type> strand_;
+  tcp::socket socket_;
+  tcp::resolver resolver_;
+  asio::steady_timer connect_timer_;
+  std::string address_;
+  ChannelOptions opt_;
+  std::shared_ptr<protocol::FrameDecoder> decoder_;
+  State state_ = State::idle;
+  uint64_t gen_ = 0;
+  bool connect_timed_out_ = false;
+  bool writing_ = false;
+  uint32_t next_id_ = 1;
+  std::unordered_map<uint32_t, Pending> pending_;
+  std::vector<Out> out_;
+  std::atomic<size_t> in_flight_{0};
+};
+
+// What create() hands out: dropping the last reference closes the connection
+// (the io handlers keep the AsioChannel itself alive until they finish).
+class ChannelHandle final : public Channel {
+ public:
+  explicit ChannelHandle(std::shared_ptr<AsioChannel> impl) : impl_(std::move(impl)) {}
+  ~ChannelHandle() override { impl_->close(fmt::format("channel to {} closed", impl_->address())); }
+  void request(Type type, std::string payload, Millis timeout, Callback done) override {
+    impl_->request(type, std::move(payload), timeout, std::move(done));
+  }
+  void oneway(Type type, std::string payload, std::function<void(Status)> written) override {
+    impl_->oneway(type, std::move(payload), std::move(written));
+  }
+  const std::string& address() const override { return impl_->address(); }
+  size_t in_flight() const override { return impl_->in_flight(); }
+  void close() override { impl_->close(fmt::format("channel to {} closed", impl_->address())); }
+
+ private:
+  std::shared_ptr<AsioChannel> impl_;
+};
+
+Result<std::pair<std::string, uint16_t>> split_address(std::string_view address, bool allow_zero) {
+  auto bad = [&](std::string_view why) {
+    return Status::invalid(fmt::format("invalid address '{}': {}", address, why));
+  };
+  std::string_view host, port;
+  if (address.empty()) return bad("expected HOST:PORT");
+  if (address.front() == '[') {
+    auto close = address.find(']');
+    if (close == std::string_view::npos) return bad("missing ']' after an IPv6 host");
+    host = address.substr(1, close - 1);
+    std::string_view rest = address.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return bad("expected [HOST]:PORT");
+    port = rest.substr(1);
+  } else {
+    auto colon = address.rfind(':');
+    if (colon == std::string_view::npos) return bad("expected HOST:PORT");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos)
+      return bad("put an IPv6 host in brackets, e.g. [::1]:9876");
+  }
+  if (host.empty()) return bad("empty host");
+  if (port.empty() || port.size() > 5) return bad("port must be a number from 1 to 65535");
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc{} || end != port.data() + port.size() || value > 65535 ||
+      (value == 0 && !allow_zero))
+    return bad(allow_zero ? "port must be a number from 0 to 65535"
+                          : "port must be a number from 1 to 65535");
+  return std::pair<std::string, uint16_t>{std::string(host), static_cast<uint16_t>(value)};
+}
+
+}  // namespace
+
+std::shared_ptr<Channel> Channel::create(asio::io_context& io, std::string address,
+                                         ChannelOptions options) {
+  return std::make_shared<ChannelHandle>(
+      std::make_shared<AsioChannel>(io, std::move(address), std::move(options)));
+}
+
+Result<protocol::Frame> Channel::call(protocol::Type type, std::string payload, Millis timeout) {
+  std::promise<Result<protocol::Frame>> promise;
+  auto future = promise.get_future();
+  request(type, std::move(payload), timeout,
+          [&promise](Result<protocol::Frame> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+IoThread::IoThread()
+    : io_(1), work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+
+IoThread::~IoThread() {
+  work_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+Result<std::pair<std::string, uint16_t>> split_host_port(std::string_view address) {
+  return split_address(address, false);
+}
+
+Result<std::pair<std::string, uint16_t>> split_listen_address(std::string_view address) {
+  return split_address(address, true);
+}
+
+std::string join_host_port(std::string_view host, uint16_t port) {
+  if (host.find(':') != std::string_view::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+}  // namespace mq::net

@@ -1,0 +1,424 @@
+#include "net/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "net/channel.h"
+#include "protocol/messages.h"
+
+namespace mq::net {
+
+using error_code = boost::system::error_code;
+using protocol::Code;
+using protocol::Frame;
+
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+const std::string kNoPeer = "-";
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
+  Impl(asio::io_context& io_, ServerOptions o, Handler h, CloseHandler c)
+      : io(io_),
+        strand(asio::make_strand(io_)),
+        acceptor(strand),
+        retry_timer(strand),
+        opt(o),
+        handler(std::move(h)),
+        on_close(std::move(c)) {}
+
+  void accept();
+  void remove(uint64_t id);
+
+  asio::io_context& io;
+  asio::strand<asio::io_context::executor_type> strand;
+  tcp::acceptor acceptor;
+  asio::steady_timer retry_timer;
+  ServerOptions opt;
+  Handler handler;
+  CloseHandler on_close;
+  std::string local;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<size_t> in_flight_total{0};
+  std::atomic<size_t> out_bytes_total{0};
+  mutable std::mutex mu;
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns;  // guarded by mu
+  bool accepting = true;  // on strand
+};
+
+// One accepted socket. Everything below runs on strand_ (the socket's executor).
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, std::shared_ptr<Server::Impl> server, uint64_t id,
+             std::string peer)
+      : socket_(std::move(socket)),
+        stuck_timer_(socket_.get_executor()),
+        server_(std::move(server)),
+        id_(id),
+        peer_(std::make_shared<const std::string>(std::move(peer))),
+        decoder_(server_->opt.max_frame) {}
+
+  void start() {
+    error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+    spdlog::debug("connection from {}", *peer_);
+    pump();
+  }
+
+  // Any thread.
+  void post_reply(protocol::Type type, uint32_t request_id, bool oneway, Code status,
+                  std::string head, std::string body) {
+    asio::post(socket_.get_executor(),
+               [self = shared_from_this(), type, request_id, oneway, status, head = std::move(head),
+                body = std::move(body)]() mutable {
+                 self->on_reply(type, request_id, oneway, status, std::move(head), std::move(body));
+               });
+  }
+
+  // Any thread.
+  void post_close(std::string reason) {
+    asio::post(socket_.get_executor(), [self = shared_from_this(), reason = std::move(reason)] {
+      self->close(spdlog::level::debug, reason);
+    });
+  }
+
+  uint64_t id() const { return id_; }
+  const std::shared_ptr<const std::string>& peer() const { return peer_; }
+
+ private:
+  bool over_limit() const {
+    return in_flight_ >= server_->opt.max_in_flight || out_bytes_ >= server_->opt.max_pending_bytes;
+  }
+
+  // Hands buffered frames to the handler while the connection is under its
+  // limits, then reads more. Over a limit, frames stay in the decoder and the
+  // socket is not read (TCP pushes back on the peer) until answers drain.
+  void pump() {
+    Frame f;
+    while (!closed_) {
+      if (over_limit()) {
+        if (!paused_) spdlog::debug("connection from {}: reading paused", *peer_);
+        paused_ = true;
+        return;
+      }
+      auto st = decoder_.next(f);
+      if (st == protocol::FrameDecoder::State::need_more) break;
+      if (st == protocol::FrameDecoder::State::error)
+        return close(spdlog::level::info, decoder_.error());
+      if (f.header.flags & protocol::kFlagResponse)
+        return close(spdlog::level::info, "sent a response frame as a request");
+      dispatch(std::move(f));
+    }
+    if (closed_) return;
+    paused_ = false;
+    read();
+  }
+
+  void read() {
+    if (closed_ || reading_) return;
+    reading_ = true;
+    char* at = decoder_.prepare(kReadChunk);
+    socket_.async_read_some(asio::buffer(at, kReadChunk),
+                            [self = shared_from_this()](const error_code& ec, size_t n) {
+                              self->on_read(ec, n);
+                            });
+  }
+
+  void on_read(const error_code& ec, size_t n) {
+    reading_ = false;
+    decoder_.commit(n);
+    if (closed_) return;
+    if (ec) {
+      if (ec == asio::error::eof && decoder_.buffered() > 0)
+        return close(spdlog::level::info,
+                     fmt::format("hung up in the middle of a frame ({} bytes of it received)",
+                                 decoder_.buffered()));
+      if (ec == asio::error::eof) return close(spdlog::level::debug, "closed by the peer");
+      return close(spdlog::level::debug, ec.message());
+    }
+    pump();
+  }
+
+  void dispatch(Frame f) {
+    ++in_flight_;
+    server_->in_flight_total.fetch_add(1, std::memory_order_relaxed);
+    bool oneway = (f.header.flags & protocol::kFlagOneway) != 0;
+    Responder r(weak_from_this(), f.header.type, f.header.request_id, oneway);
+    try {
+      server_->handler(std::move(f), r);
+    } catch (const std::exception& e) {
+      spdlog::warn("request from {} failed: {}", *peer_, e.what());
+      r.fail(Code::internal, fmt::format("internal error: {}", e.what()));
+    }
+  }
+
+  void on_reply(protocol::Type type, uint32_t request_id, bool oneway, Code status,
+                std::string head, std::string body) {
+    if (closed_) return;  // counters were settled by close()
+    --in_flight_;
+    server_->in_flight_total.fetch_sub(1, std::memory_order_relaxed);
+    if (!oneway) {
+      std::string header(protocol::kFrameHeaderSize, '\0');
+      protocol::write_frame_header(header.data(), type, protocol::kFlagResponse, request_id,
+                                   status, head.size() + body.size());
+      size_t bytes = header.size() + head.size() + body.size();
+      // Small heads ride in the header's buffer; big bodies keep their own.
+      header.append(head);
+      out_.push_back(std::move(header));
+      if (!body.empty()) out_.push_back(std::move(body));
+      add_out_bytes(bytes);
+      if (out_bytes_ > server_->opt.max_pending_bytes && !stuck_armed_) arm_stuck_timer();
+      write_some();
+    }
+    if (paused_) pump();
+  }
+
+  void add_out_bytes(size_t n) {
+    out_bytes_ += n;
+    server_->out_bytes_total.fetch_add(n, std::memory_order_relaxed);
+  }
+  void sub_out_bytes(size_t n) {
+    out_bytes_ -= n;
+    server_->out_bytes_total.fetch_sub(n, std::memory_order_relaxed);
+  }
+
+  void write_some() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    batch_ = std::move(out_);
+    out_.clear();
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(batch_.size());
+    size_t bytes = 0;
+    for (auto& s : batch_) {
+      bufs.push_back(asio::buffer(s));
+      bytes += s.size();
+    }
+    asio::async_write(socket_, bufs,
+                      [self = shared_from_this(), bytes](const error_code& ec, size_t) {
+                        self->on_written(ec, bytes);
+                      });
+  }
+
+  void on_written(const error_code& ec, size_t bytes) {
+    writing_ = false;
+    batch_.clear();
+    if (closed_) return;
+    sub_out_bytes(bytes);
+    if (ec) return close(spdlog::level::debug, fmt::format("write failed: {}", ec.message()));
+    if (out_bytes_ <= server_->opt.max_pending_bytes && stuck_armed_) {
+      stuck_armed_ = false;
+      stuck_timer_.cancel();
+    }
+    write_some();
+    if (paused_) pump();
+  }
+
+  void arm_stuck_timer() {
+    stuck_armed_ = true;
+    stuck_timer_.expires_after(server_->opt.stuck_timeout);
+    stuck_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (ec || self->closed_ || !self->stuck_armed_) return;
+      if (self->out_bytes_ > self->server_->opt.max_pending_bytes)
+        self->close(spdlog::level::warn,
+                    fmt::format("not reading its answers ({} bytes waiting for {})",
+                                self->out_bytes_, format_duration(self->server_->opt.stuck_timeout)));
+    });
+  }
+
+  void close(spdlog::level::level_enum level, std::string_view reason) {
+    if (closed_) return;
+    closed_ = true;
+    spdlog::log(level, "connection from {} closed: {}", *peer_, reason);
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    stuck_timer_.cancel();
+    server_->in_flight_total.fetch_sub(in_flight_, std::memory_order_relaxed);
+    server_->out_bytes_total.fetch_sub(out_bytes_, std::memory_order_relaxed);
+    in_flight_ = 0;
+    out_bytes_ = 0;
+    out_.clear();
+    server_->remove(id_);
+    if (server_->on_close) server_->on_close(id_);
+  }
+
+  tcp::socket socket_;
+  asio::steady_timer stuck_timer_;
+  std::shared_ptr<Server::Impl> server_;
+  uint64_t id_;
+  std::shared_ptr<const std::string> peer_;
+  protocol::FrameDecoder decoder_;
+  std::vector<std::string> out_;    // answers waiting for the current write
+  std::vector<std::string> batch_;  // answers being written (owned until the write completes)
+  size_t out_bytes_ = 0;            // bytes in out_ and batch_
+  size_t in_flight_ = 0;            // requests handed to the handler, not yet answered
+  bool reading_ = false;
+  bool writing_ = false;
+  bool paused_ = false;
+  bool stuck_armed_ = false;
+  bool closed_ = false;
+
+  friend class Responder;
+};
+
+// --- Responder ---
+
+Responder::Responder(std::weak_ptr<Connection> conn, protocol::Type type, uint32_t request_id,
+                     bool oneway)
+    : conn_(std::move(conn)),
+      answered_(std::make_shared<std::atomic<bool>>(false)),
+      type_(type),
+      request_id_(request_id),
+      oneway_(oneway) {
+  if (auto c = conn_.lock()) {
+    conn_id_ = c->id();
+    peer_ = c->peer();
+  }
+}
+
+void Responder::reply(Code status, std::string payload) const {
+  reply(status, std::string(), std::move(payload));
+}
+
+void Responder::reply(Code status, std::string head, std::string body) const {
+  if (!answered_ || answered_->exchange(true)) return;
+  if (auto c = conn_.lock())
+    c->post_reply(type_, request_id_, oneway_, status, std::move(head), std::move(body));
+}
+
+void Responder::fail(Code status, std::string_view message) const {
+  reply(status, protocol::encode_error(message));
+}
+
+const std::string& Responder::peer() const { return peer_ ? *peer_ : kNoPeer; }
+
+// --- Server ---
+
+void Server::Impl::accept() {
+  if (!accepting) return;
+  acceptor.async_accept(
+      asio::make_strand(io), [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
+        if (!self->accepting || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          // EMFILE and friends: wait a little instead of spinning on the error.
+          spdlog::warn("accept on {}: {}", self->local, ec.message());
+          self->retry_timer.expires_after(std::chrono::milliseconds(100));
+          self->retry_timer.async_wait([self](const error_code& e) {
+            if (!e) self->accept();
+          });
+          return;
+        }
+        error_code pec;
+        auto ep = socket.remote_endpoint(pec);
+        std::string peer = pec ? "unknown peer" : join_host_port(ep.address().to_string(), ep.port());
+        size_t count;
+        {
+          std::lock_guard lock(self->mu);
+          count = self->conns.size();
+        }
+        if (count >= self->opt.max_connections) {
+          spdlog::warn("refusing connection from {}: {} connections already (--max-connections)",
+                       peer, count);
+          error_code ignored;
+          socket.close(ignored);
+        } else {
+          uint64_t id = self->next_id.fetch_add(1);
+          auto conn = std::make_shared<Connection>(std::move(socket), self, id, std::move(peer));
+          {
+            std::lock_guard lock(self->mu);
+            self->conns.emplace(id, conn);
+          }
+          conn->start();
+        }
+        self->accept();
+      });
+}
+
+void Server::Impl::remove(uint64_t id) {
+  std::shared_ptr<Connection> keep;  // destroyed outside the lock
+  std::lock_guard lock(mu);
+  auto it = conns.find(id);
+  if (it != conns.end()) {
+    keep = std::move(it->second);
+    conns.erase(it);
+  }
+}
+
+Server::Server(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() {
+  stop_accepting();
+  close_all();
+}
+
+Result<std::unique_ptr<Server>> Server::listen(asio::io_context& io, std::string_view address,
+                                               ServerOptions options, Handler handler,
+                                               CloseHandler on_close) {
+  auto fail = [&](std::string_view why) {
+    return Status::io_error(fmt::format("cannot listen on {}: {}", address, why));
+  };
+  auto hp = split_listen_address(address);
+  if (!hp) return hp.status();
+  error_code ec;
+  tcp::endpoint ep;
+  auto ip = asio::ip::make_address(hp->first, ec);
+  if (!ec) {
+    ep = tcp::endpoint(ip, hp->second);
+  } else {
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(hp->first, std::to_string(hp->second), ec);
+    if (ec || results.empty()) return fail(ec ? ec.message() : "host not found");
+    ep = results.begin()->endpoint();
+  }
+  auto impl = std::make_shared<Impl>(io, options, std::move(handler), std::move(on_close));
+  auto& acc = impl->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (ec) return fail(ec.message());
+  acc.set_option(asio::socket_base::reuse_address(true), ec);
+  acc.bind(ep, ec);
+  if (ec) return fail(ec.message());
+  acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return fail(ec.message());
+  auto bound = acc.local_endpoint(ec);
+  if (ec) return fail(ec.message());
+  impl->local = join_host_port(bound.address().to_string(), bound.port());
+  asio::post(impl->strand, [impl] { impl->accept(); });
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+const std::string& Server::local_address() const { return impl_->local; }
+
+void Server::stop_accepting() {
+  asio::post(impl_->strand, [impl = impl_] {
+    if (!impl->accepting) return;
+    impl->accepting = false;
+    error_code ignored;
+    impl->retry_timer.cancel();
+    impl->acceptor.close(ignored);
+  });
+}
+
+void Server::close_all() {
+  std::vector<std::shared_ptr<Connection>> all;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& [id, c] : impl_->conns) all.push_back(c);
+  }
+  for (auto& c : all) c->post_close("server shutting down");
+}
+
+size_t Server::connections() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->conns.size();
+}
+
+size_t Server::busy() const {
+  return impl_->in_flight_total.load(std::memory_order_relaxed) +
+         impl_->out_bytes_total.load(std::memory_order_relaxed);
+}
+
+}  // namespace mq::net

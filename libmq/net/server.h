@@ -1,0 +1,104 @@
+// Server side of the wire protocol: an Asio acceptor and one Connection per
+// socket. Each request frame goes to the handler with a Responder; the
+// handler may answer at once or later, from any thread, in any order.
+//
+// Threading: each connection lives on its own strand of the io_context given
+// to listen(); the handler runs on that strand and must not block. A Responder
+// may be called from any thread (the answer is posted to the connection).
+//
+// Bad input (undecodable frames, wrong version, oversized frames, a response
+// frame sent as a request) closes that one connection, logging the peer and
+// the reason once. Memory per connection is bounded: reading stops while the
+// answers waiting to be written exceed max_pending_bytes or the requests
+// being handled exceed max_in_flight, and resumes once they drain; a peer
+// that stops reading its answers for stuck_timeout is closed.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "net/asio.h"
+#include "protocol/frame.h"
+#include "util/parse.h"
+#include "util/status.h"
+
+namespace mq::net {
+
+struct ServerOptions {
+  uint32_t max_frame = protocol::kDefaultMaxFrame;
+  size_t max_connections = 10000;
+  size_t max_pending_bytes = 64u << 20;  // per connection, answers not yet written
+  size_t max_in_flight = 4096;           // per connection, requests not yet answered
+  Millis stuck_timeout{30000};           // over max_pending_bytes this long: closed
+};
+
+class Connection;
+
+// How a handler answers one request. Copyable; the first reply() counts,
+// later ones are ignored. Replying after the connection closed is harmless.
+// A request that is never answered holds one in-flight slot until the
+// connection closes. One-way requests must be "answered" too (the reply is
+// not sent; it frees the slot).
+class Responder {
+ public:
+  Responder() = default;
+  Responder(std::weak_ptr<Connection> conn, protocol::Type type, uint32_t request_id, bool oneway);
+  // Any thread.
+  void reply(protocol::Code status, std::string payload) const;
+  // The payload in two pieces sent back to back (head, then body), so a large
+  // body (pull results) is never copied to prepend a small head.
+  void reply(protocol::Code status, std::string head, std::string body) const;
+  // An error answer: status plus the message as the payload (encode_error).
+  void fail(protocol::Code status, std::string_view message) const;
+  // Identifies the connection (for per-connection limits); 0 when detached.
+  uint64_t connection_id() const { return conn_id_; }
+  const std::string& peer() const;
+  bool oneway() const { return oneway_; }
+
+ private:
+  std::weak_ptr<Connection> conn_;
+  std::shared_ptr<std::atomic<bool>> answered_;
+  std::shared_ptr<const std::string> peer_;
+  uint64_t conn_id_ = 0;
+  protocol::Type type_{};
+  uint32_t request_id_ = 0;
+  bool oneway_ = false;
+};
+
+using Handler = std::function<void(protocol::Frame request, Responder respond)>;
+// Called on a connection's strand when it closes (for per-connection state).
+using CloseHandler = std::function<void(uint64_t connection_id)>;
+
+class Server {
+ public:
+  // Binds `address` (HOST:PORT, port 0 = any free port) and starts accepting.
+  // "cannot listen on ADDR: reason" when it cannot.
+  static Result<std::unique_ptr<Server>> listen(asio::io_context& io, std::string_view address,
+                                                ServerOptions options, Handler handler,
+                                                CloseHandler on_close = nullptr);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound address as HOST:PORT (the real port when 0 was asked for).
+  const std::string& local_address() const;
+  // Stops accepting new connections (existing ones carry on). Any thread.
+  void stop_accepting();
+  // Closes every connection (pending answers not yet written are dropped). Any thread.
+  void close_all();
+  size_t connections() const;
+  // Requests being handled plus answer bytes waiting to be written, over all
+  // connections: zero once everything was answered and handed to the kernel.
+  size_t busy() const;
+
+  struct Impl;
+
+ private:
+  explicit Server(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mq::net

@@ -1,0 +1,307 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "net/channel.h"
+#include "net/server.h"
+
+
+using namespace mq::net;
+using mq::protocol::Code;
+using mq::protocol::Frame;
+using mq::protocol::Type;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Echoes every request's payload with status ok.
+Handler echo_handler() {
+  return [](Frame f, Responder r) { r.reply(Code::ok, std::move(f.payload)); };
+}
+
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds limit = 5000ms) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+}  // namespace
+
+TEST_CASE("split_host_port accepts host:port and bracketed ipv6", "[net]") {
+  auto a = split_host_port("127.0.0.1:9876");
+  REQUIRE(a);
+  CHECK(a->first == "127.0.0.1");
+  CHECK(a->second == 9876);
+  auto b = split_host_port("[::1]:9");
+  REQUIRE(b);
+  CHECK(b->first == "::1");
+  CHECK(b->second == 9);
+  CHECK_FALSE(split_host_port("localhost"));
+  CHECK_FALSE(split_host_port("host:0"));
+  CHECK_FALSE(split_host_port("host:65536"));
+  CHECK_FALSE(split_host_port("host:12x"));
+  CHECK_FALSE(split_host_port(":80"));
+  CHECK_FALSE(split_host_port("::1:80"));
+  CHECK(split_listen_address("127.0.0.1:0"));
+  CHECK(split_host_port("h:1").status().is_ok());
+  CHECK(split_host_port("nope").status().message().find("'nope'") != std::string::npos);
+  CHECK(join_host_port("::1", 5) == "[::1]:5");
+}
+
+TEST_CASE("server reports the port it bound for port 0", "[net]") {
+  IoThread io;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, echo_handler());
+  REQUIRE(server);
+  auto addr = (*server)->local_address();
+  CHECK(addr.rfind("127.0.0.1:", 0) == 0);
+  CHECK(addr != "127.0.0.1:0");
+  auto bad = Server::listen(io.io(), addr, {}, echo_handler());
+  REQUIRE_FALSE(bad);
+  CHECK(bad.status().message().find("cannot listen on " + addr) == 0);
+}
+
+TEST_CASE("pipelined requests answered out of order reach their callers", "[net]") {
+  IoThread server_io, client_io;
+  std::mutex mu;
+  std::vector<std::pair<Frame, Responder>> held;
+  constexpr int kN = 200;
+  auto server = Server::listen(server_io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    std::lock_guard lock(mu);
+    held.emplace_back(std::move(f), r);
+    if (held.size() == kN) {
+      // Answer in reverse order, half of them from another thread.
+      std::thread t([batch = std::move(held)]() mutable {
+        for (auto it = batch.rbegin(); it != batch.rend(); ++it)
+          it->second.reply(Code::ok, "re:" + it->first.payload);
+      });
+      t.detach();
+      held.clear();
+    }
+  });
+  REQUIRE(server);
+  auto ch = Channel::create(client_io.io(), (*server)->local_address());
+  std::atomic<int> good{0}, bad{0};
+  std::promise<void> all;
+  std::atomic<int> done{0};
+  for (int i = 0; i < kN; ++i) {
+    ch->request(Type::send, std::to_string(i), 5000ms, [&, i](mq::Result<Frame> r) {
+      if (r && r->payload == "re:" + std::to_string(i) && r->header.status == Code::ok)
+        ++good;
+      else
+        ++bad;
+      if (++done == kN) all.set_value();
+    });
+  }
+  REQUIRE(all.get_future().wait_for(10s) == std::future_status::ready);
+  CHECK(good == kN);
+  CHECK(bad == 0);
+  CHECK(ch->in_flight() == 0);
+}
+
+TEST_CASE("a request without an answer times out and the connection stays usable", "[net]") {
+  IoThread io;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [](Frame f, Responder r) {
+    if (f.header.type == Type::pull) return;  // never answered
+    r.reply(Code::ok, std::move(f.payload));
+  });
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = ch->call(Type::pull, "x", 150ms);
+  auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE_FALSE(r);
+  CHECK(r.status().code() == mq::Code::timeout);
+  CHECK(took >= 140ms);
+  CHECK(took < 2s);
+  auto ok = ch->call(Type::send, "still here", 2000ms);
+  REQUIRE(ok);
+  CHECK(ok->payload == "still here");
+}
+
+TEST_CASE("a channel fails fast when nothing listens and reconnects after a server restart", "[net]") {
+  IoThread io;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, echo_handler());
+  REQUIRE(server);
+  std::string addr = (*server)->local_address();
+  auto ch = Channel::create(io.io(), addr);
+  REQUIRE(ch->call(Type::send, "one", 2000ms));
+  server->reset();
+  // The server closed our connection; the next request finds nobody listening.
+  mq::Result<Frame> r = mq::Status::unavailable("unset");
+  REQUIRE(wait_until([&] {
+    r = ch->call(Type::send, "two", 2000ms);
+    return !r && r.status().code() == mq::Code::unavailable &&
+           r.status().message().find("cannot connect") != std::string::npos;
+  }));
+  CHECK(r.status().message().find(addr) != std::string::npos);
+  auto again = Server::listen(io.io(), addr, {}, echo_handler());
+  REQUIRE(again);
+  auto r3 = ch->call(Type::send, "three", 2000ms);
+  REQUIRE(r3);
+  CHECK(r3->payload == "three");
+}
+
+TEST_CASE("pending requests fail with unavailable when the connection drops", "[net]") {
+  IoThread io;
+  std::atomic<int> seen{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [&](Frame, Responder) { ++seen; });
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  std::promise<mq::Status> p;
+  ch->request(Type::send, "x", 10000ms, [&](mq::Result<Frame> r) { p.set_value(r.status()); });
+  REQUIRE(wait_until([&] { return seen == 1; }));
+  (*server)->close_all();
+  auto f = p.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  auto st = f.get();
+  CHECK(st.code() == mq::Code::unavailable);
+}
+
+TEST_CASE("a garbage-writing peer is closed while a normal channel keeps working", "[net]") {
+  IoThread io;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, echo_handler());
+  REQUIRE(server);
+  auto addr = (*server)->local_address();
+  auto hp = split_host_port(addr);
+  REQUIRE(hp);
+  auto ch = Channel::create(io.io(), addr);
+  REQUIRE(ch->call(Type::send, "before", 2000ms));
+
+  asio::io_context raw_io;
+  tcp::socket raw(raw_io);
+  raw.connect(tcp::endpoint(asio::ip::make_address(hp->first), hp->second));
+  std::string garbage = "GET / HTTP/1.1\r\nHost: example\r\n\r\n";
+  asio::write(raw, asio::buffer(garbage));
+  char buf[64];
+  boost::system::error_code ec;
+  size_t n = raw.read_some(asio::buffer(buf), ec);  // the server closes: eof
+  CHECK(n == 0);
+  CHECK(ec == asio::error::eof);
+
+  auto after = ch->call(Type::send, "after", 2000ms);
+  REQUIRE(after);
+  CHECK(after->payload == "after");
+}
+
+TEST_CASE("a truncated frame followed by a hang-up does not disturb other connections", "[net]") {
+  IoThread io;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, echo_handler());
+  REQUIRE(server);
+  auto hp = split_host_port((*server)->local_address());
+  REQUIRE(hp);
+  {
+    asio::io_context raw_io;
+    tcp::socket raw(raw_io);
+    raw.connect(tcp::endpoint(asio::ip::make_address(hp->first), hp->second));
+    std::string wire;
+    mq::protocol::encode_frame(wire, Type::send, 0, 1, Code::ok, std::string(1000, 'z'));
+    asio::write(raw, asio::buffer(wire.data(), 100));
+  }
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  auto r = ch->call(Type::send, "fine", 2000ms);
+  REQUIRE(r);
+  CHECK(r->payload == "fine");
+  CHECK(wait_until([&] { return (*server)->connections() == 1; }));
+}
+
+TEST_CASE("reading pauses while a connection has too many requests in flight", "[net]") {
+  IoThread io;
+  std::mutex mu;
+  std::vector<Responder> held;
+  ServerOptions opt;
+  opt.max_in_flight = 4;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", opt, [&](Frame, Responder r) {
+    std::lock_guard lock(mu);
+    held.push_back(r);
+  });
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 10; ++i)
+    ch->request(Type::send, "x", 10000ms, [&](mq::Result<Frame> r) {
+      if (r) ++answered;
+    });
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return held.size();
+  };
+  REQUIRE(wait_until([&] { return count() == 4; }));
+  std::this_thread::sleep_for(50ms);
+  CHECK(count() == 4);  // the other six wait in the socket
+  CHECK((*server)->busy() == 4);
+  // Answering drains the window; the rest come in.
+  for (int round = 0; round < 10 && answered < 10; ++round) {
+    std::vector<Responder> batch;
+    {
+      std::lock_guard lock(mu);
+      batch.swap(held);
+    }
+    for (auto& r : batch) r.reply(Code::ok, "");
+    wait_until([&] { return count() > 0 || answered == 10; }, 1000ms);
+  }
+  CHECK(wait_until([&] { return answered == 10; }));
+}
+
+TEST_CASE("connections beyond max_connections are refused", "[net]") {
+  IoThread io;
+  ServerOptions opt;
+  opt.max_connections = 1;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", opt, echo_handler());
+  REQUIRE(server);
+  auto a = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(a->call(Type::send, "a", 2000ms));
+  auto b = Channel::create(io.io(), (*server)->local_address());
+  auto rb = b->call(Type::send, "b", 2000ms);
+  REQUIRE_FALSE(rb);
+  CHECK(rb.status().code() == mq::Code::unavailable);
+  CHECK(a->call(Type::send, "a2", 2000ms));
+}
+
+TEST_CASE("dropping the last channel reference fails its pending requests", "[net]") {
+  IoThread io;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [](Frame, Responder) {});
+  REQUIRE(server);
+  std::promise<mq::Status> p;
+  {
+    auto ch = Channel::create(io.io(), (*server)->local_address());
+    ch->request(Type::send, "x", 10000ms, [&](mq::Result<Frame> r) { p.set_value(r.status()); });
+  }
+  auto f = p.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK(f.get().code() == mq::Code::unavailable);
+}
+
+TEST_CASE("a peer that never reads its answers is closed and memory stays bounded", "[net]") {
+  IoThread io;
+  ServerOptions opt;
+  opt.max_pending_bytes = 1u << 20;
+  opt.stuck_timeout = 300ms;
+  std::atomic<int> handled{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", opt, [&](Frame, Responder r) {
+    ++handled;
+    r.reply(Code::ok, std::string(1u << 20, 'r'));
+  });
+  REQUIRE(server);
+  auto hp = split_host_port((*server)->local_address());
+  REQUIRE(hp);
+  asio::io_context raw_io;
+  tcp::socket raw(raw_io);
+  raw.connect(tcp::endpoint(asio::ip::make_address(hp->first), hp->second));
+  raw.set_option(asio::socket_base::receive_buffer_size(4096));
+  std::string wire;
+  for (uint32_t i = 0; i < 64; ++i) mq::protocol::encode_frame(wire, Type::pull, 0, i, Code::ok, "");
+  asio::write(raw, asio::buffer(wire));
+  CHECK(wait_until([&] { return (*server)->connections() == 0; }, 10s));
+  CHECK(handled < 64);  // reading stopped long before every request was taken
+  CHECK((*server)->busy() == 0);
+}
