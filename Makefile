@@ -46,7 +46,7 @@ install: build
 
 uninstall:
 	@if [ -f $(BUILD)/install_manifest.txt ]; then \
-	  while read -r f; do rm -f "$$f"; done < $(BUILD)/install_manifest.txt; \
+	  while read -r f || [ -n "$$f" ]; do rm -f "$(DESTDIR)$$f"; done < $(BUILD)/install_manifest.txt; \
 	else echo "make uninstall: nothing recorded (run make install first)" >&2; fi
 
 clean:

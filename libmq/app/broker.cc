@@ -11,6 +11,7 @@
 #include "broker/broker.h"
 #include "broker/delay_scheduler.h"
 #include "broker/group_service.h"
+#include "broker/replication.h"
 #include "broker/topics.h"
 #include "net/channel.h"
 #include "net/server.h"
@@ -76,7 +77,6 @@ Status validate(const BrokerOptions& opt) {
   }
   if (opt.role == "slave") {
     if (opt.master.empty()) return Status::invalid("--role slave needs --master HOST:PORT");
-    return Status::invalid("--role slave is not supported yet (replication comes in a later version)");
   }
   if (auto hp = net::split_listen_address(opt.listen); !hp) return hp.status().with_context("--listen");
   if (opt.queues < 1 || opt.queues > broker::kMaxQueues)
@@ -144,6 +144,14 @@ Status broker(const BrokerOptions& opt) {
     return groups.status().with_context(fmt::format("data directory {}", dir.string()));
   }
 
+  const bool slave = opt.role == "slave";
+  broker::ReplicationOptions ropt;
+  ropt.sync = opt.replication == "sync";
+  ropt.timeout = opt.replication_timeout;
+  std::unique_ptr<broker::ReplicationMaster> repl_master;
+  if (!slave) repl_master = std::make_unique<broker::ReplicationMaster>(io, brk, **store, **topics, ropt);
+  else brk.set_role(protocol::Role::slave, opt.master);
+
   net::ServerOptions sopt;
   sopt.max_connections = opt.max_connections;
   auto server = net::Server::listen(
@@ -174,6 +182,12 @@ Status broker(const BrokerOptions& opt) {
     for (auto& t : threads) t.join();
   };
 
+  std::unique_ptr<broker::ReplicationSlave> repl_slave;
+  if (slave) {
+    repl_slave = std::make_unique<broker::ReplicationSlave>(**store, **topics, opt.master, addr, ropt);
+    repl_slave->start();
+  }
+
   spdlog::info("listening on {}, data {}, flush {}; {}", addr, dir.string(),
                opt.flush == "sync" ? "sync" : fmt::format("async every {}", format_duration(opt.flush_interval)),
                recovery_line(report));
@@ -185,7 +199,9 @@ Status broker(const BrokerOptions& opt) {
     if (auto st = write_file_atomic(opt.ready_file, addr + "\n"); !st) {
       (*server)->stop_accepting();
       (*server)->close_all();
+      if (repl_slave) repl_slave->stop();
       brk.shutdown(Millis(2000));
+      if (repl_master) repl_master->shutdown();
       stop_threads();
       (void)(*store)->close();
       return st.with_context("--ready-file");
@@ -197,6 +213,8 @@ Status broker(const BrokerOptions& opt) {
   (*server)->stop_accepting();
   if (!brk.shutdown(Millis(10000)))
     spdlog::warn("{} appends still unacknowledged after 10s", brk.appends_in_flight());
+  if (repl_slave) repl_slave->stop();
+  if (repl_master) repl_master->shutdown();
   if (auto g = (*groups)->close(); !g) spdlog::error("{}", g.to_string());
   Status closed = (*store)->close();
   // Let the last acks reach their sockets before closing the connections.

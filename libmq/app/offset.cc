@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -40,7 +42,8 @@ Status emit(Ctx& c, const cli::Table& t) {
 std::string num(int64_t v) { return v < 0 ? "-" : std::to_string(v); }
 
 Status topics_cmd(Ctx& c) {
-  cli::Table t({"topic", "queue", "broker", "min", "max", "messages", "bytes", "newest"});
+  cli::Table t({"topic", {"queue", true}, "broker", {"min", true}, {"max", true}, {"messages", true},
+                {"bytes", true}, "newest"});
   for (auto& [addr, admin] : c.admins) {
     auto ts = admin.topics(c.opt.topic);
     if (!ts) return ts.status();
@@ -65,8 +68,8 @@ std::map<QueueRef, protocol::QueueStat> queue_stats(Admin& a) {
 }
 
 Status show_cmd(Ctx& c) {
-  cli::Table t({"topic", "queue", "broker", "committed", "max", "lag", "member", "blocker", "age", "reconsume",
-                "waiting"});
+  cli::Table t({"topic", {"queue", true}, "broker", {"committed", true}, {"max", true}, {"lag", true}, "member",
+                {"blocker", true}, "age", {"reconsume", true}, {"waiting", true}});
   bool found = false;
   for (auto& [addr, admin] : c.admins) {
     auto gs = admin.groups(c.opt.group);
@@ -133,7 +136,7 @@ Status groups_cmd(Ctx& c) {
       }
     }
   }
-  cli::Table t({"group", "members", "topics", "lag", "hosts"});
+  cli::Table t({"group", {"members", true}, "topics", {"lag", true}, "hosts"});
   for (auto& [name, a] : agg) {
     std::string topics, hosts;
     for (auto& x : a.topics) topics += (topics.empty() ? "" : ",") + x;
@@ -152,6 +155,10 @@ fs::path undo_dir(const OffsetOptions& opt) {
   return fs::path(home && *home ? home : "/tmp") / ".local" / "state" / "mq" / "undo";
 }
 
+std::string undo_line(const std::string& group, const std::string& broker, const protocol::ResetEntry& e) {
+  return fmt::format("{}\t{}\t{}\t{}\t{}\n", group, e.q.topic, broker, e.q.queue, e.expected);
+}
+
 Status reset_cmd(Ctx& c) {
   const auto& o = c.opt;
   int modes = (!o.to.empty()) + (!o.to_time.empty()) + (o.shift.has_value());
@@ -168,9 +175,14 @@ Status reset_cmd(Ctx& c) {
     if (!n) return Status::invalid(fmt::format("invalid --to '{}': expected earliest, latest or an offset", o.to));
     to_offset = *n;
   }
-  cli::Table plan({"topic", "queue", "broker", "old", "new", "result"});
-  std::string undo;
-  size_t applied = 0, conflicts = 0, queues = 0;
+  // Plan every broker first: nothing is changed unless the whole plan could be made.
+  struct Plan {
+    Admin* admin;
+    std::string addr;
+    protocol::ResetRequest req;
+  };
+  std::vector<Plan> plans;
+  bool topic_seen = false;
   for (auto& [addr, admin] : c.admins) {
     auto ts = admin.topics(o.topic);
     if (!ts) return ts.status();
@@ -179,61 +191,104 @@ Status reset_cmd(Ctx& c) {
     std::map<QueueRef, int64_t> cur;
     for (auto& g : *gs)
       for (auto& e : g.offsets) cur[e.q] = e.offset;
-    protocol::ResetRequest req;
-    req.group = o.group;
-    req.dry_run = o.dry_run;
-    for (auto& t : *ts)
+    Plan plan{&admin, addr, {}};
+    plan.req.group = o.group;
+    plan.req.dry_run = o.dry_run;
+    for (auto& t : *ts) {
+      if (t.topic != o.topic) continue;
+      topic_seen = true;
       for (auto& q : t.queues) {
         if (o.queue && q.queue != *o.queue) continue;
         QueueRef ref{t.topic, q.queue};
         int64_t old = cur.count(ref) ? cur[ref] : -1;
         int64_t target;
-        if (o.to == "earliest") target = static_cast<int64_t>(q.min_offset);
-        else if (o.to == "latest") target = static_cast<int64_t>(q.max_offset);
-        else if (to_offset) target = static_cast<int64_t>(*to_offset);
-        else if (to_time) {
+        if (o.to == "earliest") {
+          target = static_cast<int64_t>(q.min_offset);
+        } else if (o.to == "latest") {
+          target = static_cast<int64_t>(q.max_offset);
+        } else if (to_offset) {
+          target = static_cast<int64_t>(std::min<uint64_t>(*to_offset, INT64_MAX));
+        } else if (to_time) {
           auto off = admin.offset_for_time(t.topic, q.queue, *to_time);
           if (!off) return off.status();
           target = static_cast<int64_t>(*off);
         } else {
-          if (old < 0) return Status::invalid(fmt::format("--shift: group {} has no offset for {}:{} yet", o.group, t.topic, q.queue));
+          if (old < 0)
+            return Status::invalid(
+                fmt::format("--shift: group {} has no offset for {}:{} yet", o.group, t.topic, q.queue));
           target = old + *o.shift;
         }
+        // The broker clamps again at apply time (the range may have moved since).
         target = std::clamp<int64_t>(target, static_cast<int64_t>(q.min_offset), static_cast<int64_t>(q.max_offset));
-        req.entries.push_back({ref, old, target});
+        plan.req.entries.push_back({ref, old, target});
       }
-    if (req.entries.empty()) continue;
-    auto res = admin.reset(req);
-    if (!res) return res.status();
-    for (size_t i = 0; i < req.entries.size(); ++i) {
-      auto& e = req.entries[i];
-      auto& r = (*res)[i];
-      ++queues;
-      std::string result = o.dry_run ? "dry-run" : (r.applied ? "reset" : fmt::format("changed to {} meanwhile: not reset", num(r.new_offset)));
-      if (r.applied && !o.dry_run) {
-        ++applied;
-        if (e.expected >= 0)
-          undo += fmt::format("{}\t{}\t{}\t{}\t{}\n", o.group, e.q.topic, addr, e.q.queue, e.expected);
-      } else if (!r.applied) {
-        ++conflicts;
-      }
-      plan.add({e.q.topic, std::to_string(e.q.queue), addr, num(e.expected),
-                num(r.applied ? r.new_offset : e.new_offset), result});
     }
+    if (!plan.req.entries.empty()) plans.push_back(std::move(plan));
   }
-  if (queues == 0) return Status::not_found(fmt::format("topic {} does not exist{}", o.topic, o.queue ? " or has no such queue" : ""));
-  auto st = emit(c, plan);
-  if (!st) return st;
-  if (applied > 0 && !undo.empty()) {
+  if (plans.empty()) {
+    if (topic_seen) return Status::not_found(fmt::format("topic {} has no queue {}", o.topic, *o.queue));
+    return Status::not_found(fmt::format("topic {} does not exist", o.topic));
+  }
+  // The undo file is written before anything changes (a reset we could not undo is not
+  // applied), then rewritten with only the queues that were actually reset.
+  fs::path undo_path;
+  if (!o.dry_run) {
+    std::string undo;
+    for (auto& p : plans)
+      for (auto& e : p.req.entries)
+        if (e.expected >= 0) undo += undo_line(o.group, p.addr, e);
     auto dir = undo_dir(o);
     std::error_code ec;
     fs::create_directories(dir, ec);
-    auto path = dir / fmt::format("reset-{}-{}.tsv", o.group, now_ms());
-    if (auto w = write_file_atomic(path, undo); !w) return w.with_context("cannot write the undo file");
-    spdlog::info("undo file: {} (restore with: mq-offset import < {})", path.string(), path.string());
+    if (ec) return Status::io_error(fmt::format("cannot create the undo directory {}: {}", dir.string(), ec.message()));
+    undo_path = dir / fmt::format("reset-{}-{}.tsv", o.group, now_ms());
+    if (auto w = write_file_atomic(undo_path, undo); !w) return w.with_context("cannot write the undo file");
   }
+  cli::Table out({"topic", {"queue", true}, "broker", {"old", true}, {"new", true}, "result"});
+  std::string undo;
+  size_t applied = 0, conflicts = 0;
+  Status failed;
+  for (auto& p : plans) {
+    auto res = p.admin->reset(p.req);
+    if (!res) {
+      failed = res.status();  // report what was applied on the other brokers, then fail
+      for (auto& e : p.req.entries)
+        out.add({e.q.topic, std::to_string(e.q.queue), p.addr, num(e.expected), num(e.new_offset), "not reset: " + res.status().message()});
+      continue;
+    }
+    for (size_t i = 0; i < p.req.entries.size(); ++i) {
+      auto& e = p.req.entries[i];
+      auto& r = (*res)[i];
+      std::string result;
+      if (!r.applied) {
+        ++conflicts;
+        result = fmt::format("conflict: changed to {} meanwhile, not reset", num(r.new_offset));
+      } else if (o.dry_run) {
+        result = "dry-run";
+      } else {
+        ++applied;
+        result = "reset";
+        if (e.expected >= 0) undo += undo_line(o.group, p.addr, e);
+      }
+      out.add({e.q.topic, std::to_string(e.q.queue), p.addr, num(r.applied ? r.old_offset : e.expected),
+               num(r.new_offset), result});
+    }
+  }
+  auto st = emit(c, out);
+  if (!o.dry_run) {
+    if (undo.empty()) {
+      std::error_code ec;
+      fs::remove(undo_path, ec);
+    } else {
+      if (auto w = write_file_atomic(undo_path, undo); !w) return w.with_context("cannot write the undo file");
+      spdlog::info("undo file: {} (restore with: mq-offset import < {})", undo_path.string(), undo_path.string());
+    }
+  }
+  if (!st) return st;
+  if (!failed) return failed;
   if (conflicts > 0)
-    return Status::unavailable(fmt::format("{} queue(s) changed while resetting and were not reset", conflicts));
+    return Status::unavailable(
+        fmt::format("{} queue(s) changed while resetting and were not reset (run the reset again)", conflicts));
   return Status::ok();
 }
 
@@ -307,7 +362,10 @@ Status import_cmd(Ctx& c) {
     auto q = parse_uint(f[3], "queue");
     auto o = parse_uint(f[4], "offset");
     if (!q || *q > 65535) { errors.push_back(fmt::format("line {}: invalid queue '{}'", lineno, f[3])); continue; }
-    if (!o) { errors.push_back(fmt::format("line {}: invalid offset '{}'", lineno, f[4])); continue; }
+    if (!o || *o > static_cast<uint64_t>(INT64_MAX)) {
+      errors.push_back(fmt::format("line {}: invalid offset '{}'", lineno, f[4]));
+      continue;
+    }
     ln.queue = static_cast<uint32_t>(*q);
     ln.offset = static_cast<int64_t>(*o);
     lines.push_back(std::move(ln));
@@ -325,11 +383,21 @@ Status import_cmd(Ctx& c) {
     r.entries.push_back({{l.topic, l.queue}, -1, l.offset});
   }
   net::IoThread io;
-  cli::Table t({"group", "topic", "broker", "queue", "old", "new"});
+  std::map<std::string, Admin> admins;
+  for (auto& [key, req] : reqs)
+    if (!admins.count(key.first))
+      admins.emplace(key.first, Admin(net::Channel::create(io.io(), key.first), c.opt.timeout));
+  // Every broker must answer before anything is set: an unreachable one fails the import whole.
+  for (auto& [key, req] : reqs)
+    if (auto g = admins.at(key.first).groups(req.group); !g)
+      return g.status().with_context("nothing imported");
+  cli::Table t({"group", "topic", "broker", {"queue", true}, {"old", true}, {"new", true}});
   for (auto& [key, req] : reqs) {
-    Admin a(net::Channel::create(io.io(), key.first), c.opt.timeout);
-    auto res = a.reset(req);
-    if (!res) return res.status();
+    auto res = admins.at(key.first).reset(req);
+    if (!res) {
+      (void)emit(c, t);  // what was set on the brokers before this one
+      return res.status();
+    }
     for (size_t i = 0; i < req.entries.size(); ++i)
       t.add({req.group, req.entries[i].q.topic, key.first, std::to_string(req.entries[i].q.queue),
              num((*res)[i].old_offset), num((*res)[i].new_offset)});

@@ -43,7 +43,10 @@ Broker::Broker(asio::io_context& io, storage::MessageStore& store, TopicRegistry
       topics_(topics),
       config_(std::move(config)),
       parking_(io, config_.max_parked_per_connection) {
-  store_.set_visible_listener([this] { parking_.notify(); });
+  store_.set_visible_listener([this] {
+    parking_.notify();
+    for (auto& l : visible_listeners_) l();
+  });
 }
 
 Broker::~Broker() { store_.set_visible_listener([] {}); }
@@ -57,6 +60,22 @@ void Broker::on_connection_closed(std::function<void(uint64_t)> listener) {
 void Broker::set_advertised_address(std::string address) {
   std::lock_guard lock(mu_);
   config_.advertised_address = std::move(address);
+}
+
+void Broker::set_role(protocol::Role role, std::string master_addr) {
+  std::lock_guard lock(mu_);
+  role_ = role;
+  master_addr_ = std::move(master_addr);
+}
+
+void Broker::set_slaves_provider(std::function<std::vector<std::string>()> provider) {
+  slaves_provider_ = std::move(provider);
+}
+
+void Broker::set_ack_gate(AckGate gate) { ack_gate_ = std::move(gate); }
+
+void Broker::on_visible(std::function<void()> listener) {
+  visible_listeners_.push_back(std::move(listener));
 }
 
 void Broker::connection_closed(uint64_t connection_id) {
@@ -95,12 +114,14 @@ void Broker::hello(const Frame& f, const net::Responder& r) {
   std::string client;
   if (!f.payload.empty() && in.str16(client)) spdlog::debug("hello from {} ({})", r.peer(), client);
   protocol::HelloResponse h;
-  h.role = protocol::Role::master;
   h.version = config_.version;
   {
     std::lock_guard lock(mu_);
+    h.role = role_;
+    h.master_addr = master_addr_;
     h.broker_addr = config_.advertised_address;
   }
+  if (slaves_provider_) h.slaves = slaves_provider_();
   h.max_message_size = config_.max_message_size;
   h.default_queues = config_.default_queues;
   std::string out;
@@ -110,6 +131,12 @@ void Broker::hello(const Frame& f, const net::Responder& r) {
 
 void Broker::send(Frame& f, const net::Responder& r) {
   if (stopping_.load()) return r.fail(Code::busy, "broker is shutting down");
+  {
+    std::lock_guard lock(mu_);
+    if (role_ == protocol::Role::slave)
+      return r.fail(Code::not_master,
+                    fmt::format("this broker is a slave of {}: send to a master", master_addr_));
+  }
   ByteReader in(f.payload);
   uint32_t count = 0;
   if (!in.u32(count) || count == 0)
@@ -160,6 +187,13 @@ void Broker::send(Frame& f, const net::Responder& r) {
       for (auto& a : placed) resp.placed.emplace_back(a.queue, a.offset);
       std::string out;
       resp.encode(out);
+      if (ack_gate_) {
+        ack_gate_(store_.log_end(), [this, r, out = std::move(out)](Code c) mutable {
+          r.reply(c, std::move(out));
+          appends_in_flight_.fetch_sub(1);
+        });
+        return;
+      }
       r.reply(Code::ok, std::move(out));
     }
     appends_in_flight_.fetch_sub(1);

@@ -22,6 +22,7 @@
 #include "net/asio.h"
 #include "net/server.h"
 #include "protocol/frame.h"
+#include "protocol/messages.h"
 #include "storage/message_store.h"
 
 namespace mq::broker {
@@ -62,6 +63,19 @@ class Broker {
 
   void set_advertised_address(std::string address);
 
+  // Replication hooks (broker/replication.h); set them before serving.
+  // A slave answers sends with not_master and tells its master in hello.
+  void set_role(protocol::Role role, std::string master_addr);
+  // Connected slaves' addresses, for hello.
+  void set_slaves_provider(std::function<std::vector<std::string>()> provider);
+  // Sync replication: a stored batch is acked through the gate, which calls
+  // `done` (any thread, exactly once) with the status to send: ok,
+  // slave_not_available or flush_slave_timeout. `log_end` covers the batch.
+  using AckGate = std::function<void(uint64_t log_end, std::function<void(protocol::Code)> done)>;
+  void set_ack_gate(AckGate gate);
+  // Told (on the store's thread) whenever records become visible.
+  void on_visible(std::function<void()> listener);
+
   // Stops taking new sends (answered busy), answers every parked pull, and
   // waits up to `wait` for appends already handed to the store to be acked.
   // True when none is left. Call before MessageStore::close().
@@ -86,6 +100,11 @@ class Broker {
   std::map<protocol::Type, RequestHandler> extra_;
   std::vector<std::function<void(uint64_t)>> close_listeners_;
   std::atomic<bool> stopping_{false};
+  protocol::Role role_ = protocol::Role::master;
+  std::string master_addr_;
+  std::function<std::vector<std::string>()> slaves_provider_;
+  AckGate ack_gate_;
+  std::vector<std::function<void()>> visible_listeners_;
   std::atomic<size_t> appends_in_flight_{0};
 };
 

@@ -101,6 +101,7 @@ std::vector<protocol::OffsetEntry> OffsetTable::entries(const std::string& group
 }
 
 Status OffsetTable::persist() {
+  std::lock_guard plk(persist_mu_);
   std::string text;
   uint64_t v;
   {

@@ -54,6 +54,7 @@ class OffsetTable {
   using Key = std::tuple<std::string, std::string, uint32_t>;
   std::filesystem::path file_;
   mutable std::mutex mu_;
+  std::mutex persist_mu_;  // one writer of the file at a time (timer, reset, close)
   std::map<Key, Entry> table_;
   uint64_t version_ = 0, persisted_version_ = 0;
 };

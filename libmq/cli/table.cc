@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+
 #include "cli/common.h"
 
 namespace mq::cli {
@@ -14,15 +16,30 @@ Result<TableFormat> parse_table_format(std::string_view s) {
   return Status::invalid(fmt::format("invalid --format '{}': expected table, tsv or json", s));
 }
 
-namespace {
-bool numeric(const std::string& s) {
-  if (s.empty() || s.size() > 18) return false;
-  size_t i = s[0] == '-' ? 1 : 0;
-  if (i == s.size()) return false;
-  for (; i < s.size(); ++i)
-    if (s[i] < '0' || s[i] > '9') return false;
-  return true;
+void Table::add(std::vector<std::string> row) {
+  row.resize(columns_.size());
+  rows_.push_back(std::move(row));
 }
+
+namespace {
+
+// TSV cells cannot hold tabs or newlines: they become spaces.
+std::string tsv_cell(const std::string& s) {
+  std::string out = s;
+  for (auto& ch : out)
+    if (ch == '\t' || ch == '\n' || ch == '\r') ch = ' ';
+  return out;
+}
+
+nlohmann::ordered_json json_cell(const std::string& s, bool numeric) {
+  if (!numeric) return s;
+  if (s == "-" || s.empty()) return nullptr;
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc() && p == s.data() + s.size()) return v;
+  return s;  // a numeric column holding text (should not happen): keep it
+}
+
 }  // namespace
 
 std::string Table::render(TableFormat format, int fd) const {
@@ -31,51 +48,52 @@ std::string Table::render(TableFormat format, int fd) const {
   if (format == TableFormat::json) {
     auto arr = nlohmann::ordered_json::array();
     for (auto& row : rows_) {
-      nlohmann::ordered_json o;
-      for (size_t i = 0; i < columns_.size() && i < row.size(); ++i) {
-        auto& c = row[i];
-        if (c == "-")
-          o[columns_[i]] = nullptr;
-        else if (numeric(c))
-          o[columns_[i]] = std::stoll(c);
-        else
-          o[columns_[i]] = c;
-      }
+      nlohmann::ordered_json o = nlohmann::ordered_json::object();
+      for (size_t i = 0; i < columns_.size(); ++i) o[columns_[i].name] = json_cell(row[i], columns_[i].numeric);
       arr.push_back(std::move(o));
     }
-    return arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    // Names and hosts are validated ASCII; replace keeps a stray byte from aborting the output.
+    return arr.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   }
   if (format == TableFormat::tsv) {
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      if (i) out += '\t';
+      out += columns_[i].name;
+    }
+    out += '\n';
     for (auto& row : rows_) {
       for (size_t i = 0; i < row.size(); ++i) {
         if (i) out += '\t';
-        out += row[i];
+        out += tsv_cell(row[i]);
       }
       out += '\n';
     }
     return out;
   }
   std::vector<size_t> width(columns_.size());
-  for (size_t i = 0; i < columns_.size(); ++i) width[i] = columns_[i].size();
+  for (size_t i = 0; i < columns_.size(); ++i) width[i] = columns_[i].name.size();
   for (auto& row : rows_)
-    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   auto line = [&](const std::vector<std::string>& cells, bool header) {
-    for (size_t i = 0; i < cells.size() && i < width.size(); ++i) {
-      std::string cell = header ? cells[i] : cells[i];
+    std::string l;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      std::string cell = cells[i];
       if (header)
         for (auto& ch : cell) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-      bool right = !header && numeric(cells[i]);
-      size_t pad = width[i] - cells[i].size();
-      if (right) out.append(pad, ' ');
-      out += cell;
-      if (i + 1 < cells.size()) {
-        if (!right) out.append(pad, ' ');
-        out += "  ";
-      }
+      bool right = columns_[i].numeric;
+      size_t pad = width[i] - cell.size();
+      if (right) l.append(pad, ' ');
+      l += cell;
+      if (!right) l.append(pad, ' ');
+      if (i + 1 < cells.size()) l += "  ";
     }
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    out += l;
     out += '\n';
   };
-  line(columns_, true);
+  std::vector<std::string> names;
+  for (auto& c : columns_) names.push_back(c.name);
+  line(names, true);
   for (auto& row : rows_) line(row, false);
   return out;
 }

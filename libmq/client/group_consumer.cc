@@ -234,8 +234,11 @@ struct GroupConsumer::Impl {
         spdlog::debug("{}: took {}:{}", bn(idx).address, ref.topic, ref.queue);
         fetch_offset(qp);
       } else if (queues[k]->dropping) {
-        // Assigned again before we let go: keep it.
-        queues[k]->dropping = false;
+        // Assigned again before we let go: keep it. Messages that were waiting
+        // their turn (orderly) were dropped: pull again from the commit point.
+        Q& q = *queues[k];
+        q.dropping = false;
+        if (opt.orderly) q.pq.reset(q.pq.commit_offset());
       }
     }
     for (auto& [k, q] : queues)
@@ -295,12 +298,25 @@ struct GroupConsumer::Impl {
   }
 
   void start_at(Q& q, uint64_t offset, uint32_t epoch) {
+    drop_queued_jobs(q);
     q.pq.reset(offset);
     q.pending.clear();
     q.epoch = epoch;
     q.last_committed = static_cast<int64_t>(offset);
     q.ready = true;
     q.caught_up = false;
+  }
+
+  // Jobs of this queue no worker has started yet: a new start offset (an admin's
+  // reset) moves past them; they are pulled again when it is behind them.
+  void drop_queued_jobs(Q& q) {
+    std::lock_guard lk(job_mu);
+    auto n = std::erase_if(jobs, [&q](const Job& j) {
+      return std::get<0>(j.key) == q.node && std::get<1>(j.key) == q.ref.topic && std::get<2>(j.key) == q.ref.queue;
+    });
+    q.running -= static_cast<int>(n);
+    dispatched -= n;
+    if (n > 0) q.busy = false;  // orderly: the job holding the queue never started
   }
 
   // A queue the group has no offset for: --from decides, then it is committed

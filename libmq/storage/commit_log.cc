@@ -112,6 +112,34 @@ Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
   return act->base + off;
 }
 
+Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segment,
+                           int64_t store_ms) {
+  MQ_RETURN_IF_ERROR(health());
+  auto act = active();
+  if (act->end() != pos)
+    return Status::invalid(fmt::format("commit log: append at {} but the log ends at {}", pos, act->end()));
+  if (new_segment && act->size > 0) {
+    Status s = act->file->sync();  // as in append(): a rolled segment is durable
+    if (!s) {
+      poison(s);
+      return s;
+    }
+    auto seg = create_segment(pos);
+    if (!seg) return seg.status();
+    act = *seg;
+  }
+  uint64_t off = act->size;
+  Status s = write_all(*act->file, batch, off);
+  if (!s) {
+    Status t = act->file->truncate(off);
+    if (!t) poison(t.with_context("commit log truncate after failed write"));
+    return s;
+  }
+  if (off == 0) act->first_store_ms = store_ms;
+  act->size += batch.size();
+  return Status::ok();
+}
+
 Status CommitLog::sync_active() {
   MQ_RETURN_IF_ERROR(health());
   auto act = active();

@@ -47,6 +47,10 @@ class CommitLog {
   // bytes follow the end) and nothing changes; if that truncate fails too, or
   // the sync before a roll fails, the log is poisoned.
   Result<uint64_t> append(std::string_view batch, int64_t first_store_ms);
+  // Replication: writes `batch` at `pos`, which must be end(). Rolls to a new
+  // segment at pos only when `new_segment` (and the active one is not empty);
+  // never rolls by size, so segment files follow the master's exactly.
+  Status append_at(std::string_view batch, uint64_t pos, bool new_segment, int64_t first_store_ms);
   // fdatasync of the active segment (older ones were synced when rolled).
   // A failure poisons the log.
   Status sync_active();

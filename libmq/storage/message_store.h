@@ -125,6 +125,21 @@ class MessageStore {
   // first record is larger), up to the visible end.
   virtual Result<std::string> read_log(uint64_t pos, size_t max_bytes) const = 0;
 
+  // Replication (slave side). Appends raw log bytes `records` (whole encoded
+  // records as the master's read_log(pos) returned them) at exactly `pos`,
+  // which must equal log_end(): offsets, store times and bytes stay the
+  // master's, so the log is byte-identical. `new_segment`: pos starts a
+  // segment on the master (the slave rolls there too, and only there). Each
+  // record is checked (CRC, queue offset = the queue's next offset), index
+  // entries are written, and the bytes are fdatasync'd before this returns:
+  // on OK they are durable and visible. Serialised with append().
+  virtual Status append_raw(uint64_t pos, std::string_view records, bool new_segment) = 0;
+  // Master side: whether a segment starts at `pos` (pos > 0).
+  virtual bool segment_starts_at(uint64_t pos) const = 0;
+  // A replica's log belongs to its master: append() fails with unavailable
+  // while this is on (append_raw is unaffected).
+  virtual void set_replica(bool replica) = 0;
+
   // Deletes segments whose newest record is older than now - retention (never
   // the active one); queue mins follow. Also run by the store's own timer.
   virtual void enforce_retention(int64_t now_ms) = 0;

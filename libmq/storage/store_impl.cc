@@ -101,6 +101,8 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
   }
   if (recs.empty()) return done(Status::invalid("empty batch"), {});
 
+  if (replica_.load())
+    return done(Status::unavailable("this broker is a slave: its log is written by its master"), {});
   Pending p;
   Status err;
   bool async = opt_.flush == FlushMode::async;
@@ -191,6 +193,91 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
     notify_visible();
     done(Status::ok(), std::move(p.appended));
   }
+}
+
+Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_segment) {
+  if (records.empty()) return Status::ok();
+  std::vector<Visibility> vis;
+  {
+    std::lock_guard lk(append_mu_);
+    if (closed_) return Status::unavailable("message store is closed");
+    MQ_RETURN_IF_ERROR(log_->health());
+    if (pos != log_->end())
+      return Status::invalid(
+          fmt::format("replicated bytes at {} but the log ends at {}", pos, log_->end()));
+    struct Q {
+      QueueState* q;
+      uint64_t next;
+      std::string entries;
+      uint64_t bytes = 0;
+      int64_t newest = 0;
+    };
+    std::vector<Q> qs;
+    int64_t first_ms = 0, last_ms = last_store_ms_;
+    uint64_t at = pos;
+    for (size_t p = 0; p < records.size();) {
+      RecordView v;
+      std::string why;
+      auto r = decode_record(records.substr(p), v, &why);
+      if (r != DecodeResult::ok)
+        return Status::corruption(fmt::format("replicated record at {}: {}", at,
+                                              r == DecodeResult::need_more ? "truncated" : why));
+      if (!safe_topic_name(v.topic))
+        return Status::corruption(fmt::format("replicated record at {}: bad topic name", at));
+      auto q = queue_for_append(v.topic, v.queue);
+      if (!q) return q.status();
+      auto it = std::find_if(qs.begin(), qs.end(), [&](auto& e) { return e.q == *q; });
+      if (it == qs.end()) it = qs.insert(qs.end(), Q{*q, (*q)->next_offset, {}, 0, 0});
+      if (v.offset != it->next)
+        return Status::corruption(fmt::format("replicated record at {}: {} queue {} offset {}, expected {}",
+                                              at, v.topic, v.queue, v.offset, it->next));
+      char e[kIndexEntrySize];
+      encode_index_entry({at, static_cast<uint32_t>(v.bytes.size()), tag_hash(v.tag), v.store_ms}, e);
+      it->entries.append(e, sizeof e);
+      it->bytes += v.bytes.size();
+      it->newest = std::max(it->newest, v.store_ms);
+      ++it->next;
+      if (p == 0) first_ms = v.store_ms;
+      last_ms = std::max(last_ms, v.store_ms);
+      p += v.bytes.size();
+      at += v.bytes.size();
+    }
+    Status err;
+    // Index entries first, then the log (as in append()).
+    for (auto& q : qs) {
+      if (err.is_ok()) err = q.q->index->write(q.q->next_offset, q.entries);
+      q.q->dirty = true;
+    }
+    if (err.is_ok()) err = log_->append_at(records, pos, new_segment, first_ms);
+    if (err.is_ok()) err = log_->sync_active();  // a failure poisons the log
+    if (!err.is_ok()) {
+      for (auto& q : qs) (void)q.q->index->truncate(q.q->next_offset);
+      return err;
+    }
+    last_store_ms_ = last_ms;
+    uint64_t end = pos + records.size();
+    {
+      std::unique_lock lk2(state_mu_);
+      for (auto& q : qs) {
+        q.q->next_offset = q.next;
+        vis.push_back({q.q, q.next, q.newest, q.bytes});
+      }
+    }
+    {
+      std::lock_guard fl(flush_mu_);
+      written_end_ = end;
+      durable_end_ = end;
+    }
+    apply_visibility(vis);
+  }
+  notify_visible();
+  return Status::ok();
+}
+
+bool StoreImpl::segment_starts_at(uint64_t pos) const {
+  if (pos == 0) return false;
+  auto seg = log_->next_after(pos - 1);
+  return seg && seg->base == pos;
 }
 
 void StoreImpl::apply_visibility(const std::vector<Visibility>& vis) {

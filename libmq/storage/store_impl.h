@@ -61,6 +61,9 @@ class StoreImpl final : public MessageStore {
   uint64_t log_end() const override { return log_->end(); }
   uint64_t durable_end() const override { return durable_end_.load(); }
   Result<std::string> read_log(uint64_t pos, size_t max_bytes) const override;
+  Status append_raw(uint64_t pos, std::string_view records, bool new_segment) override;
+  bool segment_starts_at(uint64_t pos) const override;
+  void set_replica(bool replica) override { replica_ = replica; }
   void enforce_retention(int64_t now_ms) override;
   Status health() const override { return log_->health(); }
   Status close() override;
@@ -105,6 +108,7 @@ class StoreImpl final : public MessageStore {
   mutable std::shared_mutex state_mu_;
   QueueMap queues_;
 
+  std::atomic<bool> replica_{false};
   std::mutex append_mu_;
   int64_t last_store_ms_ = 0;
   bool closed_ = false;

@@ -38,11 +38,12 @@ timeout 10 mq-consume -b "$B1" -t o -g fresh -e >"$T/i" || fail "fresh group sec
 [[ $(cat "$T/i") == after-fresh ]] || fail "fresh group got '$(cat "$T/i")'"
 # SIGTERM is a clean exit too
 seq 2001 2200 | timeout 10 mq-send -b "$B1" -t o || fail "send 3"
-( timeout 20 mq-consume -b "$B1" -t o -g g >"$T/j" 2>/dev/null ) &
-cpid=$!
+spawn cpid mq-consume -b "$B1" -t o -g g >"$T/j" 2>/dev/null
 sleep 2
-pkill -TERM -f "mq-consume -b $B1 -t o -g g$" || kill -TERM $cpid
-wait $cpid || true
+kill -TERM "$cpid"
+timeout 20 tail --pid="$cpid" -f /dev/null || fail "consumer did not stop on SIGTERM"
+rc=0; wait "$cpid" || rc=$?
+[[ $rc -eq 0 ]] || fail "SIGTERM exit status $rc"
 timeout 10 mq-consume -b "$B1" -t o -g g -e >"$T/k"
 cat "$T/j" "$T/k" | sort -n | uniq -d | wc -l | grep -qx 0 || fail "duplicates after SIGTERM"
 echo "$TEST_NAME: ok"

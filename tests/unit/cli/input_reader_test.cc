@@ -73,7 +73,7 @@ TEST_CASE("many lines across read chunks all arrive in order", "[cli]") {
   CHECK(items.back().line == 100000);
 }
 
-TEST_CASE("-0 splits on NUL and keeps newlines and binary", "[cli]") {
+TEST_CASE("option 0 splits on NUL and keeps newlines and binary", "[cli]") {
   std::string data("a\nb\0\xff\x01\0", 7);
   auto items = read_all(data, cli::InputMode::nul);
   REQUIRE(items.size() == 2);
@@ -81,7 +81,7 @@ TEST_CASE("-0 splits on NUL and keeps newlines and binary", "[cli]") {
   CHECK(items[1].body == "\xff\x01");
 }
 
-TEST_CASE("--raw reads all of the input as one message", "[cli]") {
+TEST_CASE("option raw reads all of the input as one message", "[cli]") {
   std::string data("one\ntwo\0three", 13);
   auto items = read_all(data, cli::InputMode::raw);
   REQUIRE(items.size() == 1);
@@ -91,7 +91,7 @@ TEST_CASE("--raw reads all of the input as one message", "[cli]") {
   CHECK(empty[0].body.empty());
 }
 
-TEST_CASE("--json reports a malformed line with its number and goes on", "[cli]") {
+TEST_CASE("option json reports a malformed line with its number and goes on", "[cli]") {
   std::string data =
       "{\"body\": \"one\", \"key\": \"k\"}\n"
       "{\"body\": \n"

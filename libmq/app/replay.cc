@@ -1,0 +1,346 @@
+#include "app/replay.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "cli/input_reader.h"
+#include "cli/message_format.h"
+#include "cli/output_writer.h"
+#include "cli/signals.h"
+#include "client/admin.h"
+#include "client/cluster.h"
+#include "client/producer.h"
+#include "client/replay.h"
+#include "client/tail.h"
+#include "protocol/group_messages.h"
+#include "util/file.h"
+
+namespace mq::app {
+
+namespace {
+
+constexpr uint32_t kDefaultMaxMessage = 4u << 20;
+
+// Publishes to any number of topics (one async producer each, created on
+// first use) at most `rate` messages a second, writing receipts as mq-send.
+class Publisher {
+ public:
+  Publisher(client::Cluster& cluster, const ReplayOptions& opt, cli::OutputWriter& out)
+      : cluster_(cluster), opt_(opt), out_(out), limiter_(opt.rate) {}
+
+  // line: the number receipts carry. A producer that cannot be created counts as a failure.
+  void publish(const std::string& topic, storage::Message msg, uint64_t line) {
+    for (;;) {
+      auto wait = limiter_.try_take(client::RateLimiter::Clock::now());
+      if (wait == client::RateLimiter::Clock::duration::zero()) break;
+      // Waiting for a token: send what is batched meanwhile, report acks.
+      for (auto& [t, p] : producers_) {
+        p->flush();
+        p->poll(ready_);
+      }
+      emit();
+      std::this_thread::sleep_for(wait);
+    }
+    auto* p = producer(topic);
+    if (!p) return;
+    p->submit(line, std::move(msg), ready_);
+    emit();
+  }
+
+  // Waits for every ack. ok when each message got SEND_OK.
+  Status finish() {
+    for (auto& [t, p] : producers_) p->finish(ready_);
+    emit();
+    uint64_t submitted = 0, acked = 0, failed = failed_;
+    std::string first = first_error_;
+    for (auto& [t, p] : producers_) {
+      auto st = p->stats();
+      submitted += st.submitted;
+      acked += st.acked;
+      failed += st.failed;
+      if (first.empty()) first = st.first_error;
+    }
+    if (opt_.common.verbose > 0 || (cli::is_tty(STDERR_FILENO) && !opt_.common.quiet))
+      spdlog::info("published {}, acked {}, failed {}", submitted + failed_, acked, failed);
+    if (failed > 0)
+      return Status::unavailable(fmt::format("{} of {} messages failed: {}", failed, submitted + failed_, first));
+    return Status::ok();
+  }
+
+  // Counts a message that could not even be submitted.
+  void fail(const std::string& why) {
+    spdlog::error("{}", why);
+    if (failed_++ == 0) first_error_ = why;
+  }
+
+  uint32_t max_message_size() {
+    uint32_t m = 0;
+    for (auto& [t, p] : producers_)
+      if (p->max_message_size() && (m == 0 || p->max_message_size() < m)) m = p->max_message_size();
+    return m ? m : kDefaultMaxMessage;
+  }
+
+  client::Producer* producer(const std::string& topic) {
+    auto it = producers_.find(topic);
+    if (it != producers_.end()) return it->second.get();
+    if (Status v = validate_topic(topic); !v) {
+      fail(v.message());
+      return nullptr;
+    }
+    client::ProducerOptions po;
+    po.mode = client::SendMode::async;
+    po.window = opt_.window;
+    po.timeout = opt_.timeout;
+    auto p = client::Producer::create(cluster_, topic, po);
+    if (!p) {
+      fail(fmt::format("{}: {}", topic, p.status().message()));
+      return nullptr;
+    }
+    return producers_.emplace(topic, std::move(*p)).first->second.get();
+  }
+
+ private:
+  void emit() {
+    if (opt_.receipts && out_.ok()) {
+      for (auto& r : ready_) client::append_receipt_line(r, out_.buffer());
+      out_.commit();
+      out_.flush();
+    }
+    ready_.clear();
+  }
+
+  client::Cluster& cluster_;
+  const ReplayOptions& opt_;
+  cli::OutputWriter& out_;
+  client::RateLimiter limiter_;
+  std::map<std::string, std::unique_ptr<client::Producer>> producers_;
+  std::vector<client::Receipt> ready_;
+  uint64_t failed_ = 0;
+  std::string first_error_;
+};
+
+Status check_modes(const ReplayOptions& opt) {
+  int modes = int(!opt.topic.empty()) + int(!opt.dlq.empty()) + int(!opt.input.empty());
+  if (modes != 1) return Status::invalid("give exactly one of -t TOPIC, --dlq GROUP and -i FILE");
+  bool range = !opt.from.empty() || !opt.until.empty() || opt.queue || opt.key || !opt.tag.empty() || opt.merge;
+  if (opt.topic.empty() && range)
+    return Status::invalid("--from, --until, --queue, --key, --tag and --merge need -t TOPIC");
+  if (opt.dlq.empty() && (opt.dry_run || opt.force)) return Status::invalid("--dry-run and --force need --dlq GROUP");
+  if (!opt.input.empty() && opt.to_topic.empty()) return Status::invalid("-i FILE needs --to-topic DEST");
+  bool publishing = !opt.to_topic.empty() || (!opt.dlq.empty() && !opt.dry_run);
+  if (!publishing && (opt.receipts || opt.rate > 0))
+    return Status::invalid("--receipts and --rate apply only when publishing (--to-topic, --dlq)");
+  if (publishing && (!opt.format.empty() || opt.nul))
+    return Status::invalid("--format and -0 apply only when writing messages to standard output");
+  if (opt.rate < 0) return Status::invalid("--rate must not be negative");
+  if (opt.window == 0) return Status::invalid("--window must be at least 1");
+  if (!opt.to_topic.empty())
+    if (Status v = validate_topic(opt.to_topic); !v) return v;
+  if (!opt.topic.empty())
+    if (Status v = validate_topic(opt.topic, true); !v) return v;
+  if (!opt.dlq.empty())
+    if (Status v = validate_group(opt.dlq); !v) return v;
+  return Status::ok();
+}
+
+// Writes each message to stdout in the format; false stops (stdout closed).
+struct Printer {
+  const cli::MessageFormat& format;
+  cli::OutputWriter& out;
+  bool operator()(const storage::RecordView& rv) {
+    format.append(rv, out.buffer());
+    return out.commit();
+  }
+};
+
+Status replay_topic(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
+                    const cli::MessageFormat& format) {
+  client::ReplayRange range;
+  range.topic = opt.topic;
+  range.queue = opt.queue;
+  range.key = opt.key;
+  range.timeout = opt.timeout;
+  if (!opt.tag.empty() && opt.tag != "*") {
+    auto tags = client::split_tags(opt.tag);
+    if (!tags) return tags.status();
+    range.tags = std::move(*tags);
+  }
+  int64_t now = now_ms();
+  auto from = client::parse_replay_bound(opt.from, now);
+  if (!from) return Status::invalid(fmt::format("--from: {}", from.status().message()));
+  auto until = client::parse_replay_bound(opt.until, now);
+  if (!until) return Status::invalid(fmt::format("--until: {}", until.status().message()));
+  range.from = *from;
+  range.until = *until;
+  auto plan = client::plan_replay(cluster, range);
+  if (!plan) return plan.status();
+  if (plan->empty()) spdlog::warn("topic {}: nothing stored{}", opt.topic, opt.queue ? " in that queue" : "");
+  std::vector<client::QueueCursor> cursors;
+  cursors.reserve(plan->size());
+  for (auto& q : *plan) cursors.emplace_back(cluster, range, q);
+
+  if (opt.to_topic.empty()) {
+    Printer print{format, out};
+    Status s = client::read_replay(cursors, opt.merge, [&](const storage::RecordView& rv) {
+      return !cli::stop_requested() && print(rv);
+    });
+    out.flush();
+    if (!s) return s;
+    return out.error();
+  }
+  Publisher pub(cluster, opt, out);
+  uint64_t line = 0;
+  Status s = client::read_replay(cursors, opt.merge, [&](const storage::RecordView& rv) {
+    if (cli::stop_requested()) return false;
+    pub.publish(opt.to_topic, client::replay_message(rv, now_ms(), false), ++line);
+    return true;
+  });
+  Status f = pub.finish();
+  out.flush();
+  if (!s) return s;
+  return f;
+}
+
+Status replay_dlq(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
+                  const cli::MessageFormat& format) {
+  client::ReplayRange range;
+  range.topic = protocol::dlq_topic(opt.dlq);
+  range.timeout = opt.timeout;
+  auto plan = client::plan_replay(cluster, range);
+  if (!plan) return plan.status();
+  if (plan->empty()) spdlog::info("group {}: no dead letters", opt.dlq);
+  const std::string book = client::redrive_group(opt.dlq);
+  // Where the previous re-drives stopped, per queue (-1 = never).
+  std::vector<int64_t> done(plan->size(), -1);
+  for (size_t i = 0; i < plan->size(); ++i) {
+    auto r = client::query_group_offsets(cluster, (*plan)[i].node, book, range.topic, {(*plan)[i].queue}, opt.timeout);
+    if (!r) return r.status();
+    done[i] = (*r)[0];
+  }
+  std::vector<client::QueueCursor> cursors;
+  cursors.reserve(plan->size());
+  for (size_t i = 0; i < plan->size(); ++i) {
+    auto q = (*plan)[i];
+    if (!opt.force && done[i] >= 0) q.begin = std::clamp<uint64_t>(static_cast<uint64_t>(done[i]), q.begin, q.end);
+    cursors.emplace_back(cluster, range, q);
+  }
+  if (opt.dry_run) {
+    Printer print{format, out};
+    Status s = client::read_replay(cursors, false, [&](const storage::RecordView& rv) {
+      return !cli::stop_requested() && print(rv);
+    });
+    out.flush();
+    if (!s) return s;
+    return out.error();
+  }
+  Publisher pub(cluster, opt, out);
+  uint64_t line = 0;
+  bool stopped = false;
+  Status s = client::read_replay(cursors, false, [&](const storage::RecordView& rv) {
+    if (cli::stop_requested()) return !(stopped = true);
+    ++line;
+    std::string dest = opt.to_topic;
+    std::string_view origin;
+    if (dest.empty() && rv.prop(protocol::kPropOriginTopic, origin)) dest = origin;
+    if (dest.empty()) {
+      pub.fail(fmt::format("dead letter {} (queue {} offset {}) has no {} property: give --to-topic",
+                           storage::id_to_hex(rv.id), rv.queue, rv.offset, protocol::kPropOriginTopic));
+      return true;
+    }
+    pub.publish(dest, client::replay_message(rv, now_ms(), true), line);
+    return true;
+  });
+  Status f = pub.finish();
+  out.flush();
+  if (!s) return s;
+  if (!f) return f;  // nothing remembered: the next run re-drives them again
+  // Remember how far each queue was re-driven (compare-and-set against what
+  // we read, so two concurrent re-drives do not both move it).
+  for (size_t i = 0; i < cursors.size(); ++i) {
+    if (stopped && cursors[i].position() == (*plan)[i].begin) continue;
+    auto target = static_cast<int64_t>(cursors[i].position());
+    if (done[i] >= target) continue;
+    protocol::ResetRequest req;
+    req.group = book;
+    req.entries.push_back({{range.topic, cursors[i].queue().queue}, done[i], target});
+    client::Admin admin(cluster.node(cursors[i].queue().node).channel, opt.timeout);
+    auto r = admin.reset(req);
+    if (!r) return client::reach_error(r.status());
+    if (!(*r)[0].applied)
+      spdlog::warn("queue {} of {}: another re-drive moved on meanwhile (now at {})", cursors[i].queue().queue,
+                   range.topic, (*r)[0].old_offset);
+  }
+  return Status::ok();
+}
+
+Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out, cli::Stdio io) {
+  int fd = io.in;
+  UniqueFd owned;
+  if (opt.input != "-") {
+    int f = ::open(opt.input.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f < 0) return Status::from_errno(opt.input, errno);
+    owned = UniqueFd{f};
+    fd = f;
+  }
+  Publisher pub(cluster, opt, out);
+  if (!pub.producer(opt.to_topic)) return pub.finish();
+  cli::InputReader reader(fd, cli::InputMode::json, pub.max_message_size());
+  cli::InputItem item;
+  uint64_t bad = 0;
+  std::string first_bad;
+  std::string name = opt.input == "-" ? "stdin" : opt.input;
+  while (!cli::stop_requested() && reader.next(item)) {
+    if (!item.error.is_ok()) {
+      std::string why = fmt::format("{}: line {}: {}", name, item.line, item.error.message());
+      spdlog::error("{}", why);
+      if (bad++ == 0) first_bad = why;
+      continue;
+    }
+    storage::Message m;
+    m.body = std::move(item.body);
+    if (item.key) m.key = std::move(*item.key);
+    if (item.tag) m.tag = std::move(*item.tag);
+    if (item.props) m.props = std::move(*item.props);
+    m.set_prop(client::kPropReplayedAt, format_time(now_ms()));
+    pub.publish(opt.to_topic, std::move(m), item.line);
+  }
+  Status f = pub.finish();
+  out.flush();
+  if (!reader.status().is_ok()) return reader.status().with_context(name);
+  if (!f) return f;
+  if (bad > 0) return Status::invalid(fmt::format("{} malformed lines not published (first: {})", bad, first_bad));
+  return Status::ok();
+}
+
+}  // namespace
+
+Status replay(const ReplayOptions& opt, cli::Stdio io) {
+  cli::setup_logger("mq-replay", opt.common);
+  auto fail = [](Status s) {
+    spdlog::error("{}", s.message());
+    return s;
+  };
+  if (Status m = check_modes(opt); !m) return fail(m);
+  std::string fspec = !opt.format.empty() ? opt.format : (opt.dry_run ? "json" : "body");
+  auto format = cli::MessageFormat::parse(fspec, opt.nul);
+  if (!format) return fail(format.status());
+  auto brokers = cli::split_brokers(opt.common.brokers);
+  if (!brokers) return fail(brokers.status());
+
+  cli::install_stop_signals();
+  auto cluster = client::Cluster::connect(*brokers, "mq-replay/" MQ_VERSION, opt.timeout);
+  if (!cluster) return fail(cluster.status());
+  cli::OutputWriter out(io.out);
+  Status s;
+  if (!opt.topic.empty()) s = replay_topic(opt, **cluster, out, *format);
+  else if (!opt.dlq.empty()) s = replay_dlq(opt, **cluster, out, *format);
+  else s = replay_file(opt, **cluster, out, io);
+  if (!s) return fail(s);
+  return s;
+}
+
+}  // namespace mq::app

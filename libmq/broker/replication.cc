@@ -1,0 +1,318 @@
+#include "broker/replication.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "protocol/replication_messages.h"
+#include "storage/record.h"
+
+namespace mq::broker {
+
+namespace asio = boost::asio;
+using protocol::Code;
+using protocol::Type;
+
+namespace {
+
+constexpr auto kTick = std::chrono::milliseconds(50);
+
+Code store_code(const Status& s) {
+  return s.code() == mq::Code::disk_full ? Code::disk_full : protocol::code_from_status(s);
+}
+
+}  // namespace
+
+// ---- master ------------------------------------------------------------------
+
+ReplicationMaster::ReplicationMaster(asio::io_context& io, Broker& broker, storage::MessageStore& store,
+                                     TopicRegistry& topics, ReplicationOptions options)
+    : io_(io), store_(store), topics_(topics), opt_(options), parking_(io, 4), timer_(io) {
+  broker.set_handler(Type::replicate,
+                     [this](protocol::Frame& f, const net::Responder& r) { replicate(f, r); });
+  broker.on_connection_closed([this](uint64_t id) { connection_closed(id); });
+  broker.on_visible([this] { parking_.notify(); });
+  broker.set_slaves_provider([this] { return slaves(); });
+  if (opt_.sync) {
+    broker.set_ack_gate([this](uint64_t end, std::function<void(Code)> done) {
+      await(end, std::move(done));
+    });
+    arm_timer();
+  }
+}
+
+ReplicationMaster::~ReplicationMaster() {
+  // Not shutdown(): the io_context is stopped by now, parked requests die with it.
+  std::multimap<uint64_t, Waiter> left;
+  {
+    std::lock_guard lk(mu_);
+    stopped_ = true;
+    left.swap(waiters_);
+  }
+  timer_.cancel();
+  for (auto& [e, w] : left) w.done(Code::flush_slave_timeout);
+}
+
+void ReplicationMaster::arm_timer() {
+  timer_.expires_after(kTick);
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    expire();
+    std::lock_guard lk(mu_);
+    if (!stopped_) arm_timer();
+  });
+}
+
+void ReplicationMaster::expire() {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<std::function<void(Code)>> late;
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->second.deadline <= now) {
+        late.push_back(std::move(it->second.done));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& d : late) d(Code::flush_slave_timeout);
+}
+
+void ReplicationMaster::await(uint64_t end, std::function<void(Code)> done) {
+  Code now_code;
+  {
+    std::lock_guard lk(mu_);
+    if (stopped_ || slaves_.empty()) {
+      now_code = Code::slave_not_available;
+    } else if (acked_ >= end) {
+      now_code = Code::ok;
+    } else {
+      waiters_.emplace(end, Waiter{end, std::chrono::steady_clock::now() + opt_.timeout, std::move(done)});
+      return;
+    }
+  }
+  done(now_code);
+}
+
+std::vector<std::string> ReplicationMaster::slaves() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> out;
+  for (auto& [id, s] : slaves_)
+    if (!s.addr.empty() && std::find(out.begin(), out.end(), s.addr) == out.end()) out.push_back(s.addr);
+  return out;
+}
+
+uint64_t ReplicationMaster::acked() const {
+  std::lock_guard lk(mu_);
+  return acked_;
+}
+
+void ReplicationMaster::shutdown() {
+  std::multimap<uint64_t, Waiter> left;
+  {
+    std::lock_guard lk(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    left.swap(waiters_);
+  }
+  // The timer stops re-arming (cancel() is not safe from another thread).
+  parking_.shutdown();
+  for (auto& [e, w] : left) w.done(Code::flush_slave_timeout);
+}
+
+void ReplicationMaster::connection_closed(uint64_t id) {
+  std::lock_guard lk(mu_);
+  auto it = slaves_.find(id);
+  if (it == slaves_.end()) return;
+  spdlog::info("slave {} disconnected (acknowledged log position {})", it->second.addr, it->second.acked);
+  slaves_.erase(it);
+  acked_ = 0;
+  for (auto& [i, s] : slaves_) acked_ = std::max(acked_, s.acked);
+}
+
+void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
+  protocol::ReplicateRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "replicate request: malformed payload");
+  std::vector<std::function<void(Code)>> ready;
+  {
+    std::lock_guard lk(mu_);
+    auto [it, fresh] = slaves_.try_emplace(r.connection_id());
+    if (fresh) {
+      it->second.addr = req.slave_addr;
+      spdlog::info("slave {} connected from {} at log position {} (master log end {})", req.slave_addr,
+                   r.peer(), req.pos, store_.log_end());
+    }
+    // The slave's log end is fdatasync'd on the slave: that is its report.
+    it->second.acked = std::max(it->second.acked, req.pos);
+    acked_ = std::max(acked_, it->second.acked);
+    while (!waiters_.empty() && waiters_.begin()->first <= acked_) {
+      ready.push_back(std::move(waiters_.begin()->second.done));
+      waiters_.erase(waiters_.begin());
+    }
+  }
+  for (auto& d : ready) d(Code::ok);
+
+  uint64_t pos = req.pos;
+  size_t max_bytes = std::clamp<size_t>(req.max_bytes, 4096, opt_.max_chunk);
+  // Answers with what is there; false when nothing is and the wait goes on.
+  auto attempt = [this, r, pos, max_bytes](bool final) {
+    auto data = store_.read_log(pos, max_bytes);
+    if (!data) {
+      r.fail(store_code(data.status()), data.status().message());
+      return true;
+    }
+    if (data->empty() && !final) return false;
+    protocol::ReplicateResponse resp;
+    resp.pos = pos;
+    resp.new_segment = !data->empty() && store_.segment_starts_at(pos);
+    resp.master_end = store_.log_end();
+    std::set<std::string_view> seen;
+    std::string_view rest(*data);
+    while (!rest.empty()) {
+      storage::RecordView v;
+      if (storage::decode_record(rest, v) != storage::DecodeResult::ok) break;  // slave checks too
+      if (seen.insert(v.topic).second) {
+        auto q = topics_.queues(v.topic);
+        resp.topics.emplace_back(std::string(v.topic), q ? *q : v.queue + 1);
+      }
+      rest.remove_prefix(v.bytes.size());
+    }
+    std::string head;
+    resp.encode(head);
+    r.reply(Code::ok, std::move(head), std::move(*data));
+    return true;
+  };
+  if (attempt(req.wait_ms == 0)) return;
+  Millis wait(std::min<uint32_t>(req.wait_ms, 60000));
+  if (!parking_.park(r.connection_id(), wait, attempt)) attempt(true);
+}
+
+// ---- slave -------------------------------------------------------------------
+
+ReplicationSlave::ReplicationSlave(storage::MessageStore& store, TopicRegistry& topics,
+                                   std::string master, std::string own_addr, ReplicationOptions options)
+    : store_(store),
+      topics_(topics),
+      master_(std::move(master)),
+      own_addr_(std::move(own_addr)),
+      opt_(options) {}
+
+ReplicationSlave::~ReplicationSlave() { stop(); }
+
+void ReplicationSlave::start() {
+  store_.set_replica(true);
+  io_ = std::make_unique<net::IoThread>();
+  net::ChannelOptions co;
+  co.client_name = "mq-broker/slave";
+  channel_ = net::Channel::create(io_->io(), master_, co);
+  thread_ = std::thread([this] { run(); });
+}
+
+void ReplicationSlave::stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (channel_) channel_->close();
+  if (thread_.joinable()) thread_.join();
+  channel_.reset();
+  io_.reset();
+}
+
+void ReplicationSlave::backoff_sleep(Millis d) {
+  std::unique_lock lk(mu_);
+  cv_.wait_for(lk, d, [&] { return stop_; });
+}
+
+void ReplicationSlave::run() {
+  Millis backoff(100);
+  std::string last_error;
+  for (;;) {
+    {
+      std::lock_guard lk(mu_);
+      if (stop_) break;
+    }
+    Status err;
+    if (step(err)) {
+      backoff = Millis(100);
+      last_error.clear();
+      continue;
+    }
+    {
+      std::lock_guard lk(mu_);
+      if (stop_) break;
+    }
+    if (connected_) {
+      spdlog::warn("replication from master {} interrupted: {}", master_, err.message());
+      connected_ = false;
+      caught_up_ = false;
+    } else if (err.message() != last_error) {
+      spdlog::warn("replication from master {}: {}; retrying", master_, err.message());
+    }
+    last_error = err.message();
+    backoff_sleep(backoff);
+    backoff = std::min(backoff * 2, Millis(3000));
+  }
+}
+
+bool ReplicationSlave::step(Status& err) {
+  protocol::ReplicateRequest req;
+  req.pos = store_.log_end();
+  req.max_bytes = opt_.max_chunk;
+  req.wait_ms = 1000;
+  req.slave_addr = own_addr_;
+  std::string payload;
+  req.encode(payload);
+  auto res = channel_->call(Type::replicate, std::move(payload), Millis(req.wait_ms) + Millis(10000));
+  if (!res) {
+    err = res.status();
+    return false;
+  }
+  if (res->header.status != Code::ok) {
+    err = protocol::status_from_response(res->header.status, res->payload);
+    return false;
+  }
+  protocol::ReplicateResponse resp;
+  if (!resp.decode(res->payload)) {
+    err = Status::corruption("replicate response: malformed payload");
+    return false;
+  }
+  if (resp.pos != req.pos) {
+    err = Status::corruption(fmt::format("replicate response at {}, asked for {}", resp.pos, req.pos));
+    return false;
+  }
+  if (!connected_) {
+    connected_ = true;
+    spdlog::info("replicating from master {} at log position {} (master log end {})", master_, req.pos,
+                 resp.master_end);
+  }
+  // Topics first: once the records are visible, pulls must find their topic.
+  for (auto& [t, q] : resp.topics) {
+    if (!mq::validate_topic(t, /*allow_reserved=*/true)) continue;
+    if (auto st = topics_.ensure(t, std::max<uint32_t>(q, 1)); !st) {
+      err = st.status();
+      return false;
+    }
+  }
+  if (!resp.records.empty()) {
+    if (auto st = store_.append_raw(resp.pos, resp.records, resp.new_segment); !st) {
+      err = st.with_context("storing replicated records");
+      return false;
+    }
+  }
+  uint64_t end = store_.log_end();
+  // master_end may count bytes written but not yet visible there: an empty
+  // answer (after the long-poll) also means nothing is left to copy.
+  if (!caught_up_ && (resp.records.empty() || end >= resp.master_end)) {
+    caught_up_ = true;
+    spdlog::info("caught up with master {} at log position {}", master_, end);
+  }
+  return true;
+}
+
+}  // namespace mq::broker

@@ -1,0 +1,130 @@
+// Master/slave replication (SPEC "Replication").
+//
+// The slave pulls: ReplicationSlave sends `replicate` requests carrying its
+// log end (durable on the slave: append_raw fdatasyncs before returning), the
+// master's ReplicationMaster answers with raw log bytes from there (whole
+// records, never across a segment boundary) or parks the request until new
+// records are visible. The slave writes them at the same positions, so
+// segment files, offsets and message ids are identical. The position in each
+// request is the slave's acknowledgement: with sync replication a send is
+// answered once some slave's acknowledged position covers it (one report
+// covers every batch below it), SLAVE_NOT_AVAILABLE when no slave is
+// connected, FLUSH_SLAVE_TIMEOUT after the replication timeout; the records
+// are stored on the master in every case.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/broker.h"
+#include "broker/long_poll.h"
+#include "broker/topics.h"
+#include "net/asio.h"
+#include "net/channel.h"
+#include "storage/message_store.h"
+#include "util/parse.h"
+
+namespace mq::broker {
+
+struct ReplicationOptions {
+  bool sync = false;           // --replication sync
+  Millis timeout{3000};        // --replication-timeout
+  uint32_t max_chunk = 4u << 20;  // bytes per replicate answer
+};
+
+// Master side. Registers the replicate handler, the hello slave list and (with
+// sync replication) the ack gate on `broker`; call before serving. `store`,
+// `topics` and `broker` must outlive it; the io_context must be stopped
+// before it is destroyed. Thread-safe.
+class ReplicationMaster {
+ public:
+  ReplicationMaster(net::asio::io_context& io, Broker& broker, storage::MessageStore& store,
+                    TopicRegistry& topics, ReplicationOptions options);
+  ~ReplicationMaster();
+  ReplicationMaster(const ReplicationMaster&) = delete;
+  ReplicationMaster& operator=(const ReplicationMaster&) = delete;
+
+  // Calls done(ok) once a slave has acknowledged `end` durable,
+  // done(slave_not_available) at once when no slave is connected,
+  // done(flush_slave_timeout) after the timeout. Any thread; `done` runs on
+  // the caller's thread, the replicate handler's or the timer's.
+  void await(uint64_t end, std::function<void(protocol::Code)> done);
+  // Advertised addresses of the connected slaves.
+  std::vector<std::string> slaves() const;
+  // Highest position a connected slave acknowledged.
+  uint64_t acked() const;
+  // Answers parked requests and every waiter (flush_slave_timeout).
+  void shutdown();
+
+ private:
+  struct Slave {
+    std::string addr;
+    uint64_t acked = 0;
+  };
+  struct Waiter {
+    uint64_t end;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(protocol::Code)> done;
+  };
+  void replicate(protocol::Frame& f, const net::Responder& r);
+  void connection_closed(uint64_t id);
+  void arm_timer();
+  void expire();
+
+  net::asio::io_context& io_;
+  storage::MessageStore& store_;
+  TopicRegistry& topics_;
+  ReplicationOptions opt_;
+  PullParking parking_;
+  net::asio::steady_timer timer_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, Slave> slaves_;  // by connection id
+  uint64_t acked_ = 0;
+  std::multimap<uint64_t, Waiter> waiters_;  // by end position
+  bool stopped_ = false;
+};
+
+// Slave side: a thread that keeps pulling the master's log into `store`,
+// reconnecting with backoff after any error and resuming at its own log end.
+// Also marks the store as a replica (producers' appends fail).
+class ReplicationSlave {
+ public:
+  ReplicationSlave(storage::MessageStore& store, TopicRegistry& topics, std::string master,
+                   std::string own_addr, ReplicationOptions options = {});
+  ~ReplicationSlave();  // stop()
+  void start();
+  // Interrupts the request in flight and joins the thread. Idempotent.
+  void stop();
+  bool caught_up() const { return caught_up_.load(); }
+
+ private:
+  void run();
+  // One replicate round trip; false (and `err`) on any failure.
+  bool step(Status& err);
+  void backoff_sleep(Millis d);
+
+  storage::MessageStore& store_;
+  TopicRegistry& topics_;
+  std::string master_;
+  std::string own_addr_;
+  ReplicationOptions opt_;
+  std::unique_ptr<net::IoThread> io_;
+  std::shared_ptr<net::Channel> channel_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::atomic<bool> caught_up_{false};
+  bool connected_ = false;
+};
+
+}  // namespace mq::broker

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# mq-replay: offset and time ranges, --merge by store time, a JSON round trip of binary messages
+# through -i, --to-topic provenance, --rate, dead-letter re-drive (--dry-run, skipped the second
+# time, --force), exit codes. Group offsets are never touched.
+. "$(dirname "$0")/lib.sh"
+
+start_broker b1 --flush async --queues 2 --delay-levels "100ms"
+
+# --- offset range: everything in queue 0 of topic r
+seq 1 100 | timeout 20 mq-send -b "$B1" -t r --queue 0 || fail "send r"
+timeout 10 mq-replay -b "$B1" -t r --from 10 --until 20 >"$T/range" || fail "offset range"
+seq 11 20 | diff - "$T/range" >/dev/null || fail "offset range gave $(tr '\n' ' ' <"$T/range")"
+timeout 10 mq-replay -b "$B1" -t r --queue 0 >"$T/all" || fail "whole queue"
+seq 1 100 | diff - "$T/all" >/dev/null || fail "whole queue wrong"
+timeout 10 mq-replay -b "$B1" -t r --queue 1 >"$T/q1" || fail "empty queue"
+[[ ! -s $T/q1 ]] || fail "queue 1 should be empty"
+timeout 10 mq-replay -b "$B1" -t r --from 95 --format '%q:%o:%s\n' >"$T/tmpl" || fail "template"
+printf '0:95:96\n0:96:97\n0:97:98\n0:98:99\n0:99:100\n' | diff - "$T/tmpl" >/dev/null || fail "template output: $(cat "$T/tmpl")"
+# closed stdout is a normal end
+set +o pipefail
+timeout 10 mq-replay -b "$B1" -t r | head -n 3 >"$T/head"
+rc=${PIPESTATUS[0]}
+set -o pipefail
+[[ $rc -eq 0 ]] || fail "closed stdout: exit $rc"
+# key and tag filters
+for i in 1 2 3 4 5 6; do
+  timeout 10 mq-send -b "$B1" -t kt --queue 0 -k "k$((i % 2))" --tag "t$((i % 3))" "m$i" || fail "send kt"
+done
+timeout 10 mq-replay -b "$B1" -t kt --key k1 | tr '\n' ' ' >"$T/key"
+[[ $(cat "$T/key") == "m1 m3 m5 " ]] || fail "--key k1 gave $(cat "$T/key")"
+timeout 10 mq-replay -b "$B1" -t kt --tag t0 | tr '\n' ' ' >"$T/tag"
+[[ $(cat "$T/tag") == "m3 m6 " ]] || fail "--tag t0 gave $(cat "$T/tag")"
+
+# --- time range: three batches a second apart
+seq 1 10 | timeout 10 mq-send -b "$B1" -t tm --queue 0 || fail "send tm 1"
+sleep 1.1
+seq 11 20 | timeout 10 mq-send -b "$B1" -t tm --queue 0 || fail "send tm 2"
+sleep 1.1
+seq 21 30 | timeout 10 mq-send -b "$B1" -t tm --queue 0 || fail "send tm 3"
+timeout 10 mq-replay -b "$B1" -t tm --format json >"$T/tm.json" || fail "tm json"
+t2=$(sed -n 11p "$T/tm.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stored"])')
+t3=$(sed -n 21p "$T/tm.json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["stored"])')
+timeout 10 mq-replay -b "$B1" -t tm --from "$t2" --until "$t3" >"$T/trange" || fail "time range"
+seq 11 20 | diff - "$T/trange" >/dev/null || fail "time range $t2..$t3 gave $(tr '\n' ' ' <"$T/trange")"
+timeout 10 mq-replay -b "$B1" -t tm --from "$t3" >"$T/tfrom" || fail "time from"
+seq 21 30 | diff - "$T/tfrom" >/dev/null || fail "--from $t3 gave $(tr '\n' ' ' <"$T/tfrom")"
+
+# --- merge: alternate queues, one message at a time
+for i in 1 2 3 4 5 6 7 8; do
+  timeout 10 mq-send -b "$B1" -t m --queue $((i % 2)) "$i" || fail "send m"
+  sleep 0.02
+done
+timeout 10 mq-replay -b "$B1" -t m | tr '\n' ' ' >"$T/nomerge"
+[[ $(cat "$T/nomerge") == "2 4 6 8 1 3 5 7 " ]] || fail "queue by queue gave $(cat "$T/nomerge")"
+timeout 10 mq-replay -b "$B1" -t m --merge | tr '\n' ' ' >"$T/merge"
+[[ $(cat "$T/merge") == "1 2 3 4 5 6 7 8 " ]] || fail "--merge gave $(cat "$T/merge")"
+
+# --- JSON round trip of binary messages through -i
+printf 'bin\0ary\xff\xfe\n' >"$T/bin1"
+printf 'caf\xc3\xa9 "quoted"' >"$T/bin2"
+timeout 10 mq-send -b "$B1" -t bin --queue 0 --raw -k K1 --tag T1 -p x=1 <"$T/bin1" || fail "send bin1"
+timeout 10 mq-send -b "$B1" -t bin --queue 0 --raw <"$T/bin2" || fail "send bin2"
+timeout 10 mq-replay -b "$B1" -t bin --format json >"$T/bin.json" || fail "bin json"
+grep -q body_b64 "$T/bin.json" || fail "binary body not base64"
+timeout 10 mq-replay -b "$B1" -i "$T/bin.json" --to-topic bin2 || fail "-i FILE"
+timeout 10 mq-replay -b "$B1" -t bin2 --format '%s' >"$T/bin.out" || fail "read bin2"
+# the producer may spread the two over both queues: either order is fine
+cat "$T/bin1" "$T/bin2" | cmp -s - "$T/bin.out" || cat "$T/bin2" "$T/bin1" | cmp -s - "$T/bin.out" ||
+  fail "binary round trip differs: $(od -c "$T/bin.out" | head -n 3)"
+timeout 10 mq-replay -b "$B1" -t bin2 --key K1 --format '%k %T %p{x}\n' >"$T/bin.meta" || fail "bin2 meta"
+[[ $(cat "$T/bin.meta") == "K1 T1 1" ]] || fail "key/tag/props lost: $(cat "$T/bin.meta")"
+timeout 10 mq-replay -b "$B1" -t bin --format json | timeout 10 mq-replay -b "$B1" -i - --to-topic bin3 || fail "-i -"
+[[ $(timeout 10 mq-replay -b "$B1" -t bin3 --format json | wc -l) -eq 2 ]] || fail "-i - count"
+printf '{"body":"ok"}\n{"body": \n' >"$T/badlines"
+rc=0; timeout 10 mq-replay -b "$B1" -i "$T/badlines" --to-topic bin4 2>"$T/bad.err" || rc=$?
+[[ $rc -eq 2 ]] || fail "malformed -i line: exit $rc"
+grep -q "line 2" "$T/bad.err" || fail "malformed -i line not named: $(cat "$T/bad.err")"
+
+# --- --to-topic keeps content and records provenance
+timeout 10 mq-replay -b "$B1" -t r --queue 0 --until 5 --to-topic copy --receipts >"$T/copy.receipts" || fail "--to-topic"
+[[ $(grep -c SEND_OK "$T/copy.receipts") -eq 5 ]] || fail "receipts: $(cat "$T/copy.receipts")"
+timeout 10 mq-replay -b "$B1" -t r --queue 0 --until 5 --format json >"$T/orig.json" || fail "orig json"
+timeout 10 mq-replay -b "$B1" -t copy --merge --format json >"$T/copy.json" || fail "copy json"
+python3 - "$T" <<'PY' || fail "provenance wrong"
+import json, sys
+T = sys.argv[1]
+orig = [json.loads(l) for l in open(T + "/orig.json")]
+copy = [json.loads(l) for l in open(T + "/copy.json")]
+assert len(copy) == 5, len(copy)
+by_id = {o["id"]: o for o in orig}
+assert sorted(c["props"]["mq.replay.origin_id"] for c in copy) == sorted(by_id), copy
+for c in copy:
+    p = c["props"]
+    o = by_id[p["mq.replay.origin_id"]]
+    assert c["body"] == o["body"], (c, o)
+    assert p["mq.replay.origin_topic"] == "r", p
+    assert p["mq.replay.origin_queue"] == "0", p
+    assert p["mq.replay.origin_offset"] == str(o["offset"]), p
+    assert p["mq.replay.origin_id"] == o["id"], p
+    assert "mq.replay.replayed_at" in p, p
+    assert c["id"] != o["id"]
+PY
+
+# --- --rate: 20 messages at 10/s take at least 1.5 s
+start=$(date +%s%N)
+timeout 20 mq-replay -b "$B1" -t r --queue 0 --until 20 --to-topic slow --rate 10 || fail "--rate"
+ms=$((($(date +%s%N) - start) / 1000000))
+[[ $ms -ge 1500 ]] || fail "--rate 10 sent 20 messages in ${ms}ms"
+[[ $ms -lt 10000 ]] || fail "--rate 10 took ${ms}ms for 20 messages"
+[[ $(timeout 10 mq-replay -b "$B1" -t slow | wc -l) -eq 20 ]] || fail "--rate lost messages"
+
+# --- dead letters: an --exec that always fails, no retries
+for i in 1 2 3 4 5; do echo "dead$i"; done | timeout 10 mq-send -b "$B1" -t w || fail "send w"
+spawn cpid mq-consume -b "$B1" -t w -g workers --from earliest --exec "exit 3" --max-retries 0 \
+  --commit-interval 200ms >"$T/consumer.out" 2>"$T/consumer.log"
+wait_until 30 bash -c "[[ \$(timeout 5 mq-replay -b $B1 --dlq workers --dry-run 2>/dev/null | wc -l) -ge 5 ]]" ||
+  fail "dead letters did not arrive"
+kill -TERM "$cpid"
+timeout 20 tail --pid="$cpid" -f /dev/null || fail "consumer did not stop"
+wait "$cpid" || true
+timeout 10 mq-offset -b "$B1" export -g workers >"$T/offsets.before" || fail "export workers"
+timeout 10 mq-replay -b "$B1" --dlq workers --dry-run >"$T/dry.json" || fail "--dry-run"
+python3 - "$T/dry.json" <<'PY' || fail "dry run listing wrong"
+import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ls) == 5, len(ls)
+assert sorted(l["body"] for l in ls) == ["dead%d" % i for i in range(1, 6)], ls
+assert all(l["props"]["%ORIGIN_TOPIC"] == "w" for l in ls), ls
+PY
+[[ $(timeout 10 mq-replay -b "$B1" -t w | wc -l) -eq 5 ]] || fail "--dry-run published something"
+timeout 10 mq-replay -b "$B1" --dlq workers --receipts >"$T/redrive" || fail "re-drive"
+[[ $(grep -c SEND_OK "$T/redrive") -eq 5 ]] || fail "re-drive receipts: $(cat "$T/redrive")"
+timeout 10 mq-replay -b "$B1" -t w --format json >"$T/w.json" || fail "w json"
+python3 - "$T/w.json" <<'PY' || fail "re-driven messages wrong"
+import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ls) == 10, len(ls)
+red = [l for l in ls if "%REDRIVEN" in l["props"]]
+assert sorted(l["body"] for l in red) == ["dead%d" % i for i in range(1, 6)], red
+for l in red:
+    assert l["reconsume"] == 0, l
+    assert "%ORIGIN_TOPIC" not in l["props"] and "%DLQ_REASON" not in l["props"], l
+    assert l["props"]["mq.replay.origin_topic"] == "%DLQ%workers", l
+PY
+# the second re-drive skips them; --dry-run lists nothing; --force re-drives again
+timeout 10 mq-replay -b "$B1" --dlq workers --receipts >"$T/redrive2" || fail "second re-drive"
+[[ ! -s $T/redrive2 ]] || fail "second re-drive sent: $(cat "$T/redrive2")"
+[[ $(timeout 10 mq-replay -b "$B1" -t w | wc -l) -eq 10 ]] || fail "second re-drive duplicated"
+[[ $(timeout 10 mq-replay -b "$B1" --dlq workers --dry-run | wc -l) -eq 0 ]] || fail "dry run after re-drive not empty"
+timeout 10 mq-replay -b "$B1" --dlq workers --force --to-topic wcopy || fail "--force"
+[[ $(timeout 10 mq-replay -b "$B1" -t wcopy | wc -l) -eq 5 ]] || fail "--force to DEST did not re-drive 5"
+# the replays touched no group: the workers group's offsets are where the consumer left them;
+# the bookkeeping is the group redrive.workers on the dead-letter topic
+timeout 10 mq-offset -b "$B1" export -g workers >"$T/offsets.after" || fail "export workers"
+diff "$T/offsets.before" "$T/offsets.after" >/dev/null || fail "re-drive moved the workers group's offsets"
+timeout 10 mq-offset -b "$B1" export -g redrive.workers >"$T/redrive.tsv" || fail "export redrive.workers"
+[[ $(awk -F'\t' '$2 == "%DLQ%workers" { s += $5 } END { print s + 0 }' "$T/redrive.tsv") -eq 5 ]] ||
+  fail "redrive bookkeeping: $(cat "$T/redrive.tsv")"
+
+# --- exit codes
+rc=0; mq-replay -b "$B1" --bogus >/dev/null 2>&1 || rc=$?
+[[ $rc -eq 2 ]] || fail "unknown flag: exit $rc"
+rc=0; mq-replay -b "$B1" >/dev/null 2>&1 || rc=$?
+[[ $rc -eq 2 ]] || fail "no mode: exit $rc"
+rc=0; mq-replay -b "$B1" -i "$T/bin.json" >/dev/null 2>&1 || rc=$?
+[[ $rc -eq 2 ]] || fail "-i without --to-topic: exit $rc"
+rc=0; mq-replay -b "$B1" -t r --from 1x >/dev/null 2>&1 || rc=$?
+[[ $rc -eq 2 ]] || fail "bad --from: exit $rc"
+rc=0; timeout 10 mq-replay -b 127.0.0.1:1 -t r >/dev/null 2>&1 || rc=$?
+[[ $rc -eq 1 ]] || fail "unreachable broker: exit $rc"
+note "ok"

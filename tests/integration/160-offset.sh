@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# mq-offset: topics (TSV fields, json), show with the commit blocker of a live slow consumer,
+# groups with live members, reset in every mode (dry-run, earliest/latest/OFFSET/--shift/
+# --to-time, clamping, --queue), a reset while a group consumer runs (it continues from the new
+# offset, its stale commit does not undo the reset), undo files, export/import round trip, bad
+# TSV rejected with its line number and nothing applied, exit codes.
+. "$(dirname "$0")/lib.sh"
+
+start_broker b1 --flush async --queues 2
+off() { timeout 15 mq-offset -b "$B1" "$@"; }
+# committed GROUP TOPIC QUEUE: the group's committed offset from export ("" if none)
+committed() { off export -g "$1" | awk -F'\t' -v t="$2" -v q="$3" '$2 == t && $4 == q { print $5 }'; }
+expect_committed() {  # GROUP TOPIC QUEUE WANT WHAT
+  local got
+  got=$(committed "$1" "$2" "$3")
+  [[ $got == "$4" ]] || fail "$5: committed $1 $2:$3 is '$got', expected $4"
+}
+# expect_both GROUP TOPIC WANT0 WANT1 WHAT: committed offsets of queues 0 and 1 (one export)
+expect_both() {
+  local got
+  got=$(off export -g "$1" | awk -F'\t' -v t="$2" '$2 == t && $4 == 0 { a = $5 } $2 == t && $4 == 1 { b = $5 } END { print a " " b }')
+  [[ $got == "$3 $4" ]] || fail "$5: committed $1 $2 queues 0 1 are '$got', expected $3 $4"
+}
+rc_of() { local rc=0; "$@" >"$T/rc.out" 2>"$T/rc.err" || rc=$?; echo "$rc"; }
+send() {  # TOPIC QUEUE BODY...
+  local t=$1 q=$2; shift 2
+  printf '%s\n' "$@" | timeout 10 mq-send -b "$B1" -t "$t" --queue "$q" || fail "send to $t:$q"
+}
+
+# ---- messages at known times: queue 0 gets a1..a6 then b1..b4, queue 1 a1..a3 then b1..b2
+send t 0 a1 a2 a3 a4 a5 a6
+send t 1 a1 a2 a3
+sleep 0.6
+mid=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+sleep 0.6
+send t 0 b1 b2 b3 b4
+send t 1 b1 b2
+
+# ---- topics: TSV with a header line, 8 fields per line
+off topics -t t >"$T/topics" || fail "topics"
+[[ $(head -n 1 "$T/topics") == $'topic\tqueue\tbroker\tmin\tmax\tmessages\tbytes\tnewest' ]] ||
+  fail "topics header: $(head -n 1 "$T/topics")"
+awk -F'\t' 'NF != 8 { exit 1 }' "$T/topics" || fail "topics lines without 8 fields: $(cat "$T/topics")"
+[[ $(wc -l <"$T/topics") -eq 3 ]] || fail "topics -t t: $(cat "$T/topics")"
+awk -F'\t' -v b="$B1" 'NR > 1 && !($1 == "t" && $3 == b && $4 == 0 && $7 > 0 && $8 ~ /^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T.*Z$/) { exit 1 }' \
+  "$T/topics" || fail "topics fields: $(cat "$T/topics")"
+grep -qP '^t\t0\t[^\t]+\t0\t10\t10\t' "$T/topics" || fail "topics queue 0: $(cat "$T/topics")"
+grep -qP '^t\t1\t[^\t]+\t0\t5\t5\t' "$T/topics" || fail "topics queue 1: $(cat "$T/topics")"
+off --format json topics >"$T/topics.json" || fail "topics --format json"
+[[ $(rc_of off topics -t nosuch) -eq 1 ]] || fail "topics of a missing topic should exit 1"
+
+# ---- a group that consumed everything: show and export
+timeout 20 mq-consume -b "$B1" -t t -g g --from earliest -e >"$T/g.out" || fail "consume g"
+[[ $(wc -l <"$T/g.out") -eq 15 ]] || fail "group g consumed $(wc -l <"$T/g.out") of 15"
+off show -g g -t t >"$T/show" || fail "show"
+[[ $(head -n 1 "$T/show") == $'topic\tqueue\tbroker\tcommitted\tmax\tlag\tmember\tblocker\tage\treconsume\twaiting' ]] ||
+  fail "show header: $(head -n 1 "$T/show")"
+grep -qP '^t\t0\t[^\t]+\t10\t10\t0\t' "$T/show" || fail "show queue 0: $(cat "$T/show")"
+grep -qP '^t\t1\t[^\t]+\t5\t5\t0\t' "$T/show" || fail "show queue 1: $(cat "$T/show")"
+expect_both g t 10 5 "after consuming"
+
+# ---- reset --dry-run changes nothing and writes no undo file
+off reset -g g -t t --to earliest --dry-run --undo-dir "$T/undo" >"$T/dry" 2>"$T/dry.err" || fail "dry-run"
+grep -qP '^t\t0\t[^\t]+\t10\t0\tdry-run$' "$T/dry" || fail "dry-run output: $(cat "$T/dry")"
+grep -qP '^t\t1\t[^\t]+\t5\t0\tdry-run$' "$T/dry" || fail "dry-run output: $(cat "$T/dry")"
+expect_both g t 10 5 "dry-run"
+[[ -z $(ls -A "$T/undo" 2>/dev/null) ]] || fail "dry-run wrote an undo file"
+
+# ---- reset --to earliest writes an undo file; importing it restores the old offsets
+off reset -g g -t t --to earliest --undo-dir "$T/undo" >"$T/r1" 2>"$T/r1.err" || fail "reset earliest: $(cat "$T/r1.err")"
+grep -qP '^t\t0\t[^\t]+\t10\t0\treset$' "$T/r1" || fail "reset output: $(cat "$T/r1")"
+expect_both g t 0 0 "--to earliest"
+undo=$(sed -n 's/.*undo file: \([^ ]*\) .*/\1/p' "$T/r1.err")
+[[ -f $undo && $undo == "$T/undo/"* ]] || fail "undo file path not printed or missing: $(cat "$T/r1.err")"
+[[ $(ls "$T/undo" | wc -l) -eq 1 ]] || fail "expected one undo file: $(ls "$T/undo")"
+printf 'g\tt\t%s\t0\t10\ng\tt\t%s\t1\t5\n' "$B1" "$B1" | diff - "$undo" >/dev/null || fail "undo file: $(cat "$undo")"
+off import <"$undo" >"$T/imp1" || fail "import of the undo file"
+expect_both g t 10 5 "undo"
+
+# ---- OFFSET, clamping, --queue, --shift, latest, --to-time
+off reset -g g -t t --to 3 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--to 3"
+expect_both g t 3 3 "--to 3"
+off reset -g g -t t --to 7 --queue 1 --undo-dir "$T/undo" >"$T/r2" 2>/dev/null || fail "--to 7 --queue 1"
+expect_both g t 3 5 "--to 7 --queue 1 (clamped to the end of queue 1, queue 0 left alone)"
+[[ $(wc -l <"$T/r2") -eq 2 ]] || fail "--queue 1 printed: $(cat "$T/r2")"
+off reset -g g -t t --shift -2 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift -2"
+expect_both g t 1 3 "--shift -2"
+off reset -g g -t t --shift=-100 --queue 0 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift=-100"
+expect_both g t 0 3 "--shift -100 --queue 0 clamped to the start"
+off reset -g g -t t --to 999999 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--to 999999"
+expect_both g t 10 5 "--to 999999 clamped"
+off reset -g g -t t --to earliest --undo-dir "$T/undo" >/dev/null 2>&1 || fail "earliest again"
+off reset -g g -t t --to latest --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--to latest"
+expect_both g t 10 5 "--to latest"
+off reset -g g -t t --to-time "$mid" --undo-dir "$T/undo" >"$T/r3" 2>/dev/null || fail "--to-time $mid"
+expect_both g t 6 3 "--to-time between the batches"
+timeout 20 mq-consume -b "$B1" -t t -g g -e | sort >"$T/after-time" || fail "consume after --to-time"
+printf '%s\n' b1 b1 b2 b2 b3 b4 | diff - "$T/after-time" >/dev/null || fail "after --to-time got: $(tr '\n' ' ' <"$T/after-time")"
+off reset -g g -t t --to earliest --dry-run --format json >"$T/reset.json" || fail "reset --format json"
+
+# ---- export/import round trip, and an edit in between
+off export -g g >"$T/exp" || fail "export"
+[[ $(awk -F'\t' '$2 == "t"' "$T/exp" | wc -l) -eq 2 ]] || fail "export: $(cat "$T/exp")"
+awk -F'\t' 'NF != 5 { exit 1 }' "$T/exp" || fail "export lines without 5 fields: $(cat "$T/exp")"
+off reset -g g -t t --to earliest --undo-dir "$T/undo" >/dev/null 2>&1 || fail "earliest before import"
+off import <"$T/exp" >/dev/null || fail "import"
+off export -g g | diff "$T/exp" - >/dev/null || fail "export after import differs"
+sed 's/^\(g\tt\t[^\t]*\t0\t\)10$/\14/' "$T/exp" | off import >/dev/null || fail "import of an edited file"
+expect_both g t 4 5 "edited import"
+
+# ---- bad TSV: rejected with its line number, nothing applied
+printf '# comment\ng\tt\t%s\t0\t7\ng\tt\t%s\t1\n' "$B1" "$B1" >"$T/bad1"
+[[ $(rc_of off import <"$T/bad1") -eq 2 ]] || fail "import with a short line should exit 2"
+grep -q 'line 3' "$T/rc.err" || fail "short line not named: $(cat "$T/rc.err")"
+printf 'g\tt\t%s\t0\t7\ng\tt\t%s\t1\t12x\n' "$B1" "$B1" >"$T/bad2"
+[[ $(rc_of off import <"$T/bad2") -eq 2 ]] || fail "import with a bad number should exit 2"
+grep -q "line 2.*12x" "$T/rc.err" || fail "bad number not named: $(cat "$T/rc.err")"
+expect_both g t 4 5 "a rejected import applied something"
+
+# ---- a live consumer whose --exec is slow: show names the commit blocker, groups the member
+send s 0 block x1 x2 x3 x4
+cat >"$T/slow.sh" <<'SH'
+read -r b
+if [ "$b" = block ]; then sleep 30; fi
+exit 0
+SH
+spawn spid mq-consume -b "$B1" -t s -g slow --from earliest --exec "sh $T/slow.sh" --concurrency 4 \
+  --commit-interval 200ms >/dev/null 2>"$T/slow.log"
+blocked() { off show -g slow -t s | grep -qP '^s\t0\t[^\t]+\t0\t5\t5\t[^\t-][^\t]*\t0\t[^\t-][^\t]*\t0\t4$'; }
+wait_until 20 blocked || fail "show never named the blocker: $(off show -g slow -t s)"
+off --format json show -g slow -t s >"$T/show.json" || fail "show --format json"
+off groups >"$T/groups" || fail "groups"
+[[ $(head -n 1 "$T/groups") == $'group\tmembers\ttopics\tlag\thosts' ]] || fail "groups header: $(head -n 1 "$T/groups")"
+grep -P "^slow\t1\t[^\t]*s[^\t]*\t5\t.*pid $spid" "$T/groups" >/dev/null || fail "groups: $(cat "$T/groups")"
+grep -qP '^g\t0\t' "$T/groups" || fail "groups misses g: $(cat "$T/groups")"
+off --format json groups >"$T/groups.json" || fail "groups --format json"
+kill_tree -9 "$spid"
+
+# ---- a reset while a group consumer runs
+cat >"$T/live.sh" <<'SH'
+read -r b
+if [ "$b" = hold ]; then : >"$OUT/hold.started"; sleep 4; fi
+echo "$b" >>"$OUT/live.out"
+SH
+export OUT=$T
+send r 0 1 2 3 4 5
+spawn lpid mq-consume -b "$B1" -t r -g live --from earliest --exec "sh $T/live.sh" --commit-interval 200ms \
+  >/dev/null 2>"$T/live.log"
+lines() { [[ -f $T/live.out ]] && wc -l <"$T/live.out" || echo 0; }
+wait_until 20 bash -c "[[ \$(wc -l <$T/live.out 2>/dev/null) -ge 5 ]]" || fail "live consumer processed $(lines) of 5"
+wait_until 10 bash -c "[[ \$(timeout 5 mq-offset -b $B1 export -g live | awk -F'\t' '\$2 == \"r\" && \$4 == 0 { print \$5 }') == 5 ]]" ||
+  fail "live consumer did not commit 5"
+off reset -g live -t r --to 2 --queue 0 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "reset while running"
+wait_until 15 bash -c "[[ \$(wc -l <$T/live.out) -ge 8 ]]" || fail "after the reset the consumer processed $(lines) (want 8)"
+printf '%s\n' 1 2 3 4 5 3 4 5 | diff - "$T/live.out" >/dev/null || fail "live after reset: $(tr '\n' ' ' <"$T/live.out")"
+sleep 1
+expect_committed live r 0 5 "after reprocessing"
+# a message in flight while the group is moved past it: its late finish must not pull the
+# offset back, the messages skipped are not processed, and new ones are
+send r 0 hold skip1 skip2
+wait_until 10 test -f "$T/hold.started" || fail "hold never started"
+off reset -g live -t r --to latest --queue 0 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "reset past a running message"
+expect_committed live r 0 8 "--to latest while hold runs"
+wait_until 15 grep -qx hold "$T/live.out" || fail "hold never finished"
+sleep 1.5   # several commit intervals after hold finished
+expect_committed live r 0 8 "a stale commit undid the reset"
+send r 0 after
+wait_until 15 grep -qx after "$T/live.out" || fail "message after the reset not processed: $(tr '\n' ' ' <"$T/live.out")"
+# Known race (see issue 6 note): a message already queued for the worker when the reset
+# notice arrives can still run; report it, the offsets check above is what must hold.
+grep -q skip "$T/live.out" && note "WARNING: skipped messages were processed: $(tr '\n' ' ' <"$T/live.out")"
+wait_until 10 bash -c "[[ \$(timeout 5 mq-offset -b $B1 export -g live | awk -F'\t' '\$2 == \"r\" && \$4 == 0 { print \$5 }') == 9 ]]" ||
+  fail "commit after the reset: $(committed live r 0), expected 9"
+kill -TERM "$lpid"
+timeout 15 tail --pid="$lpid" -f /dev/null || fail "live consumer did not stop"
+
+# ---- --format json parses (one python run: it starts slowly on a loaded machine)
+python3 -S - "$T" "$spid" <<'PY' || fail "--format json output"
+import json, sys
+t, spid = sys.argv[1], sys.argv[2]
+load = lambda name: json.load(open(f"{t}/{name}.json"))
+rows = [r for r in load("topics") if r["topic"] == "t"]
+assert sorted((r["queue"], r["min"], r["max"], r["messages"]) for r in rows) == [(0, 0, 10, 10), (1, 0, 5, 5)], rows
+assert all(isinstance(r["bytes"], int) and r["bytes"] > 0 for r in rows), rows
+rows = load("reset")
+assert sorted((r["queue"], r["old"], r["new"], r["result"]) for r in rows) == [(0, 10, 0, "dry-run"), (1, 5, 0, "dry-run")], rows
+r = [r for r in load("show") if r["topic"] == "s" and r["queue"] == 0][0]
+assert (r["committed"], r["max"], r["lag"], r["blocker"], r["reconsume"], r["waiting"]) == (0, 5, 5, 0, 0, 4), r
+assert r["member"] and r["age"], r
+g = {r["group"]: r for r in load("groups")}
+assert g["slow"]["members"] == 1 and f"pid {spid}" in g["slow"]["hosts"], g
+assert g["g"]["members"] == 0 and g["g"]["hosts"] == "-", g
+PY
+
+# ---- exit codes
+[[ $(rc_of off show -g nosuch) -eq 1 ]] || fail "show of an unknown group should exit 1: $(cat "$T/rc.err")"
+[[ $(rc_of off show) -eq 2 ]] || fail "show without -g should exit 2"
+[[ $(rc_of off nosuchcmd) -eq 2 ]] || fail "unknown command should exit 2"
+[[ $(rc_of off --format yaml topics) -eq 2 ]] || fail "--format yaml should exit 2"
+[[ $(rc_of off reset -g g -t t) -eq 2 ]] || fail "reset without a target should exit 2"
+[[ $(rc_of off reset -g g -t t --to earliest --shift 1) -eq 2 ]] || fail "reset with two targets should exit 2"
+[[ $(rc_of off reset -g g -t t --to soon) -eq 2 ]] || fail "reset --to soon should exit 2"
+[[ $(rc_of off reset -g g -t nosuch --to earliest) -eq 1 ]] || fail "reset of a missing topic should exit 1"
+[[ $(rc_of timeout 15 mq-offset -b 127.0.0.1:1 --timeout 1s topics) -eq 1 ]] || fail "unreachable broker should exit 1"
+echo "$TEST_NAME: ok"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Master/slave replication: an empty slave catches up over a backlog and follows live traffic
+# byte for byte (segment files identical, same queue/offset/id); a slave refuses sends and
+# serves reads alone; sync replication reports SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT
+# (mq-send exits 1) and succeeds with a slave; kill -9 of a sync master mid-stream, then the
+# slave's data dir started as a master holds every message acked SEND_OK.
+. "$(dirname "$0")/lib.sh"
+
+logs_equal() { cmp -s <(cat "$T/m/commitlog/"*) <(cat "$T/s/commitlog/"*); }
+fmt='%q\t%o\t%i\n'
+# receipts FILE -> "queue offset id" of the SEND_OK lines, sorted
+ok_receipts() { awk -F'\t' '$6 == "SEND_OK" { print $4 "\t" $5 "\t" $2 }' "$1" | sort; }
+
+# --- 1. catch-up over a backlog, then live traffic; byte-identical segments -------------------
+start_broker m --flush async --segment-size 256KiB
+seq 10000 | timeout 30 mq-send -b "$M" -t rep --receipts >"$T/r1" || fail "backlog send exited $?"
+# the slave's own segment size differs on purpose: segment boundaries come from the master
+start_broker s --role slave --master "$M" --segment-size 1MiB
+seq 10001 20000 | timeout 30 mq-send -b "$M" -t rep --receipts >"$T/r2" || fail "live send exited $?"
+wait_until 30 logs_equal || fail "slave log did not catch up with the master's"
+grep -q "caught up with master" "$T/s.log" || fail "slave did not log its catch-up"
+grep -q "slave .* connected" "$T/m.log" || fail "master did not log the slave"
+
+# hello: the master names its slave, the slave its master (mq-send fails over to the master)
+timeout 10 mq-send -b "$S" -t other --receipts "to-slave" >"$T/r-slave" || fail "send via a slave's master exited $?"
+grep -q "	$M	.*SEND_OK" "$T/r-slave" || fail "a send did not go to the slave's master: $(cat "$T/r-slave")"
+timeout 10 mq-send -b "$S,$M" -t other --receipts "via-list" >"$T/r-other" || fail "send with -b slave,master exited $?"
+grep -q "	$M	.*SEND_OK" "$T/r-other" || fail "send did not go to the master: $(cat "$T/r-other")"
+
+stop_broker m -TERM
+stop_broker s -TERM
+(cd "$T/m/commitlog" && ls) >"$T/m.segs"
+(cd "$T/s/commitlog" && ls) >"$T/s.segs"
+diff -q "$T/m.segs" "$T/s.segs" >/dev/null || fail "segment files differ: $(diff "$T/m.segs" "$T/s.segs" | head)"
+[[ $(count_lines "$T/m.segs") -ge 3 ]] || fail "expected several segments, got $(count_lines "$T/m.segs")"
+while read -r seg; do
+  cmp -s "$T/m/commitlog/$seg" "$T/s/commitlog/$seg" || fail "segment $seg differs"
+done <"$T/m.segs"
+
+# the slave alone serves reads: everything acked, at the same queue/offset/id
+restart_broker s
+timeout 30 mq-consume -b "$S" -t rep --from earliest -e --format "$fmt" | sort >"$T/from-slave" \
+  || fail "consume from the slave exited $?"
+cat "$T/r1" "$T/r2" >"$T/r12"
+ok_receipts "$T/r12" | diff -q - "$T/from-slave" >/dev/null \
+  || fail "slave content differs from receipts ($(count_lines "$T/from-slave") lines read)"
+stop_broker s -TERM
+
+# --- 2. sync replication statuses --------------------------------------------------------
+start_broker m --flush async --replication sync --replication-timeout 1s
+seq 5 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-na" 2>/dev/null && fail "sync send without a slave exited 0"
+[[ $(grep -c "SLAVE_NOT_AVAILABLE" "$T/r-na") -eq 5 ]] || fail "expected 5 SLAVE_NOT_AVAILABLE: $(cat "$T/r-na")"
+stop_broker m -TERM
+start_broker m --flush async --replication async
+seq 5 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-async" || fail "async replication send without a slave failed"
+stop_broker m -TERM
+start_broker m --flush async --replication sync --replication-timeout 1s
+restart_broker s
+wait_until 20 grep -q "caught up with master" <(tail -n 5 "$T/s.log") || fail "slave did not reconnect"
+seq 2000 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-sync" || fail "sync send with a slave exited $?"
+[[ $(grep -c "SEND_OK" "$T/r-sync") -eq 2000 ]] || fail "sync send: not every message SEND_OK"
+# a frozen slave: no report within the timeout
+kill -STOP "${PIDS[s]}"
+seq 3 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-to" 2>/dev/null && { kill -CONT "${PIDS[s]}"; fail "send with a frozen slave exited 0"; }
+kill -CONT "${PIDS[s]}"
+[[ $(grep -c "FLUSH_SLAVE_TIMEOUT" "$T/r-to") -eq 3 ]] || fail "expected 3 FLUSH_SLAVE_TIMEOUT: $(cat "$T/r-to")"
+
+# --- 3. kill -9 of the master mid-stream; promote the slave --------------------------------
+seq 1000000 | timeout 40 mq-send -b "$M" -t promo --receipts >"$T/r-promo" 2>/dev/null &
+sender=$!
+EXTRA_PIDS+=("$sender")
+wait_until 20 grep -q "created topic promo" "$T/m.log" || fail "stream did not start"
+sleep 0.7
+stop_broker m -9
+wait "$sender" && fail "mq-send survived its only master"
+stop_broker s -TERM
+acked=$(grep -c "SEND_OK" "$T/r-promo" || true)
+note "$acked messages acked SEND_OK before kill -9"
+start_broker p --data "$T/s"
+timeout 30 mq-consume -b "$P" -t promo --from earliest -e --format "$fmt" | sort >"$T/promo-stored" \
+  || fail "consume from the promoted slave exited $?"
+ok_receipts "$T/r-promo" | comm -23 - "$T/promo-stored" >"$T/missing"
+[[ ! -s $T/missing ]] || fail "$(count_lines "$T/missing") acked messages missing after promotion, e.g. $(head -n 2 "$T/missing")"
+timeout 10 mq-send -b "$P" -t promo "after promotion" || fail "the promoted broker refused a send"
+echo "$TEST_NAME: ok"
