@@ -45,6 +45,16 @@ int main(int argc, char** argv) {
   cmd.add_option("--max-connections", opt.max_connections, "refuse connections beyond this")
       ->check(CLI::PositiveNumber)
       ->default_str("10000");
+  cmd.add_option_function<std::string>("--max-frame", mq::cli::to_size(opt.max_frame),
+                                       "close connections that send a larger frame (default 64MiB)");
+  cmd.add_option("--auth", opt.auth,
+                 "users and permissions file (see mq-broker(1)); without it anyone may do anything");
+  cmd.add_option("--tls-cert", opt.tls_cert, "serve TLS with this certificate chain (PEM)");
+  cmd.add_option("--tls-key", opt.tls_key, "the private key of --tls-cert (PEM)");
+  cmd.add_option("--tls-ca", opt.common.tls_ca, "slaves: connect to the master with TLS, trusting this CA")
+      ->envname("MQ_TLS_CA");
+  cmd.add_option("--credentials", opt.common.credentials,
+                 "slaves: user and password for the master (else MQ_USER and MQ_PASSWORD)");
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
   mq::cli::setup_logger("mq-broker", opt.common, /*with_time=*/true);
   auto st = mq::app::broker(opt);

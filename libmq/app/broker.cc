@@ -8,13 +8,16 @@
 #include <thread>
 #include <vector>
 
+#include "broker/auth.h"
 #include "broker/broker.h"
 #include "broker/delay_scheduler.h"
 #include "broker/group_service.h"
 #include "broker/replication.h"
 #include "broker/topics.h"
+#include "cli/credentials.h"
 #include "net/channel.h"
 #include "net/server.h"
+#include "net/tls.h"
 #include "storage/message_store.h"
 #include "storage/record.h"
 #include "util/file.h"
@@ -88,6 +91,12 @@ Status validate(const BrokerOptions& opt) {
     return Status::invalid(fmt::format("--segment-size {}: expected at least 4KiB", opt.segment_size));
   if (opt.retention.count() <= 0) return Status::invalid("--retention must be above 0");
   if (opt.max_connections < 1) return Status::invalid("--max-connections must be at least 1");
+  if (opt.max_frame < (64u << 10) || opt.max_frame > (1ull << 30))
+    return Status::invalid(fmt::format("--max-frame {}: expected 64KiB to 1GiB", opt.max_frame));
+  if (opt.max_frame < opt.max_message_size + (64u << 10))
+    return Status::invalid("--max-frame must exceed --max-message-size by at least 64KiB");
+  if (opt.tls_cert.empty() != opt.tls_key.empty())
+    return Status::invalid("--tls-cert and --tls-key go together");
   if (!opt.delay_levels.empty()) {
     auto levels = broker::parse_delay_levels(opt.delay_levels);
     if (!levels) return levels.status().with_context("--delay-levels");
@@ -129,12 +138,44 @@ Status broker(const BrokerOptions& opt) {
     return st;
   }
 
+  // Security settings are read before anything listens: a bad file stops the start.
+  std::shared_ptr<const broker::AuthConfig> auth;
+  if (!opt.auth.empty()) {
+    auto a = broker::AuthConfig::load(opt.auth);
+    if (!a) {
+      (void)(*store)->close();
+      return a.status();
+    }
+    auth = std::make_shared<const broker::AuthConfig>(std::move(*a));
+  }
+  net::ServerOptions sopt;
+  sopt.max_connections = opt.max_connections;
+  sopt.max_frame = static_cast<uint32_t>(opt.max_frame);
+  if (!opt.tls_cert.empty()) {
+    auto tls = net::server_tls_context(opt.tls_cert, opt.tls_key);
+    if (!tls) {
+      (void)(*store)->close();
+      return tls.status();
+    }
+    sopt.tls = std::move(*tls);
+  }
+  net::ClientSecurity to_master;
+  if (opt.role == "slave") {
+    auto sec = cli::client_security(opt.common);
+    if (!sec) {
+      (void)(*store)->close();
+      return sec.status();
+    }
+    to_master = std::move(*sec);
+  }
+
   asio::io_context io;
   broker::BrokerConfig cfg;
   cfg.default_queues = opt.queues;
   cfg.max_message_size = static_cast<uint32_t>(opt.max_message_size);
   cfg.auto_create = !opt.no_auto_create;
   broker::Broker brk(io, **store, **topics, cfg);
+  if (auth) brk.set_auth(auth);
   auto levels = broker::parse_delay_levels(opt.delay_levels.empty() ? broker::kDefaultDelayLevels
                                                                      : opt.delay_levels);
   if (!levels) return levels.status();
@@ -148,12 +189,11 @@ Status broker(const BrokerOptions& opt) {
   broker::ReplicationOptions ropt;
   ropt.sync = opt.replication == "sync";
   ropt.timeout = opt.replication_timeout;
+  ropt.security = to_master;
   std::unique_ptr<broker::ReplicationMaster> repl_master;
   if (!slave) repl_master = std::make_unique<broker::ReplicationMaster>(io, brk, **store, **topics, ropt);
   else brk.set_role(protocol::Role::slave, opt.master);
 
-  net::ServerOptions sopt;
-  sopt.max_connections = opt.max_connections;
   auto server = net::Server::listen(
       io, opt.listen, sopt,
       [&brk](protocol::Frame f, net::Responder r) { brk.handle(std::move(f), std::move(r)); },
@@ -191,9 +231,16 @@ Status broker(const BrokerOptions& opt) {
   spdlog::info("listening on {}, data {}, flush {}; {}", addr, dir.string(),
                opt.flush == "sync" ? "sync" : fmt::format("async every {}", format_duration(opt.flush_interval)),
                recovery_line(report));
-  if (!is_loopback(addr))
-    spdlog::warn("listening on {}, which is not a loopback address: anyone who can reach it can "
-                 "read and write every topic (there is no authentication yet)",
+  if (auth)
+    spdlog::info("access control from {}: {} users", opt.auth, auth->users());
+  if (sopt.tls) spdlog::info("TLS with certificate {}", opt.tls_cert);
+  if (!is_loopback(addr) && !auth)
+    spdlog::warn("listening on {}, which is not a loopback address, without --auth: anyone who can "
+                 "reach it can read and write every topic",
+                 addr);
+  else if (!is_loopback(addr) && !sopt.tls)
+    spdlog::warn("listening on {} without TLS: passwords are never sent, but messages cross the "
+                 "network in clear (see --tls-cert)",
                  addr);
   if (!opt.ready_file.empty()) {
     if (auto st = write_file_atomic(opt.ready_file, addr + "\n"); !st) {

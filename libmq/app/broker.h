@@ -29,6 +29,11 @@ struct BrokerOptions {
   std::string ready_file;
   std::string log_level;  // empty: from -q/-v
   size_t max_connections = 10000;
+  uint64_t max_frame = 64u << 20;  // largest request frame
+  std::string auth;                // --auth FILE: users and permissions
+  std::string tls_cert, tls_key;   // serve TLS
+  // A slave's way to its master: common.tls_ca and common.credentials
+  // (or MQ_USER/MQ_PASSWORD), as for clients.
 };
 
 // Checks option values and combinations (invalid_argument: exit 2).

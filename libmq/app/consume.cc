@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/credentials.h"
 #include "cli/message_format.h"
 #include "cli/output_writer.h"
 #include "cli/signals.h"
@@ -64,7 +65,9 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   if (!brokers) return fail(brokers.status());
 
   cli::install_stop_signals();
-  auto cluster = client::Cluster::connect(*brokers, "mq-consume/" MQ_VERSION, to.timeout);
+  auto security = cli::client_security(opt.common);
+  if (!security) return fail(security.status());
+  auto cluster = client::Cluster::connect(*brokers, "mq-consume/" MQ_VERSION, to.timeout, *security);
   if (!cluster) return fail(cluster.status());
 
   cli::OutputWriter out(io.out);

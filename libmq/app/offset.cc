@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "cli/credentials.h"
 #include "cli/output_writer.h"
 #include "cli/table.h"
 #include "client/admin.h"
@@ -30,6 +31,7 @@ struct Ctx {
   cli::TableFormat format;
   std::unique_ptr<client::Cluster> cluster;
   std::vector<std::pair<std::string, Admin>> admins;  // (address, admin) for reachable masters
+  net::ChannelOptions channel;                        // timeout and security for new connections
 };
 
 Status emit(Ctx& c, const cli::Table& t) {
@@ -312,26 +314,10 @@ Status export_cmd(Ctx& c) {
   return Status::ok();
 }
 
-Status import_cmd(Ctx& c) {
-  std::string input;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(c.io.in, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::from_errno("read stdin", errno);
-    }
-    if (n == 0) break;
-    input.append(buf, static_cast<size_t>(n));
-  }
-  // Validate every line before applying anything.
-  struct Line {
-    std::string group, topic, broker;
-    uint32_t queue;
-    int64_t offset;
-  };
-  std::vector<Line> lines;
-  std::vector<std::string> errors;
+}  // namespace
+
+void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
+                      std::vector<std::string>& errors) {
   size_t lineno = 0, pos = 0;
   while (pos < input.size()) {
     size_t nl = input.find('\n', pos);
@@ -352,7 +338,7 @@ Status import_cmd(Ctx& c) {
       errors.push_back(fmt::format("line {}: expected 5 tab-separated fields (GROUP TOPIC BROKER QUEUE OFFSET), got {}", lineno, f.size()));
       continue;
     }
-    Line ln;
+    OffsetLine ln;
     ln.group = f[0];
     ln.topic = f[1];
     ln.broker = f[2];
@@ -370,6 +356,26 @@ Status import_cmd(Ctx& c) {
     ln.offset = static_cast<int64_t>(*o);
     lines.push_back(std::move(ln));
   }
+}
+
+namespace {
+
+Status import_cmd(Ctx& c) {
+  std::string input;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(c.io.in, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno("read stdin", errno);
+    }
+    if (n == 0) break;
+    input.append(buf, static_cast<size_t>(n));
+  }
+  // Validate every line before applying anything.
+  std::vector<OffsetLine> lines;
+  std::vector<std::string> errors;
+  parse_offset_tsv(input, lines, errors);
   if (!errors.empty()) {
     for (size_t i = 0; i + 1 < errors.size(); ++i) spdlog::error("{}", errors[i]);
     return Status::invalid(fmt::format("{} (nothing imported)", errors.back()));
@@ -386,7 +392,7 @@ Status import_cmd(Ctx& c) {
   std::map<std::string, Admin> admins;
   for (auto& [key, req] : reqs)
     if (!admins.count(key.first))
-      admins.emplace(key.first, Admin(net::Channel::create(io.io(), key.first), c.opt.timeout));
+      admins.emplace(key.first, Admin(net::Channel::create(io.io(), key.first, c.channel), c.opt.timeout));
   // Every broker must answer before anything is set: an unreachable one fails the import whole.
   for (auto& [key, req] : reqs)
     if (auto g = admins.at(key.first).groups(req.group); !g)
@@ -419,14 +425,19 @@ Status offset(const OffsetOptions& opt, cli::Stdio io) {
     if (auto st = validate_group(opt.group); !st) return fail(st);
   if (!opt.topic.empty())
     if (auto st = validate_topic(opt.topic, true); !st) return fail(st);
-  Ctx c{opt, io, *format, nullptr, {}};
+  auto security = cli::client_security(opt.common);
+  if (!security) return fail(security.status());
+  Ctx c{opt, io, *format, nullptr, {}, {}};
+  c.channel.connect_timeout = opt.timeout;
+  c.channel.client_name = "mq-offset/" MQ_VERSION;
+  c.channel.security = *security;
   if (opt.command == "import") {
     auto st = import_cmd(c);
     return st ? st : fail(st);
   }
   auto brokers = cli::split_brokers(opt.common.brokers);
   if (!brokers) return fail(brokers.status());
-  auto cluster = client::Cluster::connect(*brokers, "mq-offset/" MQ_VERSION, opt.timeout);
+  auto cluster = client::Cluster::connect(*brokers, "mq-offset/" MQ_VERSION, opt.timeout, *security);
   if (!cluster) return fail(cluster.status());
   c.cluster = std::move(*cluster);
   for (size_t i : c.cluster->masters()) c.admins.emplace_back(c.cluster->node(i).address, Admin(c.cluster->node(i).channel, opt.timeout));

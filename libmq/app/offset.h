@@ -2,8 +2,11 @@
 // import offsets (SPEC "mq-offset").
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli/common.h"
 #include "cli/stdio.h"
@@ -27,5 +30,16 @@ struct OffsetOptions {
 };
 
 Status offset(const OffsetOptions& opt, cli::Stdio io);
+
+// One line of `mq-offset import` input: GROUP TOPIC BROKER QUEUE OFFSET (tab-separated).
+struct OffsetLine {
+  std::string group, topic, broker;
+  uint32_t queue = 0;
+  int64_t offset = 0;
+};
+// Parses import input (blank lines and '#' comments skipped, CRLF accepted):
+// valid lines go to `lines`, one message per bad line ("line N: ...") to `errors`.
+void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
+                      std::vector<std::string>& errors);
 
 }  // namespace mq::app

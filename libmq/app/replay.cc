@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "cli/credentials.h"
 #include "cli/input_reader.h"
 #include "cli/message_format.h"
 #include "cli/output_writer.h"
@@ -332,7 +333,9 @@ Status replay(const ReplayOptions& opt, cli::Stdio io) {
   if (!brokers) return fail(brokers.status());
 
   cli::install_stop_signals();
-  auto cluster = client::Cluster::connect(*brokers, "mq-replay/" MQ_VERSION, opt.timeout);
+  auto security = cli::client_security(opt.common);
+  if (!security) return fail(security.status());
+  auto cluster = client::Cluster::connect(*brokers, "mq-replay/" MQ_VERSION, opt.timeout, *security);
   if (!cluster) return fail(cluster.status());
   cli::OutputWriter out(io.out);
   Status s;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cli/credentials.h"
 #include "cli/input_reader.h"
 #include "cli/output_writer.h"
 #include "cli/signals.h"
@@ -75,7 +76,9 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   if (!brokers) return fail(brokers.status());
 
   cli::install_stop_signals();
-  auto cluster = client::Cluster::connect(*brokers, "mq-send/" MQ_VERSION, opt.timeout);
+  auto security = cli::client_security(opt.common);
+  if (!security) return fail(security.status());
+  auto cluster = client::Cluster::connect(*brokers, "mq-send/" MQ_VERSION, opt.timeout, *security);
   if (!cluster) return fail(cluster.status());
   auto producer = client::Producer::create(**cluster, opt.topic, po);
   if (!producer) return fail(producer.status());

@@ -78,12 +78,25 @@ void Broker::on_visible(std::function<void()> listener) {
   visible_listeners_.push_back(std::move(listener));
 }
 
+void Broker::set_auth(std::shared_ptr<const AuthConfig> config) {
+  auth_ = std::make_unique<Authorizer>(std::move(config));
+}
+
 void Broker::connection_closed(uint64_t connection_id) {
   parking_.connection_closed(connection_id);
+  auth_->connection_closed(connection_id);
   for (auto& l : close_listeners_) l(connection_id);
 }
 
 void Broker::handle(Frame f, net::Responder r) {
+  if (f.header.type == Type::auth_challenge) return auth_->challenge(f, r);
+  if (f.header.type == Type::auth) return auth_->authenticate(f, r);
+  if (auth_->enabled()) {
+    if (auto st = auth_->check(r.connection_id(), f); !st) {
+      spdlog::debug("denied {} from {}: {}", static_cast<unsigned>(f.header.type), r.peer(), st.message());
+      return r.fail(Code::denied, st.message());
+    }
+  }
   switch (f.header.type) {
     case Type::hello: return hello(f, r);
     case Type::send: return send(f, r);
@@ -144,6 +157,7 @@ void Broker::send(Frame& f, const net::Responder& r) {
   std::string_view rest = std::string_view(f.payload).substr(4);
   size_t pos = 0;
   uint32_t seen = 0;
+  std::string_view allowed_topic;  // batches are mostly one topic: check each topic once
   while (pos < rest.size()) {
     storage::RecordView v;
     std::string why;
@@ -153,6 +167,11 @@ void Broker::send(Frame& f, const net::Responder& r) {
     if (res == storage::DecodeResult::bad)
       return r.fail(Code::bad_request, fmt::format("send request: record {}: {}", seen, why));
     if (auto st = validate_topic(v.topic); !st) return r.fail(Code::bad_request, st.message());
+    if (auth_->enabled() && v.topic != allowed_topic) {
+      if (auto st = auth_->may_publish(r.connection_id(), v.topic); !st)
+        return r.fail(Code::denied, st.message());
+      allowed_topic = v.topic;
+    }
     if (v.body.size() > config_.max_message_size)
       return r.fail(Code::message_too_large,
                     fmt::format("message of {} bytes exceeds the broker's maximum of {} bytes",

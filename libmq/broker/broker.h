@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "broker/auth.h"
 #include "broker/long_poll.h"
 #include "broker/topics.h"
 #include "net/asio.h"
@@ -62,6 +63,8 @@ class Broker {
   void on_connection_closed(std::function<void(uint64_t)> listener);
 
   void set_advertised_address(std::string address);
+  // Access control (--auth); without it every request is allowed. Set before serving.
+  void set_auth(std::shared_ptr<const AuthConfig> config);
 
   // Replication hooks (broker/replication.h); set them before serving.
   // A slave answers sends with not_master and tells its master in hello.
@@ -106,6 +109,7 @@ class Broker {
   AckGate ack_gate_;
   std::vector<std::function<void()>> visible_listeners_;
   std::atomic<size_t> appends_in_flight_{0};
+  std::unique_ptr<Authorizer> auth_ = std::make_unique<Authorizer>(nullptr);
 };
 
 }  // namespace mq::broker

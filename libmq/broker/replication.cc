@@ -207,6 +207,7 @@ void ReplicationSlave::start() {
   io_ = std::make_unique<net::IoThread>();
   net::ChannelOptions co;
   co.client_name = "mq-broker/slave";
+  co.security = opt_.security;
   channel_ = net::Channel::create(io_->io(), master_, co);
   thread_ = std::thread([this] { run(); });
 }

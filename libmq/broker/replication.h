@@ -39,6 +39,7 @@ struct ReplicationOptions {
   bool sync = false;           // --replication sync
   Millis timeout{3000};        // --replication-timeout
   uint32_t max_chunk = 4u << 20;  // bytes per replicate answer
+  net::ClientSecurity security;   // slaves: TLS and credentials towards the master
 };
 
 // Master side. Registers the replicate handler, the hello slave list and (with

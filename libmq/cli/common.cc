@@ -35,6 +35,13 @@ void add_common_flags(CLI::App& app, CommonOptions& opt) {
         return r ? std::string() : r.status().message();
       })
       ->group("Common");
+  app.add_option("--credentials", opt.credentials,
+                 "file with 'user NAME' and 'password SECRET' lines, readable only by you "
+                 "(else MQ_USER and MQ_PASSWORD)")
+      ->group("Common");
+  app.add_option("--tls-ca", opt.tls_ca, "connect with TLS, trusting brokers signed by this CA file")
+      ->envname("MQ_TLS_CA")
+      ->group("Common");
   add_verbosity_flags(app, opt);
 }
 

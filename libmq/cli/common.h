@@ -20,9 +20,11 @@ struct CommonOptions {
   std::string brokers = kDefaultBroker;  // -b / MQ_BROKER, comma-separated
   int verbose = 0;                       // -v, -vv
   bool quiet = false;                    // -q
+  std::string credentials;               // --credentials FILE (cli/credentials.h)
+  std::string tls_ca;                    // --tls-ca FILE / MQ_TLS_CA
 };
 
-// -b/--broker (env MQ_BROKER), -q, -v (repeatable), --version.
+// -b/--broker (env MQ_BROKER), --credentials, --tls-ca, -q, -v (repeatable), --version.
 void add_common_flags(CLI::App& app, CommonOptions& opt);
 // Only -q -v --version (for the broker, which has no -b).
 void add_verbosity_flags(CLI::App& app, CommonOptions& opt);

@@ -30,12 +30,14 @@ size_t Cluster::add(const std::string& address, const net::ChannelOptions& opt) 
 }
 
 Result<std::unique_ptr<Cluster>> Cluster::connect(const std::vector<std::string>& addresses,
-                                                  const std::string& client_name, Millis timeout) {
+                                                  const std::string& client_name, Millis timeout,
+                                                  const net::ClientSecurity& security) {
   std::unique_ptr<Cluster> c(new Cluster());
   c->io_ = std::make_unique<net::IoThread>();
-  net::ChannelOptions opt;
+  net::ChannelOptions& opt = c->options_;
   opt.connect_timeout = timeout;
   opt.client_name = client_name;
+  opt.security = security;
   for (auto& a : addresses) {
     bool dup = false;
     for (auto& n : c->nodes_) dup = dup || n->address == a;

@@ -32,8 +32,12 @@ class Cluster {
   // Says hello to every address (in parallel), then to the masters that
   // slaves name. Fails (unavailable) only when no broker answers at all:
   // "cannot reach 127.0.0.1:9876: Connection refused".
+  // Every channel uses `security` (TLS, credentials).
   static Result<std::unique_ptr<Cluster>> connect(const std::vector<std::string>& addresses,
-                                                  const std::string& client_name, Millis timeout);
+                                                  const std::string& client_name, Millis timeout,
+                                                  const net::ClientSecurity& security = {});
+  // Options for more channels to the same brokers (mq-offset's admin connections).
+  const net::ChannelOptions& channel_options() const { return options_; }
   ~Cluster();
 
   size_t size() const { return nodes_.size(); }
@@ -57,6 +61,7 @@ class Cluster {
   size_t add(const std::string& address, const net::ChannelOptions& opt);
   std::unique_ptr<net::IoThread> io_;  // outlives the channels: ~Cluster resets them first
   std::vector<std::unique_ptr<BrokerNode>> nodes_;
+  net::ChannelOptions options_;
 };
 
 // "cannot connect to X: why" (the channel's words) -> "cannot reach X: why".

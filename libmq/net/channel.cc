@@ -1,5 +1,8 @@
 #include "net/channel.h"
 
+#include "net/tls.h"
+#include "protocol/messages.h"
+
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -58,7 +61,8 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   size_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
 
  private:
-  enum class State { idle, connecting, connected };
+  // connecting: TCP; securing: TLS handshake; authenticating: auth exchange.
+  enum class State { idle, connecting, securing, authenticating, connected };
   struct Pending {
     Channel::Callback done;
     std::unique_ptr<asio::steady_timer> timer;
@@ -107,11 +111,16 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     connect_timed_out_ = false;
     connect_timer_.expires_after(opt_.connect_timeout);
     connect_timer_.async_wait([self = shared_from_this(), g](const error_code& ec) {
-      if (ec || g != self->gen_ || self->state_ != State::connecting) return;
+      if (ec || g != self->gen_) return;
+      if (self->state_ == State::authenticating)
+        return self->drop(Status::timeout(fmt::format("no answer to authentication from {} within {}",
+                                                      self->address_,
+                                                      format_duration(self->opt_.connect_timeout))));
+      if (self->state_ != State::connecting && self->state_ != State::securing) return;
       self->connect_timed_out_ = true;
       self->resolver_.cancel();
       error_code ignored;
-      self->socket_.close(ignored);
+      self->sock().close(ignored);
     });
     resolver_.async_resolve(
         hp->first, std::to_string(hp->second),
@@ -121,57 +130,122 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
           asio::async_connect(self->socket_, results,
                               [self, g](const error_code& ec2, const tcp::endpoint&) {
                                 if (g != self->gen_) return;
-                                self->connect_timer_.cancel();
                                 if (ec2) return self->connect_failed(ec2);
                                 self->connected(g);
                               });
         });
   }
 
-  void connect_failed(const error_code& ec) {
+  void connect_failed(const error_code& ec, std::string_view what = "cannot connect to") {
     std::string why = connect_timed_out_
                           ? fmt::format("timed out after {}", format_duration(opt_.connect_timeout))
-                          : ec.message();
-    drop(Status::unavailable(fmt::format("cannot connect to {}: {}", address_, why)));
+                          : tls_error_text(ec);
+    drop(Status::unavailable(fmt::format("{} {}: {}", what, address_, why)));
   }
 
+  // The socket of the current connection (inside the TLS stream when there is one).
+  tcp::socket& sock() { return tls_ ? tls_->next_layer() : socket_; }
+
   void connected(uint64_t g) {
-    state_ = State::connected;
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     decoder_ = std::make_shared<protocol::FrameDecoder>(opt_.max_frame);
-    spdlog::debug("connected to {}", address_);
+    if (!opt_.security.tls) return secured(g);
+    // The stream owns the socket from here on; handlers hold it alive, so a
+    // drop() while an operation is pending never frees it under them.
+    state_ = State::securing;
+    tls_ = std::make_shared<ssl::stream<tcp::socket>>(std::move(socket_), *opt_.security.tls);
+    auto host = split_host_port(address_)->first;
+    boost::system::error_code addr_ec;
+    asio::ip::make_address(host, addr_ec);
+    if (addr_ec)  // a name, not an address: tell it to the server (SNI)
+      SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());
+    tls_->set_verify_callback(ssl::host_name_verification(host));
+    tls_->async_handshake(ssl::stream_base::client,
+                          [self = shared_from_this(), g, tls = tls_](const error_code& ec) {
+                            if (g != self->gen_) return;
+                            if (ec) return self->connect_failed(ec, "TLS handshake with");
+                            self->secured(g);
+                          });
+  }
+
+  // Connected (and TLS set up): authenticate when asked to, then send.
+  void secured(uint64_t g) {
     read(g);
+    if (opt_.security.user.empty()) return ready();
+    state_ = State::authenticating;
+    internal_request(Type::auth_challenge, {}, [self = shared_from_this(), g](Frame f) {
+      protocol::AuthChallengeResponse ch;
+      if (f.header.status != protocol::Code::ok || !ch.decode(f.payload))
+        return self->drop(Status::unavailable(
+            fmt::format("{} did not answer the authentication challenge", self->address_)));
+      protocol::AuthRequest req;
+      req.user = self->opt_.security.user;
+      req.proof = protocol::auth_proof(self->opt_.security.key, req.user, ch.nonce);
+      std::string payload;
+      req.encode(payload);
+      self->internal_request(Type::auth, std::move(payload), [self, g](Frame a) {
+        if (a.header.status != protocol::Code::ok)
+          return self->drop(protocol::status_from_response(a.header.status, a.payload)
+                                .with_context(self->address_));
+        spdlog::debug("authenticated to {} as {}", self->address_, self->opt_.security.user);
+        self->ready();
+      });
+    });
+  }
+
+  void ready() {
+    state_ = State::connected;
+    connect_timer_.cancel();
+    spdlog::debug("connected to {}", address_);
+    write_some();
+  }
+
+  // A request of the channel's own (authentication), sent ahead of the
+  // queued ones. Only an answer reaches `done`: on failure drop() has run.
+  void internal_request(Type type, std::string_view payload, std::function<void(Frame)> done) {
+    uint32_t id = take_id();
+    uint64_t g = gen_;
+    auto timer = std::make_unique<asio::steady_timer>(strand_);  // the connect timer bounds it
+    pending_.emplace(id, Pending{[self = shared_from_this(), g, done = std::move(done)](
+                                     Result<Frame> r) mutable {
+                                   if (g != self->gen_ || !r) return;
+                                   done(std::move(*r));
+                                 },
+                                 std::move(timer)});
+    std::string frame;
+    protocol::encode_frame(frame, type, 0, id, protocol::Code::ok, payload);
+    hs_out_.push_back(Out{std::move(frame), nullptr});
     write_some();
   }
 
   void read(uint64_t g) {
     auto dec = decoder_;
     char* at = dec->prepare(kReadChunk);
-    socket_.async_read_some(
-        asio::buffer(at, kReadChunk),
-        [self = shared_from_this(), g, dec](const error_code& ec, size_t n) {
-          dec->commit(n);
-          if (g != self->gen_) return;
-          if (ec) {
-            if (ec == asio::error::eof)
-              return self->drop(Status::unavailable(
-                  fmt::format("connection to {} closed by the peer", self->address_)));
-            return self->drop(Status::unavailable(
-                fmt::format("connection to {} lost: {}", self->address_, ec.message())));
-          }
-          Frame f;
-          for (;;) {
-            auto st = dec->next(f);
-            if (st == protocol::FrameDecoder::State::need_more) break;
-            if (st == protocol::FrameDecoder::State::error)
-              return self->drop(Status::unavailable(
-                  fmt::format("bad frame from {}: {}", self->address_, dec->error())));
-            self->on_frame(std::move(f));
-            if (g != self->gen_) return;  // a callback closed the channel
-          }
-          self->read(g);
-        });
+    auto handler = [self = shared_from_this(), g, dec, tls = tls_](const error_code& ec, size_t n) {
+      dec->commit(n);
+      if (g != self->gen_) return;
+      if (ec) {
+        if (ec == asio::error::eof || ec == ssl::error::stream_truncated)
+          return self->drop(Status::unavailable(
+              fmt::format("connection to {} closed by the peer", self->address_)));
+        return self->drop(Status::unavailable(
+            fmt::format("connection to {} lost: {}", self->address_, tls_error_text(ec))));
+      }
+      Frame f;
+      for (;;) {
+        auto st = dec->next(f);
+        if (st == protocol::FrameDecoder::State::need_more) break;
+        if (st == protocol::FrameDecoder::State::error)
+          return self->drop(Status::unavailable(
+              fmt::format("bad frame from {}: {}", self->address_, dec->error())));
+        self->on_frame(std::move(f));
+        if (g != self->gen_) return;  // a callback closed the channel
+      }
+      self->read(g);
+    };
+    if (tls_) tls_->async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
+    else socket_.async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
   }
 
   void on_frame(Frame f) {
@@ -199,27 +273,40 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   }
 
   void write_some() {
-    if (writing_ || out_.empty() || state_ != State::connected) return;
+    if (writing_) return;
+    // While authenticating only the channel's own requests go out.
+    auto& queue = state_ == State::connected ? out_ : hs_out_;
+    if (queue.empty() || (state_ != State::connected && state_ != State::authenticating)) return;
     writing_ = true;
     // The batch belongs to the handler: a drop() while it is in flight must
     // not free the bytes the kernel is still being handed.
-    auto batch = std::make_shared<std::vector<Out>>(std::move(out_));
-    out_.clear();
+    auto batch = std::make_shared<std::vector<Out>>(std::move(queue));
+    queue.clear();
+    auto handler = [self = shared_from_this(), g = gen_, batch, tls = tls_](const error_code& ec, size_t) {
+      Status st = ec ? Status::unavailable(fmt::format("write to {}: {}", self->address_,
+                                                       tls_error_text(ec)))
+                     : Status::ok();
+      for (auto& o : *batch)
+        if (o.written) o.written(st);
+      if (g != self->gen_) return;
+      self->writing_ = false;
+      if (ec) return self->drop(st);
+      self->write_some();
+    };
+    if (tls_) {
+      // One TLS record per write, not one per frame: join small frames.
+      auto joined = std::make_shared<std::string>();
+      for (auto& o : *batch) joined->append(o.bytes);
+      asio::async_write(*tls_, asio::buffer(*joined),
+                        [joined, handler = std::move(handler)](const error_code& ec, size_t n) mutable {
+                          handler(ec, n);
+                        });
+      return;
+    }
     std::vector<asio::const_buffer> bufs;
     bufs.reserve(batch->size());
     for (auto& o : *batch) bufs.push_back(asio::buffer(o.bytes));
-    asio::async_write(socket_, bufs,
-                      [self = shared_from_this(), g = gen_, batch](const error_code& ec, size_t) {
-                        Status st = ec ? Status::unavailable(fmt::format(
-                                             "write to {}: {}", self->address_, ec.message()))
-                                       : Status::ok();
-                        for (auto& o : *batch)
-                          if (o.written) o.written(st);
-                        if (g != self->gen_) return;
-                        self->writing_ = false;
-                        if (ec) return self->drop(st);
-                        self->write_some();
-                      });
+    asio::async_write(socket_, bufs, std::move(handler));
   }
 
   // Ends the current connection (if any) and fails everything waiting on it.
@@ -232,11 +319,14 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     resolver_.cancel();
     connect_timer_.cancel();
     socket_.close(ignored);
+    if (tls_) tls_->next_layer().close(ignored);
+    tls_.reset();  // pending handlers keep their own reference
     decoder_.reset();
     auto pending = std::move(pending_);
     pending_.clear();
     auto out = std::move(out_);
     out_.clear();
+    hs_out_.clear();
     in_flight_.store(0, std::memory_order_relaxed);
     for (auto& o : out)
       if (o.written) o.written(why);
@@ -247,7 +337,8 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   }
 
   asio::strand<asio::io_context::executor_type> strand_;
-  tcp::socket socket_;
+  tcp::socket socket_;  // plain connections; connects before TLS takes it over
+  std::shared_ptr<ssl::stream<tcp::socket>> tls_;
   tcp::resolver resolver_;
   asio::steady_timer connect_timer_;
   std::string address_;
@@ -260,6 +351,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   uint32_t next_id_ = 1;
   std::unordered_map<uint32_t, Pending> pending_;
   std::vector<Out> out_;
+  std::vector<Out> hs_out_;  // authentication requests, sent before out_
   std::atomic<size_t> in_flight_{0};
 };
 

@@ -16,12 +16,27 @@
 #include "util/parse.h"
 #include "util/status.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace mq::net {
 
+// Who the client is and how it talks to brokers: TLS (when `tls` is set,
+// the broker's certificate must chain to its CA and name the host the
+// channel connects to) and credentials (when `user` is set, every new
+// connection authenticates before any request is sent).
+struct ClientSecurity {
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::string user;
+  std::string key;  // protocol::auth_key(password): the password itself is not kept
+};
+
 struct ChannelOptions {
-  Millis connect_timeout{3000};
+  Millis connect_timeout{3000};  // covers TCP connect, TLS handshake and authentication
   uint32_t max_frame = protocol::kDefaultMaxFrame;
   std::string client_name = "mq";  // sent in hello
+  ClientSecurity security;
 };
 
 class Channel {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "net/channel.h"
+#include "net/tls.h"
 #include "protocol/messages.h"
 
 namespace mq::net {
@@ -65,7 +66,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     spdlog::debug("connection from {}", *peer_);
-    pump();
+    if (!server_->opt.tls) return pump();
+    tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *server_->opt.tls);
+    // A peer that connects and never completes the handshake is dropped.
+    stuck_timer_.expires_after(server_->opt.handshake_timeout);
+    stuck_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+      if (!ec && !self->secured_)
+        self->close(spdlog::level::info, fmt::format("no TLS handshake within {}",
+                                                     format_duration(self->server_->opt.handshake_timeout)));
+    });
+    tls_->async_handshake(ssl::stream_base::server, [self = shared_from_this()](const error_code& ec) {
+      if (self->closed_) return;
+      self->secured_ = true;
+      self->stuck_timer_.cancel();
+      if (ec) return self->close(spdlog::level::info, fmt::format("TLS handshake failed: {}", tls_error_text(ec)));
+      self->pump();
+    });
   }
 
   // Any thread.
@@ -121,10 +137,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_ || reading_) return;
     reading_ = true;
     char* at = decoder_.prepare(kReadChunk);
-    socket_.async_read_some(asio::buffer(at, kReadChunk),
-                            [self = shared_from_this()](const error_code& ec, size_t n) {
-                              self->on_read(ec, n);
-                            });
+    auto handler = [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); };
+    if (tls_) tls_->async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
+    else socket_.async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
   }
 
   void on_read(const error_code& ec, size_t n) {
@@ -132,12 +147,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     decoder_.commit(n);
     if (closed_) return;
     if (ec) {
-      if (ec == asio::error::eof && decoder_.buffered() > 0)
+      bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
+      if (eof && decoder_.buffered() > 0)
         return close(spdlog::level::info,
                      fmt::format("hung up in the middle of a frame ({} bytes of it received)",
                                  decoder_.buffered()));
-      if (ec == asio::error::eof) return close(spdlog::level::debug, "closed by the peer");
-      return close(spdlog::level::debug, ec.message());
+      if (eof) return close(spdlog::level::debug, "closed by the peer");
+      return close(spdlog::level::debug, tls_error_text(ec));
     }
     pump();
   }
@@ -190,17 +206,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_ = true;
     batch_ = std::move(out_);
     out_.clear();
+    size_t bytes = 0;
+    for (auto& s : batch_) bytes += s.size();
+    auto handler = [self = shared_from_this(), bytes](const error_code& ec, size_t) {
+      self->on_written(ec, bytes);
+    };
+    if (tls_) {
+      // One TLS record per write rather than one per answer piece.
+      if (batch_.size() > 1) {
+        std::string joined;
+        joined.reserve(bytes);
+        for (auto& s : batch_) joined.append(s);
+        batch_.assign(1, std::move(joined));
+      }
+      asio::async_write(*tls_, asio::buffer(batch_.front()), std::move(handler));
+      return;
+    }
     std::vector<asio::const_buffer> bufs;
     bufs.reserve(batch_.size());
-    size_t bytes = 0;
-    for (auto& s : batch_) {
-      bufs.push_back(asio::buffer(s));
-      bytes += s.size();
-    }
-    asio::async_write(socket_, bufs,
-                      [self = shared_from_this(), bytes](const error_code& ec, size_t) {
-                        self->on_written(ec, bytes);
-                      });
+    for (auto& s : batch_) bufs.push_back(asio::buffer(s));
+    asio::async_write(socket_, bufs, std::move(handler));
   }
 
   void on_written(const error_code& ec, size_t bytes) {
@@ -247,7 +272,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   tcp::socket socket_;
-  asio::steady_timer stuck_timer_;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls_;  // with ServerOptions::tls
+  asio::steady_timer stuck_timer_;  // also bounds the TLS handshake
   std::shared_ptr<Server::Impl> server_;
   uint64_t id_;
   std::shared_ptr<const std::string> peer_;
@@ -261,6 +287,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool paused_ = false;
   bool stuck_armed_ = false;
   bool closed_ = false;
+  bool secured_ = false;
 
   friend class Responder;
 };

@@ -25,6 +25,10 @@
 #include "util/parse.h"
 #include "util/status.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace mq::net {
 
 struct ServerOptions {
@@ -33,6 +37,8 @@ struct ServerOptions {
   size_t max_pending_bytes = 64u << 20;  // per connection, answers not yet written
   size_t max_in_flight = 4096;           // per connection, requests not yet answered
   Millis stuck_timeout{30000};           // over max_pending_bytes this long: closed
+  std::shared_ptr<boost::asio::ssl::context> tls;  // set: every connection is TLS
+  Millis handshake_timeout{10000};       // TLS handshake not done by then: closed
 };
 
 class Connection;

@@ -39,6 +39,8 @@ enum class Type : uint8_t {
   reset_offsets = 12,
   replicate = 13,       // slave -> master: stream the log from a position
   replica_ack = 14,
+  auth_challenge = 15,  // a fresh nonce for this connection
+  auth = 16,            // user + proof of the password over that nonce
 };
 
 // Response status. The first four are SPEC's send statuses.

@@ -1,6 +1,7 @@
 #include "protocol/messages.h"
 
 #include "util/bytes.h"
+#include "util/digest.h"
 
 namespace mq::protocol {
 
@@ -67,7 +68,7 @@ bool PullRequest::decode(std::string_view in) {
   ByteReader r(in);
   uint16_t n;
   if (!r.str16(topic) || !r.u32(queue) || !r.u64(offset) || !r.u32(max_msgs) || !r.u32(max_bytes) ||
-      !r.u32(wait_ms) || !r.u16(n))
+      !r.u32(wait_ms) || !r.u16(n) || n > r.remaining() / 4)  // no allocation beyond the payload
     return false;
   tag_hashes.resize(n);
   for (auto& h : tag_hashes)
@@ -143,6 +144,42 @@ std::string encode_error(std::string_view message) {
   ByteWriter w(out);
   w.str16(message.substr(0, 65535));
   return out;
+}
+
+void AuthChallengeResponse::encode(std::string& out) const {
+  ByteWriter w(out);
+  w.str16(nonce);
+  w.u8(required ? 1 : 0);
+}
+
+bool AuthChallengeResponse::decode(std::string_view in) {
+  ByteReader r(in);
+  uint8_t req = 0;
+  if (!r.str16(nonce) || !r.u8(req) || !r.at_end()) return false;
+  required = req != 0;
+  return true;
+}
+
+void AuthRequest::encode(std::string& out) const {
+  ByteWriter w(out);
+  w.str16(user);
+  w.str16(proof);
+}
+
+bool AuthRequest::decode(std::string_view in) {
+  ByteReader r(in);
+  return r.str16(user) && r.str16(proof) && r.at_end();
+}
+
+std::string auth_key(std::string_view password) { return sha256(password); }
+
+std::string auth_proof(std::string_view key, std::string_view user, std::string_view nonce) {
+  std::string msg = "mq-auth-1";
+  msg.push_back('\0');
+  msg.append(user);
+  msg.push_back('\0');
+  msg.append(nonce);
+  return hmac_sha256(key, msg);
 }
 
 }  // namespace mq::protocol

@@ -87,4 +87,28 @@ struct OffsetForTimeRequest {
 
 std::string encode_error(std::string_view message);  // str16 message
 
+// auth_challenge request: empty. Response: str16 nonce (32 random bytes, new
+// for every challenge), u8 required (1: the broker checks credentials).
+struct AuthChallengeResponse {
+  std::string nonce;
+  bool required = false;
+  void encode(std::string& out) const;
+  bool decode(std::string_view in);
+};
+
+// auth request: str16 user, str16 proof. Response: ok, or denied with a message.
+struct AuthRequest {
+  std::string user;
+  std::string proof;
+  void encode(std::string& out) const;
+  bool decode(std::string_view in);
+};
+
+// The key both sides hold: SHA-256 of the password (the broker's --auth file
+// may store it instead of the password, as sha256:HEX).
+std::string auth_key(std::string_view password);
+// HMAC-SHA-256 under `key` of "mq-auth-1", the user and the nonce: proves
+// the password without sending it, and cannot be replayed on another connection.
+std::string auth_proof(std::string_view key, std::string_view user, std::string_view nonce);
+
 }  // namespace mq::protocol

@@ -37,6 +37,7 @@ class [[nodiscard]] Status {
   static Status io_error(std::string m) { return {Code::io_error, std::move(m)}; }
   static Status unavailable(std::string m) { return {Code::unavailable, std::move(m)}; }
   static Status timeout(std::string m) { return {Code::timeout, std::move(m)}; }
+  static Status permission_denied(std::string m) { return {Code::permission_denied, std::move(m)}; }
   // "<what>: <strerror(err)>", with ENOSPC/EDQUOT mapped to disk_full.
   static Status from_errno(std::string_view what, int err);
 

@@ -1,0 +1,99 @@
+#include "cli/credentials.h"
+
+#include <spdlog/fmt/fmt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "net/tls.h"
+#include "protocol/messages.h"
+#include "util/file.h"
+
+namespace mq::cli {
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+Result<std::pair<std::string, std::string>> read_credentials(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::from_errno(fmt::format("--credentials {}", path), errno);
+  if (st.st_uid != ::geteuid())
+    return Status::permission_denied(fmt::format("--credentials {}: not owned by you", path));
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    return Status::permission_denied(fmt::format(
+        "--credentials {}: others may read it (mode {:o}): chmod 600 it", path, st.st_mode & 0777));
+  auto text = read_file(path);
+  if (!text) return text.status().with_context(fmt::format("--credentials {}", path));
+  std::string user, password;
+  bool have_password = false;
+  std::string_view rest = *text;
+  size_t lineno = 0;
+  while (!rest.empty()) {
+    ++lineno;
+    size_t nl = rest.find('\n');
+    std::string_view line = trim(rest.substr(0, nl));
+    rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+    if (line.empty() || line.front() == '#') continue;
+    size_t sp = line.find_first_of(" \t");
+    std::string_view key = line.substr(0, sp);
+    std::string_view value = sp == std::string_view::npos ? std::string_view() : trim(line.substr(sp));
+    if (key == "user") {
+      user = value;
+    } else if (key == "password") {
+      password = value;
+      have_password = true;
+    } else {
+      // Never echo the line: it may be a password.
+      return Status::invalid(
+          fmt::format("--credentials {}:{}: expected 'user NAME' or 'password SECRET'", path, lineno));
+    }
+  }
+  if (user.empty()) return Status::invalid(fmt::format("--credentials {}: no 'user NAME' line", path));
+  if (!have_password)
+    return Status::invalid(fmt::format("--credentials {}: no 'password SECRET' line", path));
+  return std::pair{std::move(user), std::move(password)};
+}
+
+Result<net::ClientSecurity> client_security(const CommonOptions& flags) {
+  net::ClientSecurity sec;
+  std::string ca = flags.tls_ca;
+  if (ca.empty())
+    if (const char* e = std::getenv("MQ_TLS_CA"); e && *e) ca = e;
+  if (!ca.empty()) {
+    auto ctx = net::client_tls_context(ca);
+    if (!ctx) return ctx.status();
+    sec.tls = std::move(*ctx);
+  }
+  const char* env_user = std::getenv("MQ_USER");
+  const char* env_password = std::getenv("MQ_PASSWORD");
+  std::string user, password;
+  if (!flags.credentials.empty()) {
+    auto c = read_credentials(flags.credentials);
+    if (!c) return c.status();
+    user = std::move(c->first);
+    password = std::move(c->second);
+  } else if (env_user && *env_user) {
+    if (!env_password) return Status::invalid("MQ_USER is set but MQ_PASSWORD is not");
+    user = env_user;
+    password = env_password;
+  } else if (env_password) {
+    return Status::invalid("MQ_PASSWORD is set but MQ_USER is not");
+  }
+  if (env_password) ::unsetenv("MQ_PASSWORD");
+  if (!user.empty()) {
+    sec.user = std::move(user);
+    sec.key = protocol::auth_key(password);
+  }
+  return sec;
+}
+
+}  // namespace mq::cli

@@ -1,0 +1,25 @@
+// A client's security settings from its flags and environment: TLS
+// (--tls-ca FILE or MQ_TLS_CA) and credentials (--credentials FILE, else
+// MQ_USER and MQ_PASSWORD). A credentials file holds two lines:
+//   user NAME
+//   password SECRET
+// and is refused unless it belongs to the caller and no one else may read it.
+// MQ_PASSWORD is removed from the environment once read, so commands run by
+// mq-consume --exec do not inherit it.
+#pragma once
+
+#include <string>
+
+#include "cli/common.h"
+#include "net/channel.h"
+#include "util/status.h"
+
+namespace mq::cli {
+
+// From CommonOptions::credentials and ::tls_ca, and the environment.
+Result<net::ClientSecurity> client_security(const CommonOptions& flags);
+
+// The user and password in a credentials file (checks its owner and mode).
+Result<std::pair<std::string, std::string>> read_credentials(const std::string& path);
+
+}  // namespace mq::cli

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Access control and TLS, end to end: a broker with --auth and --tls-cert/--tls-key (a CA and
+# certificates made here with openssl); every permission's allowed and denied path through the
+# real programs (publish, subscribe, consume, admin, replicate, anonymous); wrong passwords,
+# unsafe credential files, a wrong CA and a wrong host name; secrets absent from every log and
+# error; the non-loopback warning; a slave replicating over TLS with credentials.
+. "$(dirname "$0")/lib.sh"
+command -v openssl >/dev/null || fail "openssl is missing (scripts/deps --test installs it)"
+
+# --- certificates: a CA, a broker certificate for localhost/127.0.0.1, a stranger CA ---------
+cd "$T"
+ossl() { openssl "$@" >>"$T/openssl.out" 2>&1 || fail "openssl $1 failed: $(tail -3 "$T/openssl.out")"; }
+ossl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mq-test-ca -keyout ca.key -out ca.pem
+ossl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout broker.key -out broker.csr
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
+ossl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out broker.pem
+ossl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=stranger -keyout other.key -out other.pem
+# a certificate from the right CA but for another name
+ossl req -newkey rsa:2048 -nodes -subj /CN=elsewhere -keyout far.key -out far.csr
+printf 'subjectAltName=DNS:elsewhere.example\n' >far.ext
+ossl x509 -req -in far.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile far.ext -out far.pem
+chmod 600 ./*.key
+
+# --- users -------------------------------------------------------------------------------------
+bob_hash=$(printf %s 'b0b-Secret!' | sha256sum | cut -d' ' -f1)
+cat >users <<USERS
+# test users
+user alice Apple-Pie-42
+user bob sha256:$bob_hash
+user rep Repl1cate-Me
+allow alice publish orders orders.*
+allow alice subscribe orders
+allow alice consume billing
+allow bob admin billing
+allow bob subscribe *
+allow rep replicate
+allow anonymous subscribe open
+USERS
+chmod 600 users
+creds() { printf 'user %s\npassword %s\n' "$1" "$2" >"$T/$3"; chmod 600 "$T/$3"; }
+creds alice Apple-Pie-42 alice.cred
+creds bob 'b0b-Secret!' bob.cred
+creds rep Repl1cate-Me rep.cred
+creds alice wrong-password bad.cred
+
+# --- refusals at start: unsafe or malformed auth file, half a TLS setup -------------------------
+cp users loose && chmod 644 loose
+rc=0; timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --auth loose 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "chmod 600" "$T/e" || fail "a readable --auth file: exit $rc, $(cat "$T/e")"
+printf 'user a x\nallow a publsh t\n' >typo && chmod 600 typo
+rc=0; timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --auth typo 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "typo:2: unknown permission 'publsh'" "$T/e" || fail "typo in --auth: exit $rc, $(cat "$T/e")"
+rc=0; timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --tls-cert broker.pem 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--tls-cert and --tls-key go together" "$T/e" || fail "--tls-cert alone: exit $rc"
+rc=0; timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --tls-cert broker.pem --tls-key other.key 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "does not belong to" "$T/e" || fail "mismatched key: exit $rc, $(cat "$T/e")"
+
+# --- the broker --------------------------------------------------------------------------------
+start_broker m --auth users --tls-cert broker.pem --tls-key broker.key
+port=${M##*:}
+LOCAL="localhost:$port"
+export MQ_TLS_CA=$T/ca.pem
+
+# plain TCP to a TLS broker, a stranger CA, a certificate for another name: all refused
+rc=0; MQ_TLS_CA= timeout 10 mq-send -b "$M" --credentials alice.cred -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] || fail "plain TCP to a TLS broker: exit $rc"
+rc=0; timeout 10 mq-send -b "$M" --tls-ca other.pem --credentials alice.cred -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "certificate verify failed" "$T/e" || fail "stranger CA: exit $rc, $(cat "$T/e")"
+start_broker far --tls-cert far.pem --tls-key far.key
+rc=0; timeout 10 mq-send -b "$FAR" -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "certificate verify failed" "$T/e" || fail "wrong host name: exit $rc, $(cat "$T/e")"
+stop_broker far
+
+# publish: allowed topics by name and by glob, over TLS, by address and by host name
+seq 1 50 | timeout 20 mq-send -b "$M" --credentials alice.cred -t orders || fail "alice publish orders: exit $?"
+MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 timeout 20 mq-send -b "$LOCAL" -t orders.eu eu1 eu2 ||
+  fail "alice publish orders.eu via env and host name: exit $?"
+# publish denied
+rc=0; timeout 10 mq-send -b "$M" --credentials alice.cred -t audit x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "user alice may not publish topic audit" "$T/e" || fail "alice publish audit: exit $rc, $(cat "$T/e")"
+# anonymous: denied with a hint; wrong password: one clear line
+rc=0; timeout 10 mq-send -b "$M" -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "requires authentication" "$T/e" || fail "anonymous send: exit $rc, $(cat "$T/e")"
+rc=0; timeout 10 mq-send -b "$M" --credentials bad.cred -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "authentication failed for user alice" "$T/e" || fail "wrong password: exit $rc, $(cat "$T/e")"
+rc=0; MQ_USER=nobody MQ_PASSWORD=x timeout 10 mq-consume -b "$M" -t orders --from earliest -e 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "authentication failed for user nobody" "$T/e" || fail "unknown user: exit $rc, $(cat "$T/e")"
+# unsafe or incomplete credentials are refused before connecting
+cp alice.cred loose.cred && chmod 640 loose.cred
+rc=0; timeout 10 mq-send -b "$M" --credentials loose.cred -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "others may read it" "$T/e" || fail "group-readable credentials: exit $rc, $(cat "$T/e")"
+rc=0; MQ_USER=alice timeout 10 mq-send -b "$M" -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "MQ_PASSWORD is not" "$T/e" || fail "MQ_USER alone: exit $rc, $(cat "$T/e")"
+
+# subscribe: alice reads orders, not orders.eu; bob reads everything; anonymous only 'open'
+timeout 20 mq-consume -b "$M" --credentials alice.cred -t orders --from earliest -e >"$T/got" || fail "alice subscribe: exit $?"
+diff <(seq 1 50) <(sort -n "$T/got") >/dev/null || fail "alice read back $(count_lines "$T/got") of 50 over TLS"
+rc=0; timeout 10 mq-consume -b "$M" --credentials alice.cred -t orders.eu --from earliest -e 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "user alice may not subscribe topic orders.eu" "$T/e" || fail "alice subscribe orders.eu: exit $rc, $(cat "$T/e")"
+timeout 20 mq-consume -b "$M" --credentials bob.cred -t orders.eu --from earliest -e >"$T/got" || fail "bob subscribe: exit $?"
+[[ $(sort "$T/got" | tr '\n' ' ') == "eu1 eu2 " ]] || fail "bob read: $(cat "$T/got")"
+
+# consume (group) and admin (offsets)
+timeout 30 mq-consume -b "$M" --credentials alice.cred -g billing -t orders --from earliest -n 50 >"$T/g" ||
+  fail "alice consume in group billing: exit $?"
+[[ $(count_lines "$T/g") -eq 50 ]] || fail "group read $(count_lines "$T/g") of 50"
+rc=0; timeout 10 mq-consume -b "$M" --credentials bob.cred -g billing -t orders -n 1 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "user bob may not consume group billing" "$T/e" || fail "bob consume: exit $rc, $(cat "$T/e")"
+rc=0; timeout 10 mq-offset -b "$M" --credentials alice.cred reset -g billing -t orders --to earliest 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "user alice may not admin group billing" "$T/e" || fail "alice reset: exit $rc, $(cat "$T/e")"
+timeout 10 mq-offset -b "$M" --credentials bob.cred reset -g billing -t orders --to earliest >"$T/reset" 2>&1 ||
+  fail "bob reset billing: exit $?: $(cat "$T/reset")"
+timeout 10 mq-offset -b "$M" --credentials bob.cred show -g billing >"$T/show" || fail "bob show: exit $?"
+grep -q orders "$T/show" || fail "bob show lists no offsets: $(cat "$T/show")"
+
+# replicate: a slave over TLS needs the replicate permission
+start_broker bad --role slave --master "$LOCAL" --credentials alice.cred
+wait_until 20 grep -q "may not replicate" "$T/bad.log" || fail "a slave without 'replicate' was not refused"
+stop_broker bad
+start_broker s --role slave --master "$LOCAL" --credentials rep.cred --auth users --tls-cert broker.pem --tls-key broker.key
+logs_equal() { cmp -s <(cat "$T/m/commitlog/"*) <(cat "$T/s/commitlog/"*); }
+wait_until 30 logs_equal || fail "the slave did not catch up over TLS"
+timeout 20 mq-consume -b "localhost:${S##*:}" --credentials bob.cred -t orders --from earliest -e >"$T/got" || fail "read the slave: exit $?"
+[[ $(count_lines "$T/got") -eq 50 ]] || fail "slave serves $(count_lines "$T/got") of 50"
+stop_broker s
+
+# no secret anywhere: broker logs, client errors, the process list
+grep -rl -e Apple-Pie-42 -e 'b0b-Secret' -e Repl1cate-Me -e wrong-password -e "$bob_hash" "$T"/*.log "$T/e" && fail "a secret leaked into a log"
+spawn CONS env MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 mq-consume -b "$M" -t orders --from latest -q
+sleep 0.5
+ps -eo args | grep -e Apple-Pie-42 | grep -v grep && fail "a password shows in ps"
+kill "$CONS"
+# commands run by --exec do not inherit MQ_PASSWORD
+echo env-check | timeout 20 mq-send -b "$M" --credentials alice.cred -t orders || fail "send env-check: exit $?"
+MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 timeout 30 mq-consume -b "$M" -g billing -t orders -n 1 \
+  --exec "env > $T/child.env" >/dev/null || fail "consume with --exec: exit $?"
+[[ -s $T/child.env ]] || fail "--exec did not run"
+grep -q MQ_PASSWORD "$T/child.env" && fail "an --exec command inherited MQ_PASSWORD"
+
+# the broker without --auth on a non-loopback address warns
+LISTEN[open]=0.0.0.0:0
+start_broker open
+grep -q "without --auth: anyone who can reach it" "$T/open.log" || fail "no warning for 0.0.0.0 without --auth"
+stop_broker open
+note "ok: TLS round trip, every permission allowed and denied, no secret leaked"

@@ -1,0 +1,269 @@
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "broker/auth.h"
+#include "broker/broker.h"
+#include "broker/topics.h"
+#include "net/channel.h"
+#include "net/server.h"
+#include "net/tls.h"
+#include "protocol/group_messages.h"
+#include "protocol/message_id.h"
+#include "protocol/messages.h"
+#include "storage/message_store.h"
+#include "storage/record.h"
+#include "util/bytes.h"
+#include "util/digest.h"
+
+using mq::broker::AuthConfig;
+using mq::broker::Permission;
+using mq::protocol::Code;
+using mq::protocol::Frame;
+using mq::protocol::Type;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kAuthFile = R"(# test users
+user alice apple
+user bob sha256:b493d48364afe44d11c0165cf470a4164d1e2609911ef998be868d46ade3de4e  # sha256 of "banana"
+user rep replica-secret
+allow alice publish orders orders.*
+allow alice subscribe orders
+allow alice consume billing
+allow bob admin billing
+allow * subscribe public.*
+allow anonymous subscribe open
+allow rep replicate
+)";
+
+AuthConfig config() {
+  auto c = AuthConfig::parse(kAuthFile, "test.auth");
+  INFO((c ? "" : c.status().message()));
+  REQUIRE(c);
+  return std::move(*c);
+}
+
+}  // namespace
+
+TEST_CASE("the auth file gives each user exactly the permissions it lists", "[broker][auth]") {
+  auto c = config();
+  CHECK(c.users() == 3);
+  CHECK(c.allowed("alice", Permission::publish, "orders"));
+  CHECK(c.allowed("alice", Permission::publish, "orders.eu"));
+  CHECK_FALSE(c.allowed("alice", Permission::publish, "ordersX"));
+  CHECK_FALSE(c.allowed("alice", Permission::subscribe, "orders.eu"));
+  CHECK(c.allowed("alice", Permission::consume, "billing"));
+  CHECK_FALSE(c.allowed("alice", Permission::admin, "billing"));
+  CHECK(c.allowed("bob", Permission::admin, "billing"));
+  CHECK_FALSE(c.allowed("bob", Permission::publish, "orders"));
+  // '*' is every authenticated user, never an anonymous connection.
+  CHECK(c.allowed("bob", Permission::subscribe, "public.news"));
+  CHECK_FALSE(c.allowed("anonymous", Permission::subscribe, "public.news"));
+  CHECK(c.allowed("anonymous", Permission::subscribe, "open"));
+  CHECK(c.allowed("rep", Permission::replicate, ""));
+  CHECK_FALSE(c.allowed("alice", Permission::replicate, ""));
+  CHECK(*c.key("bob") == mq::sha256("banana"));
+  CHECK(*c.key("alice") == mq::protocol::auth_key("apple"));
+  CHECK(c.key("carol") == nullptr);
+}
+
+TEST_CASE("a bad auth file is refused with its line number", "[broker][auth]") {
+  auto err = [](const char* text) {
+    auto c = AuthConfig::parse(text, "f");
+    REQUIRE_FALSE(c);
+    CHECK(c.status().code() == mq::Code::invalid_argument);
+    return c.status().message();
+  };
+  CHECK(err("user a x\nallow a pub t\n") ==
+        "f:2: unknown permission 'pub': expected publish, subscribe, consume, admin or replicate");
+  CHECK(err("user a\n") == "f:1: expected: user NAME PASSWORD (or sha256:HEX)");
+  CHECK(err("user a x\nuser a y\n") == "f:2: user a is defined twice");
+  CHECK(err("user a sha256:abc\n") == "f:1: sha256: must be followed by 64 hex digits");
+  CHECK(err("allow carol publish t\n") == "f: allow names user carol, who has no 'user' line");
+  CHECK(err("grant a publish\n") == "f:1: unknown statement 'grant': expected user or allow");
+  CHECK(err("user anonymous x\n") == "f:1: 'anonymous' cannot be a user name");
+  CHECK(err("user r x\nallow r replicate t\n") == "f:2: replicate takes no patterns");
+}
+
+TEST_CASE("an auth file others may read is refused", "[broker][auth]") {
+  fs::path p = fs::temp_directory_path() / ("mq-auth-test-" + std::to_string(::getpid()));
+  std::ofstream(p) << "user a x\n";
+  ::chmod(p.c_str(), 0644);
+  auto c = AuthConfig::load(p.string());
+  REQUIRE_FALSE(c);
+  CHECK(c.status().code() == mq::Code::permission_denied);
+  CHECK(c.status().message().find("chmod 600") != std::string::npos);
+  ::chmod(p.c_str(), 0600);
+  CHECK(AuthConfig::load(p.string()));
+  fs::remove(p);
+}
+
+TEST_CASE("the proof depends on key, user and nonce", "[broker][auth]") {
+  auto k = mq::protocol::auth_key("apple");
+  auto p = mq::protocol::auth_proof(k, "alice", "nonce-1");
+  CHECK(p.size() == 32);
+  CHECK(p == mq::protocol::auth_proof(k, "alice", "nonce-1"));
+  CHECK(p != mq::protocol::auth_proof(k, "alice", "nonce-2"));
+  CHECK(p != mq::protocol::auth_proof(k, "alicf", "nonce-1"));
+  CHECK(p != mq::protocol::auth_proof(mq::protocol::auth_key("apples"), "alice", "nonce-1"));
+  CHECK(mq::to_hex(mq::sha256("abc")) ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+// --- end to end: a broker with --auth behind a real server and channels ---
+
+namespace {
+
+struct AuthFixture {
+  AuthFixture() {
+    std::string tmpl = (fs::temp_directory_path() / "mq-auth-XXXXXX").string();
+    dir = ::mkdtemp(tmpl.data());
+    mq::storage::StoreOptions so;
+    so.dir = dir;
+    auto s = mq::storage::MessageStore::open(so);
+    REQUIRE(s);
+    store = std::move(*s);
+    auto t = mq::broker::TopicRegistry::open(dir);
+    REQUIRE(t);
+    topics = std::move(*t);
+    broker = std::make_unique<mq::broker::Broker>(io.io(), *store, *topics, mq::broker::BrokerConfig{});
+    broker->set_auth(std::make_shared<const AuthConfig>(config()));
+    auto srv = mq::net::Server::listen(
+        io.io(), "127.0.0.1:0", {},
+        [this](Frame f, mq::net::Responder r) { broker->handle(std::move(f), std::move(r)); },
+        [this](uint64_t id) { broker->connection_closed(id); });
+    REQUIRE(srv);
+    server = std::move(*srv);
+  }
+  ~AuthFixture() {
+    server->stop_accepting();
+    broker->shutdown(2000ms);
+    (void)store->close();
+    server->close_all();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::shared_ptr<mq::net::Channel> channel(std::string user, std::string password) {
+    mq::net::ChannelOptions o;
+    o.security.user = std::move(user);
+    o.security.key = mq::protocol::auth_key(password);
+    return mq::net::Channel::create(client.io(), server->local_address(), o);
+  }
+
+  fs::path dir;
+  mq::net::IoThread io, client;
+  std::unique_ptr<mq::storage::MessageStore> store;
+  std::unique_ptr<mq::broker::TopicRegistry> topics;
+  std::unique_ptr<mq::broker::Broker> broker;
+  std::unique_ptr<mq::net::Server> server;
+};
+
+std::string send_to(const std::string& topic) {
+  mq::storage::Message m;
+  m.topic = topic;
+  m.id = mq::protocol::new_message_id();
+  m.body = "x";
+  std::string out;
+  mq::ByteWriter(out).u32(1);
+  mq::storage::encode_record(m, out);
+  return out;
+}
+
+std::string with_topic(const std::string& topic) {
+  mq::protocol::PullRequest p;
+  p.topic = topic;
+  std::string out;
+  p.encode(out);
+  return out;
+}
+
+std::string group_payload(const std::string& group) {
+  std::string out;
+  mq::ByteWriter(out).str16(group);
+  return out;
+}
+
+std::pair<Code, std::string> ask(mq::net::Channel& ch, Type t, std::string payload) {
+  auto r = ch.call(t, std::move(payload), 5000ms);
+  if (!r) return {Code::internal, r.status().message()};
+  return {r->header.status, mq::protocol::status_from_response(r->header.status, r->payload).message()};
+}
+
+}  // namespace
+
+TEST_CASE("a broker with --auth checks every request against the user's permissions", "[broker][auth]") {
+  AuthFixture fx;
+  auto alice = fx.channel("alice", "apple");
+  CHECK(ask(*alice, Type::send, send_to("orders")).first == Code::ok);
+  CHECK(ask(*alice, Type::send, send_to("orders.eu")).first == Code::ok);
+  auto denied = ask(*alice, Type::send, send_to("audit"));
+  CHECK(denied.first == Code::denied);
+  CHECK(denied.second == "user alice may not publish topic audit");
+  CHECK(ask(*alice, Type::pull, with_topic("orders")).first == Code::ok);
+  CHECK(ask(*alice, Type::pull, with_topic("orders.eu")).first == Code::denied);
+  // consume billing covers its retry topic, not its admin operations.
+  CHECK(ask(*alice, Type::pull, with_topic("%RETRY%billing")).first != Code::denied);
+  CHECK(ask(*alice, Type::query_offsets, group_payload("billing") + std::string(2, '\0')).first != Code::denied);
+  auto reset = ask(*alice, Type::reset_offsets, group_payload("billing"));
+  CHECK(reset.first == Code::denied);
+  CHECK(reset.second == "user alice may not admin group billing");
+  CHECK(ask(*alice, Type::replicate, {}).second == "user alice may not replicate from this broker");
+
+  auto bob = fx.channel("bob", "banana");
+  CHECK(ask(*bob, Type::send, send_to("orders")).first == Code::denied);
+  CHECK(ask(*bob, Type::reset_offsets, group_payload("billing")).first != Code::denied);
+  CHECK(ask(*bob, Type::pull, with_topic("%DLQ%billing")).first != Code::denied);
+  CHECK(ask(*bob, Type::commit_offsets, group_payload("billing")).first == Code::denied);
+  CHECK(ask(*bob, Type::topic_info, {}).first == Code::ok);
+}
+
+TEST_CASE("without credentials only what anonymous may do is allowed", "[broker][auth]") {
+  AuthFixture fx;
+  auto anon = mq::net::Channel::create(fx.client.io(), fx.server->local_address());
+  CHECK(ask(*anon, Type::hello, {}).first == Code::ok);
+  auto d = ask(*anon, Type::send, send_to("orders"));
+  CHECK(d.first == Code::denied);
+  CHECK(d.second.find("requires authentication") != std::string::npos);
+  CHECK(ask(*anon, Type::pull, with_topic("public.x")).first == Code::denied);
+  CHECK(ask(*anon, Type::pull, with_topic("open")).first != Code::denied);
+}
+
+TEST_CASE("wrong credentials fail every request with a clear error and no secret", "[broker][auth]") {
+  AuthFixture fx;
+  for (auto [user, pw] : {std::pair{"alice", "pear"}, std::pair{"mallory", "apple"}}) {
+    auto ch = fx.channel(user, pw);
+    auto r = ch->call(Type::hello, {}, 5000ms);
+    REQUIRE_FALSE(r);
+    CHECK(r.status().code() == mq::Code::permission_denied);
+    CHECK(r.status().message().find(std::string("authentication failed for user ") + user) != std::string::npos);
+    CHECK(r.status().message().find(pw) == std::string::npos);
+  }
+}
+
+TEST_CASE("a proof cannot be replayed on another connection", "[broker][auth]") {
+  AuthFixture fx;
+  auto anon = mq::net::Channel::create(fx.client.io(), fx.server->local_address());
+  auto ch = anon->call(Type::auth_challenge, {}, 5000ms);
+  REQUIRE(ch);
+  mq::protocol::AuthChallengeResponse c1;
+  REQUIRE(c1.decode(ch->payload));
+  CHECK(c1.required);
+  mq::protocol::AuthRequest req{"alice", mq::protocol::auth_proof(mq::protocol::auth_key("apple"), "alice", c1.nonce)};
+  std::string payload;
+  req.encode(payload);
+  CHECK(ask(*anon, Type::auth, payload).first == Code::ok);
+  // The same proof again (the nonce is spent) and on a new connection (another nonce): refused.
+  CHECK(ask(*anon, Type::auth, payload).first == Code::denied);
+  auto other = mq::net::Channel::create(fx.client.io(), fx.server->local_address());
+  REQUIRE(other->call(Type::auth_challenge, {}, 5000ms));
+  CHECK(ask(*other, Type::auth, payload).first == Code::denied);
+}
