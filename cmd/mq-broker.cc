@@ -7,6 +7,11 @@
 
 int main(int argc, char** argv) {
   CLI::App cmd{"store messages durably and serve producers and consumers", "mq-broker"};
+  cmd.footer(
+      "Examples:\n"
+      "  mq-broker                                            # ~/.local/share/mq, 127.0.0.1:9876\n"
+      "  mq-broker --data /var/lib/mq --listen 0.0.0.0:9876 --auth users --tls-cert c.pem --tls-key k.pem\n"
+      "  mq-broker --data d2 --listen 127.0.0.1:9877 --role slave --master 127.0.0.1:9876\n");
   mq::app::BrokerOptions opt;
   mq::cli::add_verbosity_flags(cmd, opt.common);
   cmd.set_config("--config", "", "read options from a TOML/INI file (same names as the flags)");

@@ -8,7 +8,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  mq-consume -t orders --from earliest -e            # everything stored, then exit\n"
       "  mq-consume -t orders --format json | jq .key        # follow new messages as JSON\n"
-      "  mq-consume -t orders -g billing --exec ./bill.sh --concurrency 8");
+      "  mq-consume -t orders -g billing --exec ./bill.sh --concurrency 8\n");
   mq::app::ConsumeOptions opt;
   mq::cli::add_common_flags(cmd, opt.common);
   cmd.add_option("-t,--topic", opt.topic, "topic to read")->required();

@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
       "  mq-offset topics -t orders\n"
       "  mq-offset show -g billing\n"
       "  mq-offset reset -g billing -t orders --to-time -1h --dry-run\n"
-      "  mq-offset export -g billing > offsets.tsv; mq-offset import < offsets.tsv");
+      "  mq-offset export -g billing > offsets.tsv; mq-offset import < offsets.tsv\n");
   mq::app::OffsetOptions opt;
   mq::cli::add_common_flags(cmd, opt.common);
   cmd.add_option("--format", opt.format, "table, tsv or json (default: table on a terminal, else tsv)")

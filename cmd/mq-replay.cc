@@ -9,7 +9,7 @@ int main(int argc, char** argv) {
       "  mq-replay -t orders --queue 0 --from '2026-11-24 10:00' --until '2026-11-24 10:15' --format json\n"
       "  mq-replay -t orders --from -1h --to-topic orders-test --rate 100\n"
       "  mq-replay --dlq workers --dry-run\n"
-      "  mq-replay -i saved.json --to-topic orders");
+      "  mq-replay -i saved.json --to-topic orders\n");
   mq::app::ReplayOptions opt;
   mq::cli::add_common_flags(cmd, opt.common);
   cmd.add_option("-t,--topic", opt.topic, "topic to read");

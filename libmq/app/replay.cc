@@ -11,6 +11,7 @@
 #include "cli/input_reader.h"
 #include "cli/message_format.h"
 #include "cli/output_writer.h"
+#include "cli/progress.h"
 #include "cli/signals.h"
 #include "client/admin.h"
 #include "client/cluster.h"
@@ -50,12 +51,23 @@ class Publisher {
     if (!p) return;
     p->submit(line, std::move(msg), ready_);
     emit();
+    if (progress_.due()) {
+      uint64_t submitted = 0, acked = 0;
+      for (auto& [t, q] : producers_) {
+        auto st = q->stats();
+        submitted += st.submitted;
+        acked += st.acked;
+      }
+      progress_.draw(fmt::format("mq-replay: {} published, {} acked, {:.0f}/s", cli::with_commas(submitted),
+                                 cli::with_commas(acked), progress_.rate(submitted)));
+    }
   }
 
   // Waits for every ack. ok when each message got SEND_OK.
   Status finish() {
     for (auto& [t, p] : producers_) p->finish(ready_);
     emit();
+    progress_.clear();
     uint64_t submitted = 0, acked = 0, failed = failed_;
     std::string first = first_error_;
     for (auto& [t, p] : producers_) {
@@ -122,6 +134,7 @@ class Publisher {
   std::vector<client::Receipt> ready_;
   uint64_t failed_ = 0;
   std::string first_error_;
+  cli::Progress progress_{!opt_.common.quiet};
 };
 
 Status check_modes(const ReplayOptions& opt) {

@@ -5,6 +5,7 @@
 #include "cli/credentials.h"
 #include "cli/input_reader.h"
 #include "cli/output_writer.h"
+#include "cli/progress.h"
 #include "cli/signals.h"
 #include "client/cluster.h"
 #include "client/producer.h"
@@ -96,6 +97,15 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   };
   uint64_t bad_input = 0;
   std::string first_bad;
+  cli::Progress progress(!opt.common.quiet);
+  auto show_progress = [&] {
+    if (!progress.due()) return;
+    auto st = prod.stats();
+    progress.draw(fmt::format("mq-send: {} sent, {} acked{}, {:.0f}/s", cli::with_commas(st.submitted),
+                              cli::with_commas(st.acked),
+                              st.failed ? fmt::format(", {} failed", cli::with_commas(st.failed)) : "",
+                              progress.rate(st.submitted)));
+  };
   auto take = [&](cli::InputItem&& item) {
     if (item.error.is_ok() && item.body.size() > max_size)
       item.error = Status::invalid(fmt::format("line {}: message of {} bytes is larger than the limit of {} bytes",
@@ -108,6 +118,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     uint64_t line = item.line;
     prod.submit(line, make_message(defaults, std::move(item)), ready);
     emit();
+    show_progress();
   };
 
   if (!opt.bodies.empty()) {
@@ -141,6 +152,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
           prod.poll(ready);
           emit();
           out.flush();
+          show_progress();
           if (prod.outstanding() == 0 || cli::stop_requested() || reader.wait_ready(5)) break;
         }
       }
@@ -153,6 +165,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   prod.finish(ready);
   emit();
   out.flush();
+  progress.clear();
   if (!out.error().is_ok()) spdlog::error("{}", out.error().message());
 
   auto st = prod.stats();

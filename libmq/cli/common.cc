@@ -5,10 +5,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <vector>
 
+#include "cli/progress.h"
 #include "net/channel.h"
 
 namespace mq::cli {
@@ -36,8 +39,7 @@ void add_common_flags(CLI::App& app, CommonOptions& opt) {
       })
       ->group("Common");
   app.add_option("--credentials", opt.credentials,
-                 "file with 'user NAME' and 'password SECRET' lines, readable only by you "
-                 "(else MQ_USER and MQ_PASSWORD)")
+                 "user and password file, mode 600 (else MQ_USER, MQ_PASSWORD)")
       ->group("Common");
   app.add_option("--tls-ca", opt.tls_ca, "connect with TLS, trusting brokers signed by this CA file")
       ->envname("MQ_TLS_CA")
@@ -54,12 +56,56 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
       return 0;
     }
     std::string what = e.what();
-    // CLI11 suggests nothing for unknown options; add the closest long option.
-    std::cerr << app.get_name() << ": error: " << what << "\n";
+    // CLI11 suggests nothing for unknown options; add the closest known one.
+    std::string hint;
+    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+      auto colon = what.find(": ");
+      std::string_view rest = colon == std::string::npos ? std::string_view() : std::string_view(what).substr(colon + 2);
+      while (!rest.empty() && hint.empty()) {
+        std::string_view word = rest.substr(0, rest.find(' '));
+        rest.remove_prefix(std::min(rest.size(), word.size() + 1));
+        if (word.size() > 1 && word[0] == '-') hint = closest_option(app, word);
+      }
+    }
+    std::cerr << app.get_name() << ": error: " << what;
+    if (!hint.empty()) std::cerr << " (did you mean " << hint << "?)";
+    std::cerr << "\n";
     std::cerr << "Run '" << app.get_name() << " --help' for usage.\n";
     return 2;
   }
   return std::nullopt;
+}
+
+std::string closest_option(const CLI::App& app, std::string_view typed) {
+  std::string_view bare = typed.substr(0, typed.find('='));
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        diag = up;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string best;
+  size_t best_d = std::max<size_t>(2, bare.size() / 3) + 1;
+  auto consider = [&](const CLI::App& a) {
+    for (const CLI::Option* o : a.get_options()) {
+      for (auto& l : o->get_lnames()) {
+        std::string name = "--" + l;
+        size_t d = distance(bare, name);
+        if (d < best_d) best_d = d, best = name;
+      }
+    }
+  };
+  consider(app);
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) consider(*sub);
+  return best;
 }
 
 std::function<void(const std::string&)> to_duration(Millis& out) {
@@ -106,11 +152,32 @@ int exit_code(const Status& s) {
 
 bool is_tty(int fd) { return ::isatty(fd) == 1; }
 
+namespace {
+
+// Erases a progress line (cli/progress.h) before each log line.
+class ProgressAwareSink final : public spdlog::sinks::sink {
+ public:
+  explicit ProgressAwareSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    erase_progress_line();
+    inner_->log(msg);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> f) override { inner_->set_formatter(std::move(f)); }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
+}  // namespace
+
 void setup_logger(const std::string& program, const CommonOptions& opt, bool with_time) {
-  auto sink = std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>();
+  auto color_sink = std::make_shared<spdlog::sinks::ansicolor_stderr_sink_mt>();
   const char* nc = std::getenv("NO_COLOR");
   bool color = is_tty(STDERR_FILENO) && !(nc && *nc);
-  sink->set_color_mode(color ? spdlog::color_mode::always : spdlog::color_mode::never);
+  color_sink->set_color_mode(color ? spdlog::color_mode::always : spdlog::color_mode::never);
+  auto sink = std::make_shared<ProgressAwareSink>(color_sink);
   auto logger = std::make_shared<spdlog::logger>(program, sink);
   logger->set_pattern(with_time ? "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %n: %v" : "%n: %^%v%$");
   if (opt.quiet)

@@ -33,6 +33,8 @@ void add_verbosity_flags(CLI::App& app, CommonOptions& opt);
 // 0 after --help/--version, 2 after a usage error (printed as
 // "<program>: error: <reason>" plus a hint to --help). nullopt: carry on.
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
+// The known option (of app or its subcommands) closest to a mistyped one, or "".
+std::string closest_option(const CLI::App& app, std::string_view typed);
 
 // Option callbacks that validate while parsing (bad values are usage errors).
 std::function<void(const std::string&)> to_duration(Millis& out);
