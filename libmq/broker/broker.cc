@@ -68,6 +68,11 @@ void Broker::set_role(protocol::Role role, std::string master_addr) {
   master_addr_ = std::move(master_addr);
 }
 
+protocol::Role Broker::role() const {
+  std::lock_guard lock(mu_);
+  return role_;
+}
+
 void Broker::set_slaves_provider(std::function<std::vector<std::string>()> provider) {
   slaves_provider_ = std::move(provider);
 }

@@ -69,6 +69,7 @@ class Broker {
   // Replication hooks (broker/replication.h); set them before serving.
   // A slave answers sends with not_master and tells its master in hello.
   void set_role(protocol::Role role, std::string master_addr);
+  protocol::Role role() const;
   // Connected slaves' addresses, for hello.
   void set_slaves_provider(std::function<std::vector<std::string>()> provider);
   // Sync replication: a stored batch is acked through the gate, which calls

@@ -71,7 +71,10 @@ void GroupService::start_timers() {
   every(persist_timer_, Millis(200), [this] {
     if (auto st = offsets_->persist(); !st) spdlog::error("{}", st.to_string());
   });
-  every(delay_timer_, Millis(100), [this] { delays_->tick(now_ms()); });
+  // A slave's %SCHEDULE% records belong to its master, which redelivers them.
+  every(delay_timer_, Millis(100), [this] {
+    if (broker_.role() == protocol::Role::master) delays_->tick(now_ms());
+  });
 }
 
 Status GroupService::close() {

@@ -15,6 +15,12 @@ namespace mq::client {
 Result<ReplayBound> parse_replay_bound(std::string_view text, int64_t now) {
   ReplayBound b;
   if (text.empty()) return b;
+  // The words mq-consume --from knows: the oldest stored, the end.
+  if (text == "earliest" || text == "latest") {
+    b.kind = ReplayBound::Kind::offset;
+    b.offset = text == "earliest" ? 0 : UINT64_MAX;  // clamped to the queue's range
+    return b;
+  }
   if (!looks_like_time(text)) {
     auto off = parse_uint(text, "offset");
     if (!off) return off.status();

@@ -31,7 +31,8 @@ struct ReplayBound {
   int64_t ms = 0;
 };
 
-// "" = none, digits = offset, otherwise a time as in parse_time.
+// "" = none, "earliest"/"latest" = the queue's first/end offset, digits = offset,
+// otherwise a time as in parse_time.
 Result<ReplayBound> parse_replay_bound(std::string_view text, int64_t now);
 
 struct ReplayRange {

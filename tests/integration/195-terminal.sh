@@ -20,7 +20,7 @@ timeout 60 script -qefc "mq-send -q -t p < '$T/in'" /dev/null >"$T/tty-q.out" ||
 timeout 60 mq-send -t p <"$T/in" 2>"$T/pipe.err" || fail "mq-send in a pipe: exit $?"
 [[ ! -s $T/pipe.err ]] || fail "stderr not empty in a pipe: $(head -c 200 "$T/pipe.err")"
 # replay publishing shows progress too
-timeout 60 script -qefc "mq-replay -t p --to-topic p2" /dev/null >"$T/tty-r.out" || fail "mq-replay on a pty: exit $?"
+timeout 60 script -qefc "mq-replay -t p --from earliest --to-topic p2" /dev/null >"$T/tty-r.out" || fail "mq-replay on a pty: exit $?"
 grep -qa "published 300000, acked 300000" "$T/tty-r.out" || fail "no replay summary: $(tail -c 300 "$T/tty-r.out")"
 
 # errors: one line, a suggestion for a mistyped flag, exit 2, no colour without a terminal

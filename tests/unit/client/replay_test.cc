@@ -41,6 +41,12 @@ TEST_CASE("replay bounds are offsets when they are digits and times otherwise", 
   auto rel = client::parse_replay_bound("-15m", 1'000'000'000);
   REQUIRE(rel);
   CHECK(rel->ms == 1'000'000'000 - 15 * 60 * 1000);
+  auto first = client::parse_replay_bound("earliest", 0);
+  REQUIRE(first);
+  CHECK((first->kind == client::ReplayBound::Kind::offset && first->offset == 0));
+  auto end = client::parse_replay_bound("latest", 0);
+  REQUIRE(end);
+  CHECK((end->kind == client::ReplayBound::Kind::offset && end->offset == UINT64_MAX));
   auto bad = client::parse_replay_bound("12x", 0);
   REQUIRE_FALSE(bad);
   CHECK(bad.status().code() == Code::invalid_argument);
