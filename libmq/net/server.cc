@@ -87,6 +87,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Any thread.
   void post_reply(protocol::Type type, uint32_t request_id, bool oneway, Code status,
                   std::string head, std::string body) {
+    // Counted at once, not when the strand gets to it: pump() dispatches a whole
+    // read's worth of requests in one go and must see the answers they produced.
+    if (!oneway) posted_bytes_.fetch_add(head.size() + body.size(), std::memory_order_relaxed);
     asio::post(socket_.get_executor(),
                [self = shared_from_this(), type, request_id, oneway, status, head = std::move(head),
                 body = std::move(body)]() mutable {
@@ -106,7 +109,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   bool over_limit() const {
-    return in_flight_ >= server_->opt.max_in_flight || out_bytes_ >= server_->opt.max_pending_bytes;
+    return in_flight_ >= server_->opt.max_in_flight ||
+           out_bytes_ + posted_bytes_.load(std::memory_order_relaxed) >= server_->opt.max_pending_bytes;
   }
 
   // Hands buffered frames to the handler while the connection is under its
@@ -173,6 +177,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_reply(protocol::Type type, uint32_t request_id, bool oneway, Code status,
                 std::string head, std::string body) {
+    if (!oneway) posted_bytes_.fetch_sub(head.size() + body.size(), std::memory_order_relaxed);
     if (closed_) return;  // counters were settled by close()
     --in_flight_;
     server_->in_flight_total.fetch_sub(1, std::memory_order_relaxed);
@@ -282,6 +287,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::string> batch_;  // answers being written (owned until the write completes)
   size_t out_bytes_ = 0;            // bytes in out_ and batch_
   size_t in_flight_ = 0;            // requests handed to the handler, not yet answered
+  std::atomic<size_t> posted_bytes_{0};  // answers replied from any thread, not yet in out_
   bool reading_ = false;
   bool writing_ = false;
   bool paused_ = false;
