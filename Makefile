@@ -41,6 +41,12 @@ run: build
 bench: build
 	@scripts/bench
 
+# libFuzzer targets (clang-14, ASan+UBSan) in build-fuzz, each run FUZZ_SECONDS on a copy of
+# tests/fuzz/corpus/<name>; fails on any crash and prints the artifact. See README "Fuzzing".
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) fuzz/run.sh
+
 install: build
 	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 

@@ -184,7 +184,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
       req.proof = protocol::auth_proof(self->opt_.security.key, req.user, ch.nonce);
       std::string payload;
       req.encode(payload);
-      self->internal_request(Type::auth, std::move(payload), [self, g](Frame a) {
+      self->internal_request(Type::auth, std::move(payload), [self](Frame a) {
         if (a.header.status != protocol::Code::ok)
           return self->drop(protocol::status_from_response(a.header.status, a.payload)
                                 .with_context(self->address_));

@@ -49,7 +49,7 @@ bool get_list(ByteReader& r, std::vector<T>& v) {
   uint16_t n;
   if (!r.u16(n)) return false;
   v.clear();
-  v.reserve(std::min<size_t>(n, r.remaining()));
+  v.reserve(std::min<size_t>(n, r.remaining() / 2));  // every element takes at least 2 bytes
   for (uint16_t i = 0; i < n; ++i) {
     T x{};
     if (!get(r, x)) return false;
@@ -158,7 +158,7 @@ void CommitResponse::encode(std::string& out) const {
 bool CommitResponse::decode(std::string_view in) {
   ByteReader r(in);
   uint16_t n;
-  if (!r.u16(n)) return false;
+  if (!r.u16(n) || n > r.remaining() / 13) return false;  // no allocation beyond the payload
   results.resize(n);
   for (auto& c : results) {
     uint8_t a;
@@ -202,7 +202,7 @@ bool ResetRequest::decode(std::string_view in) {
   ByteReader r(in);
   uint8_t d;
   uint16_t n;
-  if (!r.str16(group) || !r.u8(d) || !r.u16(n)) return false;
+  if (!r.str16(group) || !r.u8(d) || !r.u16(n) || n > r.remaining() / 22) return false;
   dry_run = d != 0;
   entries.resize(n);
   for (auto& e : entries)
@@ -222,7 +222,7 @@ void ResetResponse::encode(std::string& out) const {
 bool ResetResponse::decode(std::string_view in) {
   ByteReader r(in);
   uint16_t n;
-  if (!r.u16(n)) return false;
+  if (!r.u16(n) || n > r.remaining() / 17) return false;
   results.resize(n);
   for (auto& x : results) {
     uint8_t a;

@@ -215,10 +215,16 @@ Status validate_group(std::string_view name) { return validate_name("group", nam
 
 std::string format_time(int64_t ms) {
   using namespace std::chrono;
-  auto tp = sys_time<milliseconds>(milliseconds(ms));
-  auto day = floor<days>(tp);
-  year_month_day ymd{day};
-  auto tod = hh_mm_ss<milliseconds>(tp - day);
+  // Floor division by hand: floor<days>() of a time within a day of INT64_MIN overflows
+  // (the start of that day is below the smallest millisecond count). Times come from the
+  // wire and from disk, so every int64 must print.
+  int64_t day_count = ms / 86'400'000, rem = ms % 86'400'000;
+  if (rem < 0) {
+    rem += 86'400'000;
+    --day_count;
+  }
+  year_month_day ymd{sys_days{days{day_count}}};
+  auto tod = hh_mm_ss<milliseconds>(milliseconds(rem));
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", static_cast<int>(ymd.year()),
                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), tod.hours().count(),
                      tod.minutes().count(), tod.seconds().count(), tod.subseconds().count());
