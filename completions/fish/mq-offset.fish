@@ -1,31 +1,14 @@
 # fish completion for mq-offset: inspect and move offsets.
 
-# Names from `mq-offset KIND --format tsv` of a running broker (-b typed, or MQ_BROKER);
-# silent when no broker answers within a second.
-function __mq_names --argument-names kind header
-    set -l tokens (commandline -opc)
-    set -l offset mq-offset
-    if string match -q -- '*/*' $tokens[1]; and test -x (dirname -- $tokens[1])/mq-offset
-        set offset (dirname -- $tokens[1])/mq-offset
-    end
-    set -l broker $MQ_BROKER
-    set -l n (count $tokens)
-    for i in (seq 2 $n)
-        switch $tokens[$i]
-            case -b --broker
-                if test $i -lt $n
-                    set broker $tokens[(math $i + 1)]
-                end
-            case '--broker=*'
-                set broker (string replace -- --broker= '' $tokens[$i])
+# __mq_names KIND HEADER lists live topic or group names: functions/__mq_names.fish next to
+# this file in the source tree, vendor_functions.d (autoloaded) once installed.
+if not functions -q __mq_names
+    for f in (status dirname)/functions/__mq_names.fish (status dirname)/../vendor_functions.d/__mq_names.fish
+        if test -f $f
+            source $f
+            break
         end
     end
-    set -l args
-    if test -n "$broker"
-        set args -b $broker
-    end
-    set -a args $kind --format tsv
-    timeout 1 $offset $args 2>/dev/null </dev/null | awk -F '\t' -v h=$header 'NR == 1 && $1 == h { next } NF && !seen[$1]++ { print $1 }'
 end
 
 complete -c mq-offset -f
@@ -46,6 +29,8 @@ complete -c mq-offset -n '__fish_seen_subcommand_from reset' -l undo-dir -x -a '
 complete -c mq-offset -l format -x -a 'table tsv json' -d 'output format'
 complete -c mq-offset -n '__fish_use_subcommand' -l timeout -x -d 'timeout per request'
 complete -c mq-offset -n '__fish_use_subcommand' -s b -l broker -x -d 'brokers HOST:PORT[,HOST:PORT...]'
+complete -c mq-offset -n '__fish_use_subcommand' -l credentials -r -F -d 'file with user and password lines'
+complete -c mq-offset -n '__fish_use_subcommand' -l tls-ca -r -F -d 'connect with TLS, trusting this CA'
 complete -c mq-offset -n '__fish_use_subcommand' -s q -l quiet -d 'only print errors'
 complete -c mq-offset -n '__fish_use_subcommand' -s v -l verbose -d 'more diagnostics (repeat for a trace)'
 complete -c mq-offset -s h -l help -d 'show help and exit'

@@ -14,6 +14,10 @@
 #include "cli/progress.h"
 #include "net/channel.h"
 
+#ifndef MQ_GIT_REV  // set for this file only (CMakeLists.txt)
+#define MQ_GIT_REV "unknown"
+#endif
+
 namespace mq::cli {
 
 std::string version_string(std::string_view program) {

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -43,7 +44,10 @@ std::string make_client_id() {
 
 struct GroupConsumer::Impl {
   struct Msg {
-    std::string record;  // owned bytes of the record as delivered
+    // The record as delivered: a view into the pulled buffer it came in, which
+    // `buf` keeps alive (shared by every message of one pull, never modified).
+    std::shared_ptr<const std::string> buf;
+    std::string_view record;
     uint64_t offset = 0;
     uint32_t reconsume = 0;  // attempts so far (orderly retries in place add to it)
     Clock::time_point not_before{};
@@ -446,7 +450,8 @@ struct GroupConsumer::Impl {
       q.retry_at = Clock::now() + Millis(500);
       return;
     }
-    std::string_view rest = resp.records;
+    auto buf = std::make_shared<const std::string>(std::move(resp.records));
+    std::string_view rest = *buf;
     auto now = Clock::now();
     while (!rest.empty()) {
       storage::RecordView v;
@@ -463,7 +468,7 @@ struct GroupConsumer::Impl {
         continue;
       }
       q.pq.add(v.offset, v.reconsume, v.bytes.size(), now);
-      Msg m{std::string(v.bytes), v.offset, v.reconsume, {}};
+      Msg m{buf, v.bytes, v.offset, v.reconsume, {}};
       if (opt.orderly)
         q.pending.push_back(std::move(m));
       else
@@ -589,12 +594,8 @@ struct GroupConsumer::Impl {
     req.dead_letter_now = dlq_now || (opt.orderly && m.reconsume >= opt.max_retries);
     req.reason = why;
     req.record = m.record;
-    if (opt.orderly && m.reconsume > 0) {
-      // the in-place retries count as attempts
-      std::string rec = m.record;
-      storage::set_record_reconsume(rec.data(), m.reconsume);
-      req.record = std::move(rec);
-    }
+    // the in-place retries count as attempts (on our copy: the pulled buffer is shared)
+    if (opt.orderly && m.reconsume > 0) storage::set_record_reconsume(req.record.data(), m.reconsume);
     std::string payload;
     req.encode(payload);
     ++pending_sendbacks;

@@ -7,19 +7,11 @@
 #include <deque>
 #include <mutex>
 
+#include "client/topic_info.h"
 #include "protocol/messages.h"
 #include "util/bytes.h"
 
 namespace mq::client {
-
-namespace {
-// What topic_info says about a topic that does not exist: nothing.
-protocol::Frame empty_topic_info() {
-  protocol::Frame f;
-  protocol::TopicInfoResponse{}.encode(f.payload);
-  return f;
-}
-}  // namespace
 
 // What the io thread hands to run(); kept alive by the callbacks so the Tail
 // may go away while long-polls are still out.
@@ -56,16 +48,10 @@ Tail::~Tail() = default;
 
 Status Tail::resolve(Source& s, bool first) {
   auto& node = cluster_.node(s.node);
-  std::string payload;
-  ByteWriter(payload).str16(opt_.topic);
-  auto r = node.channel->call(protocol::Type::topic_info, std::move(payload), opt_.timeout);
-  if (r && r->header.status == protocol::Code::topic_not_found) r = empty_topic_info();  // absent
-  if (r && r->header.status != protocol::Code::ok) r = protocol::status_from_response(r->header.status, r->payload);
-  if (!r) return reach_error(r.status()).with_context(fmt::format("topic info from {}", node.address));
-  protocol::TopicInfoResponse info;
-  if (!info.decode(r->payload)) return Status::corruption(fmt::format("bad topic info answer from {}", node.address));
+  auto info = fetch_topic_info(node, opt_.topic, opt_.timeout);
+  if (!info) return info.status();
   const protocol::TopicStat* topic = nullptr;
-  for (auto& t : info.topics)
+  for (auto& t : info->topics)
     if (t.topic == opt_.topic) topic = &t;
   if (topic == nullptr) {
     if (opt_.to_end) s.resolved = true;  // nothing to read there

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <future>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -384,8 +385,34 @@ void Server::Impl::remove(uint64_t id) {
 Server::Server(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() {
-  stop_accepting();
+  // The acceptor is closed before the destructor returns, so nothing is accepted on the
+  // address afterwards (a client gets "connection refused", not a reset): on the strand
+  // while the io_context runs, directly once it has stopped.
+  if (impl_->io.stopped()) {
+    boost::system::error_code ignored;
+    impl_->accepting = false;
+    impl_->acceptor.close(ignored);
+  } else {
+    auto closed = std::make_shared<std::promise<void>>();
+    auto done = closed->get_future();
+    asio::post(impl_->strand, [impl = impl_, closed] {
+      impl->accepting = false;
+      boost::system::error_code ignored;
+      impl->retry_timer.cancel();
+      impl->acceptor.close(ignored);
+      closed->set_value();
+    });
+    done.wait_for(std::chrono::seconds(2));  // bounded: a stalled io thread must not hang us
+  }
   close_all();
+  // Connections hold the Impl and its map holds them: if the io_context stops before the
+  // posted closes run, nothing else would break that cycle. A connection still in use
+  // lives on in its pending handlers.
+  decltype(impl_->conns) conns;
+  {
+    std::lock_guard lock(impl_->mu);
+    conns.swap(impl_->conns);
+  }
 }
 
 Result<std::unique_ptr<Server>> Server::listen(asio::io_context& io, std::string_view address,

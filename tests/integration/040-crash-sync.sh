@@ -8,7 +8,7 @@ for round in 1 2 3; do
   ( seq $((round * 1000000)) $((round * 1000000 + 199999)) | timeout 60 mq-send -b "$B1" -t crash --retries 0 --timeout 2s --receipts >"$T/receipts.$round" 2>"$T/send.$round.log" ) &
   sender=$!
   EXTRA_PIDS+=("$sender")
-  sleep "0.$((RANDOM % 5 + 3))"
+  slow_sleep "0.$((RANDOM % 5 + 3))"
   stop_broker b1 -9
   wait "$sender" || true
   restart_broker b1

@@ -10,7 +10,8 @@ start_broker b2 --flush sync
   | timeout 120 mq-send -b "$B1,$B2" -t fo --receipts --timeout 3s >"$T/receipts" 2>"$T/send.log" &
 sender=$!
 EXTRA_PIDS+=("$sender")
-sleep 0.8
+# kill b1 once it has acked some (receipts are written whenever the trickle pauses)
+wait_until 20 awk -F'\t' -v b="$B1" '$3 == b { n++ } END { exit n < 1 }' "$T/receipts" || fail "no message reached b1"
 stop_broker b1 -9
 rc=0
 wait "$sender" || rc=$?

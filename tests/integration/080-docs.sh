@@ -83,6 +83,13 @@ for prog in "${PROGS[@]}"; do
   fi
 done
 
+shared=$SRC/completions/fish/functions/__mq_names.fish
+if [[ ! -f $shared ]]; then
+  fail "${shared#"$SRC"/} is missing"
+elif ((have_fish)); then
+  fish -n "$shared" 2>"$tmp/err" || fail "fish -n ${shared#"$SRC"/}: $(cat "$tmp/err")"
+fi
+
 # --- 3. every option of --help is documented and completed ---------------------------------
 # has_word FILE WORD: WORD appears in FILE not as part of a longer option name.
 has_word() { grep -qE -- "(^|[^A-Za-z0-9-])$2([^A-Za-z0-9-]|\$)" "$1"; }
@@ -103,7 +110,8 @@ for prog in "${PROGS[@]}"; do
       "$BIN/$prog" "$sub" --help >>"$tmp/help" 2>&1 || fail "mq-offset $sub --help exits non-zero"
     done
   fi
-  mapfile -t opts < <(grep -o -- '--[a-z][a-z0-9-]*' "$tmp/help" | sort -u)
+  # options are the lines that start with a flag (the Examples footer may show other programs')
+  mapfile -t opts < <(grep -E '^ +(-[a-zA-Z0-9],)?--[a-z]' "$tmp/help" | grep -o -- '--[a-z][a-z0-9-]*' | sort -u)
   [[ ${#opts[@]} -gt 0 ]] || fail "$prog --help lists no long options"
   for opt in "${opts[@]}"; do
     man=$SRC/man/$prog.1.scd

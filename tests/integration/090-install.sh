@@ -18,6 +18,7 @@ for p in mq-broker mq-send mq-consume mq-offset mq-replay; do
   [[ -f $root/usr/local/share/fish/vendor_completions.d/$p.fish ]] || fail "fish completion of $p not installed"
   "$root/usr/local/bin/$p" --version >/dev/null || fail "installed $p does not run"
 done
+[[ -f $root/usr/local/share/fish/vendor_functions.d/__mq_names.fish ]] || fail "fish function __mq_names not installed"
 for page in man7/mq.7 man5/mq-data.5 man5/mq-protocol.5; do
   [[ -f $root/usr/local/share/man/$page ]] || fail "$page not installed"
 done

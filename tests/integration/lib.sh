@@ -18,6 +18,54 @@ EXTRA_PIDS=()
 AT_EXIT=()   # commands run at exit after every process is killed (e.g. umount)
 TEST_NAME=$(basename "$0" .sh)
 
+# Sanitized binaries (make test SAN=1): every ASan/UBSan/LSan report of any process we run,
+# background ones included, goes to $T/sanitizer.PID and makes the test fail at exit; waits
+# (wait_until, timeout, broker start/stop) last MQ_SLOW times longer.
+MQ_SLOW=1
+if grep -qa __asan_init "$MQ_BIN/mq-broker" 2>/dev/null; then
+  MQ_SLOW=${MQ_SAN_SLOW:-3}
+  export ASAN_OPTIONS="log_path=$T/sanitizer:halt_on_error=1:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+  # timeout DURATION CMD... with DURATION (N, N.N, Ns/m/h) scaled; options before it kept.
+  timeout() {
+    local opts=()
+    while [[ $# -gt 0 && $1 == -* ]]; do
+      case $1 in
+        -s | -k | --signal | --kill-after) opts+=("$1" "$2"); shift 2 ;;
+        *) opts+=("$1"); shift ;;
+      esac
+    done
+    local d=$1
+    shift
+    [[ $d =~ ^([0-9.]+)([smhd]?)$ ]] && d=$(awk -v n="${BASH_REMATCH[1]}" -v f="$MQ_SLOW" 'BEGIN { print n * f }')${BASH_REMATCH[2]}
+    command timeout "${opts[@]}" "$d" "$@"
+  }
+fi
+export MQ_SLOW
+
+# sanitizer_reports: prints every sanitizer report written so far; fails when there is none.
+# ASan/LSan write to $T/sanitizer.PID; UBSan (inside the ASan runtime) ignores log_path and
+# writes to stderr, which the tests send to files in $T (broker logs, captured stderr).
+sanitizer_reports() {
+  local f found=1
+  for f in "$T"/*; do
+    [[ -f $f ]] || continue
+    if [[ $f == "$T"/sanitizer.* ]]; then
+      echo "--- sanitizer report $f" >&2
+      head -n 80 "$f" >&2
+      found=0
+    elif grep -qa -e 'runtime error: ' -e '==ERROR: [A-Za-z]*Sanitizer' "$f"; then
+      echo "--- sanitizer report in $f" >&2
+      grep -a -A 30 -e 'runtime error: ' -e '==ERROR: [A-Za-z]*Sanitizer' "$f" | head -n 80 >&2
+      found=0
+    fi
+  done
+  return $found
+}
+
+# slow_sleep SECONDS: sleep, MQ_SLOW times longer under sanitizers (for "let it get going" pauses).
+slow_sleep() { sleep "$(awk -v n="$1" -v f="$MQ_SLOW" 'BEGIN { print n * f }')"; }
+
 # kill_tree SIG PID: the process and every descendant (children first found, then killed).
 kill_tree() {
   local sig=$1 pid=$2 child
@@ -31,7 +79,12 @@ cleanup() {
   for p in "${EXTRA_PIDS[@]}"; do kill_tree -9 "$p"; done
   wait 2>/dev/null || true
   for c in "${AT_EXIT[@]}"; do eval "$c" || true; done
+  if sanitizer_reports; then
+    echo "$TEST_NAME: FAIL: sanitizer reports (above)" >&2
+    rc=1
+  fi
   if [[ $rc -eq 0 ]]; then rm -rf "$T"; else echo "$TEST_NAME: kept $T for inspection" >&2; fi
+  exit "$rc"
 }
 trap cleanup EXIT
 
@@ -58,12 +111,12 @@ start_broker() {
   fi
   PIDS[$name]=$!
   local i
-  for i in $(seq 1 200); do
+  for i in $(seq 1 $((200 * MQ_SLOW))); do
     [[ -s $ready ]] && break
     kill -0 "${PIDS[$name]}" 2>/dev/null || fail "broker $name exited at start: $(tail -n 5 "$T/$name.log")"
     sleep 0.05
   done
-  [[ -s $ready ]] || fail "broker $name not ready after 10s"
+  [[ -s $ready ]] || fail "broker $name not ready after $((10 * MQ_SLOW))s"
   local addr
   addr=$(head -n 1 "$ready")
   printf -v "${name^^}" '%s' "$addr"
@@ -107,7 +160,7 @@ count_lines() { wc -l <"$1" | tr -d ' '; }
 # bounded wait until a command succeeds: wait_until SECONDS CMD...
 wait_until() {
   local secs=$1; shift
-  local end=$((SECONDS + secs))
+  local end=$((SECONDS + secs * MQ_SLOW))
   while ! "$@" >/dev/null 2>&1; do
     [[ $SECONDS -ge $end ]] && return 1
     sleep 0.1
