@@ -264,6 +264,12 @@ Status broker(const BrokerOptions& opt) {
   if (repl_master) repl_master->shutdown();
   if (auto g = (*groups)->close(); !g) spdlog::error("{}", g.to_string());
   Status closed = (*store)->close();
+  {
+    auto st = (*store)->stats();
+    spdlog::info("stored {} records in {} appends, {} fdatasyncs of the log ({:.1f} records per fdatasync)",
+                 st.records, st.appends, st.log_syncs,
+                 st.log_syncs ? static_cast<double>(st.records) / static_cast<double>(st.log_syncs) : 0.0);
+  }
   // Let the last acks reach their sockets before closing the connections.
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while ((*server)->busy() > 0 && std::chrono::steady_clock::now() < end)

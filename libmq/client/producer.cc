@@ -4,19 +4,11 @@
 
 #include <algorithm>
 
+#include "client/topic_info.h"
 #include "protocol/message_id.h"
 #include "util/bytes.h"
 
 namespace mq::client {
-
-namespace {
-// What topic_info says about a topic that does not exist: nothing.
-protocol::Frame empty_topic_info() {
-  protocol::Frame f;
-  protocol::TopicInfoResponse{}.encode(f.payload);
-  return f;
-}
-}  // namespace
 
 namespace {
 
@@ -54,24 +46,14 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
   uint32_t max_size = 0;
   for (size_t i : cluster.masters()) {
     auto& n = cluster.node(i);
-    std::string payload;
-    ByteWriter(payload).str16(topic);
-    auto r = n.channel->call(protocol::Type::topic_info, std::move(payload), opt.timeout);
-    if (r && r->header.status == Code::topic_not_found) r = empty_topic_info();  // absent
-    if (r && r->header.status != Code::ok) r = protocol::status_from_response(r->header.status, r->payload);
-    if (!r) {
-      last = reach_error(r.status()).with_context(fmt::format("topic info from {}", n.address));
-      spdlog::warn("{}", last.message());
-      continue;
-    }
-    protocol::TopicInfoResponse info;
-    if (!info.decode(r->payload)) {
-      last = Status::corruption(fmt::format("bad topic info answer from {}", n.address));
+    auto info = fetch_topic_info(n, topic, opt.timeout);
+    if (!info) {
+      last = info.status();
       spdlog::warn("{}", last.message());
       continue;
     }
     uint32_t count = n.hello.default_queues > 0 ? n.hello.default_queues : 4;
-    for (auto& t : info.topics)
+    for (auto& t : info->topics)
       if (t.topic == topic && !t.queues.empty()) count = static_cast<uint32_t>(t.queues.size());
     if (opt.queue && *opt.queue >= count)
       return Status::invalid(fmt::format("queue {} does not exist: topic {} has {} queues on {}", *opt.queue, topic,
@@ -251,17 +233,19 @@ void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) 
       return;
     }
     cluster_.mark_ok(b->broker);
-    for (size_t i = 0; i < b->msgs.size(); ++i) {
-      Receipt rc;
+    std::vector<Receipt> rs(b->msgs.size());
+    const std::string_view status = protocol::code_name(code);
+    for (size_t i = 0; i < rs.size(); ++i) {
+      Receipt& rc = rs[i];
       rc.broker = addr;
       rc.queue = resp.placed[i].first;
       rc.offset = resp.placed[i].second;
-      rc.status = std::string(protocol::code_name(code));
+      rc.status = status;
       rc.ok = code == Code::ok;
       rc.maybe_stored = !rc.ok;
       if (!rc.ok) rc.error = fmt::format("{} from {}", rc.status, addr);
-      complete(b->msgs[i], std::move(rc));
     }
+    complete_all(b->msgs, rs);
     return;
   }
   Status why = protocol::status_from_response(code, r->payload).with_context(fmt::format("send to {}", addr));
@@ -305,6 +289,25 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
     rc.error = why.message();
     complete(m, std::move(rc));
   }
+}
+
+void Producer::complete_all(const std::vector<Pending>& msgs, std::vector<Receipt>& rs) {
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    Receipt& r = rs[i];
+    r.line = msgs[i].line;
+    r.id = msgs[i].id;
+    if (r.ok) {
+      ++stats_.acked;
+    } else {
+      ++stats_.failed;
+      if (r.maybe_stored) ++stats_.maybe_stored;
+      if (stats_.first_error.empty()) stats_.first_error = r.error;
+    }
+    receipts_.complete(msgs[i].seq, std::move(r));
+    --outstanding_;
+  }
+  cv_.notify_all();
 }
 
 void Producer::complete(const Pending& p, Receipt r) {

@@ -91,6 +91,8 @@ class Producer {
   void on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r);
   void retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored);
   void complete(const Pending& p, Receipt r);
+  // Completes a whole batch under one lock and one wake-up: rs[i] is msgs[i]'s receipt.
+  void complete_all(const std::vector<Pending>& msgs, std::vector<Receipt>& rs);
   Route route_for(const Pending& p, std::optional<size_t> exclude);
 
   Cluster& cluster_;

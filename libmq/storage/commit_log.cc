@@ -89,7 +89,7 @@ Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
   if (act->size > 0 && act->size + n > segment_size_) {
     // Roll: the old segment must be durable before appends move on, since
     // the flusher only ever syncs the active segment.
-    Status s = act->file->sync();
+    Status s = sync_segment(*act);
     if (!s) {
       poison(s);
       return s;
@@ -119,7 +119,7 @@ Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segme
   if (act->end() != pos)
     return Status::invalid(fmt::format("commit log: append at {} but the log ends at {}", pos, act->end()));
   if (new_segment && act->size > 0) {
-    Status s = act->file->sync();  // as in append(): a rolled segment is durable
+    Status s = sync_segment(*act);  // as in append(): a rolled segment is durable
     if (!s) {
       poison(s);
       return s;
@@ -140,10 +140,15 @@ Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segme
   return Status::ok();
 }
 
+Status CommitLog::sync_segment(Segment& seg) {
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  return seg.file->sync();
+}
+
 Status CommitLog::sync_active() {
   MQ_RETURN_IF_ERROR(health());
   auto act = active();
-  Status s = act->file->sync();
+  Status s = sync_segment(*act);
   if (!s) poison(s);
   return s;
 }
@@ -151,7 +156,7 @@ Status CommitLog::sync_active() {
 Status CommitLog::sync_from(uint64_t pos) {
   for (auto& seg : segments()) {
     if (seg->end() < pos) continue;
-    Status s = seg->file->sync();
+    Status s = sync_segment(*seg);
     if (!s) {
       poison(s);
       return s;
@@ -226,7 +231,7 @@ Status CommitLog::truncate_to(uint64_t pos) {
   MQ_RETURN_IF_ERROR(keep->file->truncate(cut));
   keep->size = cut;
   if (cut == 0) keep->first_store_ms = 0;
-  MQ_RETURN_IF_ERROR(keep->file->sync());
+  MQ_RETURN_IF_ERROR(sync_segment(*keep));
   return fs_.sync_dir(dir_);
 }
 

@@ -78,12 +78,15 @@ class CommitLog {
 
   Status health() const;
   void poison(Status why);
+  // fdatasyncs of segment files issued so far (successful or not).
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
   const fs::path& dir() const { return dir_; }
 
  private:
   CommitLog(FileSystem& fsys, fs::path dir, uint64_t segment_size)
       : fs_(fsys), dir_(std::move(dir)), segment_size_(segment_size) {}
   Result<std::shared_ptr<Segment>> create_segment(uint64_t base);
+  Status sync_segment(Segment& seg);
 
   FileSystem& fs_;
   fs::path dir_;
@@ -92,6 +95,7 @@ class CommitLog {
   std::map<uint64_t, std::shared_ptr<Segment>> segments_;
   mutable std::mutex health_mu_;
   Status health_;
+  std::atomic<uint64_t> syncs_{0};
 };
 
 }  // namespace mq::storage

@@ -57,6 +57,13 @@ struct Appended {
   uint64_t offset;
 };
 
+// Counters since open, for diagnostics and `make bench` (group commit: records / log_syncs).
+struct StoreStats {
+  uint64_t appends = 0;    // append() batches written
+  uint64_t records = 0;    // records written by append() and append_raw()
+  uint64_t log_syncs = 0;  // fdatasyncs of commit log segments (group commits, rolls, close, replication)
+};
+
 struct QueueInfo {
   uint64_t min_offset = 0;   // first offset still stored
   uint64_t max_offset = 0;   // next offset to be assigned among visible ones (= count ever written)
@@ -145,6 +152,7 @@ class MessageStore {
   virtual void enforce_retention(int64_t now_ms) = 0;
   // Non-OK once an fdatasync has failed: the log is poisoned, appends fail.
   virtual Status health() const = 0;
+  virtual StoreStats stats() const = 0;
   // Waits for pending appends, flushes log and indexes, writes the clean
   // checkpoint. Appends after close fail. Idempotent.
   virtual Status close() = 0;

@@ -35,6 +35,13 @@ Status QueueIndex::write(uint64_t offset, std::string_view entries) {
   return write_all(*file_, entries, offset * kIndexEntrySize);
 }
 
+Status QueueIndex::write_if_changed(uint64_t offset, std::string_view entries) {
+  std::string old(entries.size(), '\0');
+  auto r = file_->pread(old.data(), old.size(), offset * kIndexEntrySize);
+  if (r && *r == old.size() && std::string_view(old) == entries) return Status::ok();
+  return write(offset, entries);
+}
+
 Result<std::vector<IndexEntry>> QueueIndex::read(uint64_t offset, uint64_t n) const {
   std::string buf(n * kIndexEntrySize, '\0');
   auto r = file_->pread(buf.data(), buf.size(), offset * kIndexEntrySize);

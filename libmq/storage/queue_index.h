@@ -39,6 +39,9 @@ class QueueIndex {
 
   // Writes encoded entries (a multiple of 24 bytes) starting at `offset`.
   Status write(uint64_t offset, std::string_view entries);
+  // Like write(), but leaves the file alone when it already holds exactly
+  // these bytes there (recovery rebuilding an intact index dirties nothing).
+  Status write_if_changed(uint64_t offset, std::string_view entries);
   Result<std::vector<IndexEntry>> read(uint64_t offset, uint64_t n) const;
   Result<IndexEntry> get(uint64_t offset) const;
   // Keeps the first `count` entries.

@@ -59,7 +59,7 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
   std::map<QueueState*, Seen> seen;
   auto flush_entries = [&](QueueState* q, Seen& s) -> Status {
     if (s.buf.empty()) return Status::ok();
-    Status st = q->index->write(s.buf_start, s.buf);
+    Status st = q->index->write_if_changed(s.buf_start, s.buf);
     report.index_entries_rebuilt += s.buf.size() / kIndexEntrySize;
     s.buf.clear();
     return st;
@@ -195,8 +195,10 @@ Status StoreImpl::finish_queue_state(QueueState& q) {
   q.visible = q.next_offset;
   q.bytes = 0;
   q.newest_ms = 0;
-  for (uint64_t o = q.min_offset; o < q.next_offset; o += 65536) {
-    auto es = q.index->read(o, std::min<uint64_t>(65536, q.next_offset - o));
+  // Chunks small enough to stay on the heap (no mmap/munmap per chunk: on a
+  // VM those page faults and TLB flushes cost more than the reading).
+  for (uint64_t o = q.min_offset; o < q.next_offset; o += 4096) {
+    auto es = q.index->read(o, std::min<uint64_t>(4096, q.next_offset - o));
     if (!es) return es.status();
     for (auto& e : *es) {
       q.bytes += e.size;

@@ -66,6 +66,7 @@ class StoreImpl final : public MessageStore {
   void set_replica(bool replica) override { replica_ = replica; }
   void enforce_retention(int64_t now_ms) override;
   Status health() const override { return log_->health(); }
+  StoreStats stats() const override;
   Status close() override;
 
  private:
@@ -109,6 +110,7 @@ class StoreImpl final : public MessageStore {
   QueueMap queues_;
 
   std::atomic<bool> replica_{false};
+  std::atomic<uint64_t> appends_{0}, records_{0};
   std::mutex append_mu_;
   int64_t last_store_ms_ = 0;
   bool closed_ = false;

@@ -10,6 +10,11 @@ namespace {
 
 constexpr uint64_t kMaxScanEntries = 1u << 16;  // per read, when a tag filter skips records
 constexpr uint64_t kIndexChunk = 512;
+// A queue's records are interleaved with other queues' in the log: one pread
+// may also cover the bytes between two wanted records when that gap is small
+// (copying it costs less than another syscall), up to kMaxRunBytes per pread.
+constexpr uint64_t kMaxGapBytes = 16u << 10;
+constexpr uint64_t kMaxRunBytes = 96u << 10;  // stays below malloc's mmap threshold
 
 }  // namespace
 
@@ -71,17 +76,20 @@ Result<ReadResult> StoreImpl::read(std::string_view topic, uint32_t queue, uint6
     }
   }
   r.next_offset = cur;
-  // Read contiguous runs with one pread each, verify every record.
+  r.records.reserve(bytes);
+  // Read runs of nearby records (in one segment, small gaps) with one pread
+  // each, verify every record.
   for (size_t i = 0; i < want.size();) {
     auto seg = log_->find(want[i].second.log_pos);
     size_t j = i + 1;
-    uint64_t run_end = want[i].second.log_pos + want[i].second.size;
-    while (seg && j < want.size() && want[j].second.log_pos == run_end &&
-           run_end + want[j].second.size <= seg->end()) {
-      run_end += want[j].second.size;
+    uint64_t start = want[i].second.log_pos;
+    uint64_t run_end = start + want[i].second.size;
+    while (seg && j < want.size()) {
+      uint64_t pos = want[j].second.log_pos, end = pos + want[j].second.size;
+      if (pos < run_end || pos - run_end > kMaxGapBytes || end - start > kMaxRunBytes || end > seg->end()) break;
+      run_end = end;
       ++j;
     }
-    uint64_t start = want[i].second.log_pos;
     if (!seg || start < log_->start()) {  // deleted by retention meanwhile
       i = j;
       continue;
@@ -95,9 +103,9 @@ Result<ReadResult> StoreImpl::read(std::string_view topic, uint32_t queue, uint6
       }
       return s.with_context(fmt::format("queue {}/{} offset {}", topic, queue, want[i].first));
     }
-    size_t p = 0;
     for (size_t k = i; k < j; ++k) {
       auto& [off, e] = want[k];
+      size_t p = e.log_pos - start;
       RecordView v;
       std::string why = "torn record";
       auto d = decode_record(std::string_view(buf).substr(p, e.size), v, &why);
@@ -109,7 +117,6 @@ Result<ReadResult> StoreImpl::read(std::string_view topic, uint32_t queue, uint6
       }
       r.records.append(v.bytes);
       ++r.count;
-      p += e.size;
     }
     i = j;
   }
