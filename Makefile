@@ -7,7 +7,7 @@ JOBS    ?= $(shell nproc)
 CMAKE_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=$(if $(SAN),Debug,RelWithDebInfo) \
                -DMQ_SANITIZE=$(if $(SAN),ON,OFF) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
-.PHONY: all build deps configure test unit integration run bench install uninstall clean fuzz
+.PHONY: all build deps configure test unit integration run bench torture install uninstall clean fuzz
 
 all: build
 
@@ -39,7 +39,13 @@ run: build
 	@exec $(BUILD)/bin/mq-broker
 
 bench: build
-	@scripts/bench
+	@BUILD=$(BUILD) scripts/bench
+
+# The fault suite (tests/integration/2[0-4]0-*.sh) scaled up: more kills, power cuts, longer
+# network chaos. Bounded: about 20 minutes on 2 cores.
+torture: build
+	@scripts/deps --test
+	@cd $(BUILD) && TORTURE=1 ctest --output-on-failure -R '^2[0-4]0-fault-' --timeout 900
 
 # libFuzzer targets (clang-14, ASan+UBSan) in build-fuzz, each run FUZZ_SECONDS on a copy of
 # tests/fuzz/corpus/<name>; fails on any crash and prints the artifact. See README "Fuzzing".

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Fault suite: thousands of idle TCP connections plus a client that sends requests and never reads
+# the answers. The broker's memory (VmRSS) stays bounded, a normal mq-send / mq-consume round trip
+# still works meanwhile, and connections beyond --max-connections are refused cleanly (closed at
+# once, logged) while the ones already open keep working. TORTURE=1: more connections, longer.
+. "$(dirname "$0")/lib.sh"
+. "$MQ_SRC/tests/tools/fault.sh"
+
+idle=$(scale 2000 6000)
+limit=$((idle + 100))
+ulimit -n $((idle * 2 + 1000)) 2>/dev/null || ulimit -n 65536 || fail "cannot raise ulimit -n"
+start_broker b1 --flush async --max-connections "$limit"
+seq 1000 | timeout 30 mq-send -b "$B1" -t idle || fail "first send"
+bpid=${PIDS[b1]}
+rss0=$(rss_kb "$bpid")
+
+# idle connections: opened, never written to; held until $T/stop exists
+python3 - "$B1" "$idle" "$T" >"$T/idle.out" 2>"$T/idle.err" <<'PY' &
+import socket, sys, os, time
+addr, n, t = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+h, p = addr.rsplit(":", 1)
+socks = []
+for i in range(n):
+    socks.append(socket.create_connection((h, int(p)), timeout=10))
+open(f"{t}/idle.ready", "w").write(f"{len(socks)}\n")
+while not os.path.exists(f"{t}/stop"):
+    time.sleep(0.1)
+# every idle connection is still open (the broker did not drop them): a closed one reads EOF
+alive = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        alive += 0 if s.recv(1) == b"" else 1
+    except BlockingIOError:
+        alive += 1
+    except OSError:
+        pass
+print(alive)
+PY
+EXTRA_PIDS+=("$!")
+wait_until 60 test -s "$T/idle.ready" || fail "could not open $idle idle connections: $(tail -n 2 "$T/idle.err")"
+rss_idle=$(rss_kb "$bpid")
+
+# a client that writes hello requests as fast as it can and never reads an answer
+python3 - "$B1" "$T" "$(scale 3 15)" >"$T/deaf.out" 2>"$T/deaf.err" <<'PY' &
+import socket, struct, sys, time
+addr, t, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+h, p = addr.rsplit(":", 1)
+s = socket.create_connection((h, int(p)), timeout=10)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+name = b"deaf"
+payload = struct.pack("<H", len(name)) + name
+batch = b"".join(struct.pack("<IBBHIHH", 12 + len(payload), 1, 1, 0, i, 0, 0) + payload
+                 for i in range(1000))
+s.setblocking(False)
+sent, end, stalled = 0, time.time() + secs, 0.0
+while time.time() < end:
+    try:
+        sent += s.send(batch)
+    except BlockingIOError:       # the broker stopped reading us: back-pressure works
+        stalled += 0.01
+        time.sleep(0.01)
+    except OSError as e:          # closed by the broker
+        print(f"closed after {sent} bytes: {e}")
+        break
+print(f"sent {sent} bytes, stalled {stalled:.1f}s")
+PY
+deaf=$!
+EXTRA_PIDS+=("$deaf")
+# meanwhile a normal round trip
+sleep 1
+t0=$(date +%s%N)
+seq 2000 | timeout 30 mq-send -b "$B1" -t rt --receipts >"$T/rt.rcpt" || fail "round trip send failed under idle load"
+timeout 30 mq-consume -b "$B1" -t rt --from earliest -e --format json >"$T/rt.json" || fail "round trip consume failed"
+rt_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+figures "idle-clients round-trip" -r "$T/rt.rcpt=" -c "$T/rt.json"
+[[ $(fig_get acked) -eq 2000 ]] || fail "round trip: $(fig_get acked) of 2000 acked"
+timeout 60 tail --pid="$deaf" -f /dev/null || fail "the deaf client did not finish"
+rss_deaf=$(rss_kb "$bpid")
+
+# beyond the limit: some of 200 more connections are refused (closed at once), the broker lives
+python3 - "$B1" >"$T/extra.out" 2>&1 <<'PY' || fail "extra connections: $(cat "$T/extra.out")"
+import socket, sys, time
+h, p = sys.argv[1].rsplit(":", 1)
+socks, refused = [], 0
+for i in range(200):
+    try:
+        socks.append(socket.create_connection((h, int(p)), timeout=5))
+    except OSError:
+        refused += 1
+time.sleep(1.5)
+for s in socks:              # refused ones were closed by the broker: EOF or RST, no waiting
+    s.setblocking(False)
+    try:
+        if s.recv(1) == b"":
+            refused += 1
+    except BlockingIOError:
+        pass
+    except OSError:
+        refused += 1
+print(refused)
+PY
+refused=$(tail -n 1 "$T/extra.out")
+touch "$T/stop"
+wait_until 30 test -s "$T/idle.out" || fail "idle holder did not report"
+alive=$(cat "$T/idle.out")
+kill -0 "$bpid" || fail "broker died"
+rss_end=$(rss_kb "$bpid")
+seq 10 | timeout 20 mq-send -b "$B1" -t after || fail "send after the storm"
+note "deaf client: $(cat "$T/deaf.out")"
+grow=$(( (rss_deaf - rss0) / 1024 ))
+per_idle=$(( (rss_idle - rss0) * 1024 / idle ))
+deaf_mib=$(( (rss_deaf - rss_idle) / 1024 ))
+echo "idle-clients: idle=$idle alive_after=$alive refused_over_limit=$refused/200 rss_kb_before=$rss0" \
+  "rss_kb_idle=$rss_idle rss_kb_deaf=$rss_deaf rss_kb_end=$rss_end round_trip_ms=$rt_ms" | tee -a "$T/figures"
+[[ $alive -ge $((idle - 5)) ]] || fail "the broker dropped idle connections: $alive of $idle left"
+# 100 slots were left above the idle ones (round-trip clients came and went): most of 200 refused
+[[ $refused -ge 90 ]] || fail "only $refused of 200 connections over --max-connections were refused"
+grep -qiE 'max.?conn|too many|refus|limit' "$T/b1.log" || fail "broker did not log refused connections"
+# an idle connection costs little; a never-reading one may hold max_pending_bytes (64 MiB) of
+# answers, which costs about twice that in allocations (reported to the lead)
+[[ $per_idle -le 65536 ]] || fail "an idle connection costs $per_idle bytes of broker RSS"
+[[ $deaf_mib -le 160 ]] || fail "one never-reading client grew the broker by $deaf_mib MiB"
+echo "$TEST_NAME: ok (RSS +$grow MiB: $per_idle bytes per idle connection, +$deaf_mib MiB for the deaf client)"
