@@ -130,6 +130,9 @@ Status broker(const BrokerOptions& opt) {
   so.flush_interval = opt.flush_interval;
   so.segment_size = opt.segment_size;
   so.retention = opt.retention;
+  so.on_recovery_progress = [](uint64_t scanned, uint64_t total) {
+    spdlog::info("recovering: scanned {} of {} MiB of log", scanned >> 20, total >> 20);
+  };
   storage::RecoveryReport report;
   auto store = storage::MessageStore::open(so, &report);
   if (!store) return store.status().with_context(fmt::format("data directory {}", dir.string()));

@@ -37,6 +37,10 @@ struct StoreOptions {
   Millis retention{72ll * 3600 * 1000};
   // nullptr: real POSIX files. Not owned; must outlive the store.
   FileSystem* fs = nullptr;
+  // Told every few seconds while open() scans the log after an unclean stop
+  // (bytes scanned so far, bytes to scan), on the opening thread.
+  std::function<void(uint64_t scanned, uint64_t total)> on_recovery_progress;
+  Millis recovery_progress_every{2000};
 };
 
 struct RecoveryReport {

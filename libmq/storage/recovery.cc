@@ -69,6 +69,11 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
   std::string buf;
   uint64_t prev_end = 0;
   bool have_prev = false;
+  // Progress for long scans (a 1 GiB segment takes seconds on a slow disk).
+  uint64_t to_scan = 0;
+  for (auto& seg : log_->segments())
+    if (seg->end() > from) to_scan += seg->end() - std::max(from, seg->base);
+  auto next_progress = std::chrono::steady_clock::now() + opt_.recovery_progress_every;
   for (auto& seg : log_->segments()) {
     // Records are dense: a segment that does not start where the previous
     // one ended means lost bytes (a truncated segment): the log ends there.
@@ -96,6 +101,10 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
         p = 0;
         size_t need = buf.size() >= 4 ? std::min<uint64_t>(load_u32(buf.data()), kMaxRecordSize) : 0;
         size_t want = std::min<uint64_t>(std::max(kScanChunk, need), size - buf_off);
+        if (opt_.on_recovery_progress && std::chrono::steady_clock::now() >= next_progress) {
+          opt_.on_recovery_progress(report.scanned_bytes, to_scan);
+          next_progress = std::chrono::steady_clock::now() + opt_.recovery_progress_every;
+        }
         if (want > buf.size()) {
           size_t old = buf.size();
           buf.resize(want);

@@ -188,6 +188,29 @@ TEST_CASE("recovery rebuilds a missing index directory from the whole log", "[st
   CHECK(bodies(**s, 1).size() == 60);
 }
 
+TEST_CASE("a recovery scan reports its progress to the opener", "[storage]") {
+  Pristine p;
+  TempDir work;
+  fs::path d = work.path() / "data";
+  fs::copy(p.data, d, fs::copy_options::recursive);
+  fs::remove(d / "checkpoint");  // scan the whole log
+  auto o = rec_options(d);
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  o.on_recovery_progress = [&](uint64_t scanned, uint64_t total) { calls.emplace_back(scanned, total); };
+  o.recovery_progress_every = Millis(0);  // at every read
+  RecoveryReport rep;
+  auto s = MessageStore::open(o, &rep);
+  REQUIRE(s);
+  REQUIRE_FALSE(calls.empty());
+  uint64_t log_bytes = p.records.back().end - p.records.front().start;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    CHECK(calls[i].second == log_bytes);
+    CHECK(calls[i].first <= calls[i].second);
+    if (i > 0) CHECK(calls[i].first >= calls[i - 1].first);
+  }
+  CHECK(rep.scanned_bytes == log_bytes);
+}
+
 TEST_CASE("recovery drops a partial trailing index entry and stale entries past the log end",
           "[storage]") {
   Pristine p;
