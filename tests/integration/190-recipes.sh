@@ -78,4 +78,14 @@ mq-replay --dlq workers || fail "second re-drive: exit $?"
 # 7. count the messages each queue got in the last 10 minutes
 mq-replay -t jobs --from -10m --format '%q\n' | sort | uniq -c >"$T/per-queue"
 [[ $(awk '{ s += $1 } END { print s }' "$T/per-queue") -eq $((jobs_before + 1)) ]] || fail "per-queue counts: $(cat "$T/per-queue")"
-note "ok: every mq(7) recipe works as written"
+# 8. README's five-minute tour, taken from README.md itself (minus the endless follower)
+awk '/^## A five-minute tour/ { t = 1 } t && /^```sh/ { on = 1; next } on && /^```$/ { exit } on' \
+  "$MQ_SRC/README.md" | grep -vx 'mq-consume -t demo' >"$T/tour.sh"
+[[ $(grep -c '^mq-' "$T/tour.sh") -ge 10 ]] || fail "could not find the tour in README.md"
+(cd "$T" && timeout 120 bash -euo pipefail tour.sh >"$T/tour.out" 2>"$T/tour.err") ||
+  fail "README tour failed: $(tail -n 5 "$T/tour.err")"
+grep -q '"key":"customer-7","tag":"new","props":{"source":"web"},"body":"order 1"' "$T/tour.out" ||
+  fail "tour: the JSON round trip lost fields: $(grep customer "$T/tour.out")"
+[[ $(grep -c $'\tSEND_OK$' "$T/tour.out") -eq 2 ]] || fail "tour: expected 2 SEND_OK receipts"
+[[ $(grep -c '^job [0-9]* from queue [0-9]' "$T/tour.out") -eq 10 ]] || fail "tour: the group ran $(grep -c '^job ' "$T/tour.out") of 10 jobs"
+note "ok: every mq(7) recipe and README's tour work as written"
