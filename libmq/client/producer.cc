@@ -293,27 +293,19 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
 
 void Producer::complete_all(const std::vector<Pending>& msgs, std::vector<Receipt>& rs) {
   std::lock_guard lock(mu_);
-  for (size_t i = 0; i < msgs.size(); ++i) {
-    Receipt& r = rs[i];
-    r.line = msgs[i].line;
-    r.id = msgs[i].id;
-    if (r.ok) {
-      ++stats_.acked;
-    } else {
-      ++stats_.failed;
-      if (r.maybe_stored) ++stats_.maybe_stored;
-      if (stats_.first_error.empty()) stats_.first_error = r.error;
-    }
-    receipts_.complete(msgs[i].seq, std::move(r));
-    --outstanding_;
-  }
+  for (size_t i = 0; i < msgs.size(); ++i) complete_locked(msgs[i], std::move(rs[i]));
   cv_.notify_all();
 }
 
 void Producer::complete(const Pending& p, Receipt r) {
+  std::lock_guard lock(mu_);
+  complete_locked(p, std::move(r));
+  cv_.notify_all();
+}
+
+void Producer::complete_locked(const Pending& p, Receipt r) {
   r.line = p.line;
   r.id = p.id;
-  std::lock_guard lock(mu_);
   if (r.ok) {
     ++stats_.acked;
   } else {
@@ -323,7 +315,6 @@ void Producer::complete(const Pending& p, Receipt r) {
   }
   receipts_.complete(p.seq, std::move(r));
   --outstanding_;
-  cv_.notify_all();
 }
 
 }  // namespace mq::client

@@ -93,6 +93,7 @@ class Producer {
   void complete(const Pending& p, Receipt r);
   // Completes a whole batch under one lock and one wake-up: rs[i] is msgs[i]'s receipt.
   void complete_all(const std::vector<Pending>& msgs, std::vector<Receipt>& rs);
+  void complete_locked(const Pending& p, Receipt r);  // mu_ held; the caller notifies cv_
   Route route_for(const Pending& p, std::optional<size_t> exclude);
 
   Cluster& cluster_;
