@@ -193,6 +193,7 @@ Status broker(const BrokerOptions& opt) {
   ropt.sync = opt.replication == "sync";
   ropt.timeout = opt.replication_timeout;
   ropt.security = to_master;
+  ropt.offsets = &(*groups)->offsets();
   std::unique_ptr<broker::ReplicationMaster> repl_master;
   if (!slave) repl_master = std::make_unique<broker::ReplicationMaster>(io, brk, **store, **topics, ropt);
   else brk.set_role(protocol::Role::slave, opt.master);

@@ -245,6 +245,7 @@ Status Authorizer::check(uint64_t connection, const protocol::Frame& f) const {
       if (!in.str16(name)) return Status::ok();  // malformed: the handler says so
       return need_topic(user, name);
     case Type::topic_info:
+    case Type::replication_status:
       if (config_->has_rules(user)) return Status::ok();
       return need(user, Permission::subscribe, "*");
     case Type::heartbeat: {
@@ -271,6 +272,7 @@ Status Authorizer::check(uint64_t connection, const protocol::Frame& f) const {
       return need(user, Permission::admin, name);
     case Type::replicate:
     case Type::replica_ack:
+    case Type::sync_offsets:
       return need(user, Permission::replicate, "");
     default:
       return Status::ok();

@@ -123,4 +123,56 @@ Status OffsetTable::persist() {
   return Status::ok();
 }
 
+uint64_t OffsetTable::version() const {
+  std::lock_guard lk(mu_);
+  return version_;
+}
+
+std::vector<protocol::GroupOffset> OffsetTable::snapshot() const {
+  std::lock_guard lk(mu_);
+  std::vector<protocol::GroupOffset> out;
+  out.reserve(table_.size());
+  for (auto& [k, e] : table_) {
+    if (e.offset < 0 && e.epoch == 0) continue;  // looked up, never set
+    out.push_back({std::get<0>(k), {std::get<1>(k), std::get<2>(k)}, e.offset, e.epoch});
+  }
+  return out;
+}
+
+OffsetTable::Entry OffsetTable::reconcile(Entry local, Entry remote) {
+  if (remote.epoch != local.epoch) return remote.epoch > local.epoch ? remote : local;
+  return remote.offset > local.offset ? remote : local;
+}
+
+size_t OffsetTable::merge(const std::vector<protocol::GroupOffset>& remote) {
+  std::lock_guard lk(mu_);
+  size_t changed = 0;
+  for (auto& r : remote) {
+    if (r.offset < 0 && r.epoch == 0) continue;
+    auto& e = table_[{r.group, r.q.topic, r.q.queue}];
+    Entry m = reconcile(e, Entry{r.offset, r.epoch});
+    if (m.offset != e.offset || m.epoch != e.epoch) {
+      e = m;
+      ++changed;
+    }
+  }
+  if (changed) ++version_;
+  return changed;
+}
+
+std::vector<protocol::GroupOffset> offsets_ahead(const std::vector<protocol::GroupOffset>& local,
+                                                 const std::vector<protocol::GroupOffset>& remote) {
+  using Key = std::tuple<std::string_view, std::string_view, uint32_t>;
+  std::map<Key, OffsetTable::Entry> seen;
+  for (auto& r : remote) seen[{r.group, r.q.topic, r.q.queue}] = {r.offset, r.epoch};
+  std::vector<protocol::GroupOffset> out;
+  for (auto& l : local) {
+    auto it = seen.find({l.group, l.q.topic, l.q.queue});
+    OffsetTable::Entry there = it == seen.end() ? OffsetTable::Entry{} : it->second;
+    auto m = OffsetTable::reconcile(there, {l.offset, l.epoch});
+    if (m.offset != there.offset || m.epoch != there.epoch) out.push_back(l);
+  }
+  return out;
+}
+
 }  // namespace mq::broker

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "protocol/group_messages.h"
+#include "protocol/replication_messages.h"
 #include "util/status.h"
 
 namespace mq::broker {
@@ -49,6 +50,18 @@ class OffsetTable {
   // Writes the file if anything changed since the last write.
   Status persist();
 
+  // Replication (sync_offsets). version() changes with every change of the
+  // table (this process only: it starts at 0). snapshot() is every entry, in
+  // key order. merge() reconciles each remote entry with the local one (see
+  // reconcile) and returns how many entries changed.
+  uint64_t version() const;
+  std::vector<protocol::GroupOffset> snapshot() const;
+  size_t merge(const std::vector<protocol::GroupOffset>& remote);
+  // The rule both master and slave apply: a higher epoch wins (an admin reset
+  // happened there); with equal epochs the higher offset wins, so offsets
+  // committed on either side are kept and nothing is consumed again or skipped.
+  static Entry reconcile(Entry local, Entry remote);
+
  private:
   explicit OffsetTable(std::filesystem::path file) : file_(std::move(file)) {}
   using Key = std::tuple<std::string, std::string, uint32_t>;
@@ -58,5 +71,10 @@ class OffsetTable {
   std::map<Key, Entry> table_;
   uint64_t version_ = 0, persisted_version_ = 0;
 };
+
+// The entries of `local` that would change `remote` under OffsetTable::merge:
+// what a slave sends its master (offsets committed on the slave meanwhile).
+std::vector<protocol::GroupOffset> offsets_ahead(const std::vector<protocol::GroupOffset>& local,
+                                                 const std::vector<protocol::GroupOffset>& remote);
 
 }  // namespace mq::broker

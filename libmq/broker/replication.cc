@@ -34,6 +34,14 @@ ReplicationMaster::ReplicationMaster(asio::io_context& io, Broker& broker, stora
   broker.on_connection_closed([this](uint64_t id) { connection_closed(id); });
   broker.on_visible([this] { parking_.notify(); });
   broker.set_slaves_provider([this] { return slaves(); });
+  broker.set_handler(Type::replication_status, [this](protocol::Frame&, const net::Responder& r) {
+    std::string out;
+    status().encode(out);
+    r.reply(Code::ok, std::move(out));
+  });
+  if (opt_.offsets)
+    broker.set_handler(Type::sync_offsets,
+                       [this](protocol::Frame& f, const net::Responder& r) { sync_offsets(f, r); });
   if (opt_.sync) {
     broker.set_ack_gate([this](uint64_t end, std::function<void(Code)> done) {
       await(end, std::move(done));
@@ -110,6 +118,51 @@ uint64_t ReplicationMaster::acked() const {
   return acked_;
 }
 
+protocol::ReplicationStatusResponse ReplicationMaster::status() const {
+  protocol::ReplicationStatusResponse out;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [id, s] : slaves_) out.slaves.push_back({s.addr, true, s.acked, 0, 0});
+    for (auto& [addr, acked] : gone_) {
+      bool also_connected = false;
+      for (auto& c : out.slaves) also_connected = also_connected || c.addr == addr;
+      if (!also_connected) out.slaves.push_back({addr, false, acked, 0, 0});
+    }
+  }
+  out.log_end = store_.log_end();
+  int64_t now = now_ms();
+  for (auto& s : out.slaves) {
+    if (s.acked >= out.log_end) continue;
+    s.lag_bytes = out.log_end - s.acked;
+    // The oldest record the slave lacks: how long it has been waiting.
+    auto first = store_.read_log(s.acked, 1);
+    storage::RecordView v;
+    if (first && storage::decode_record(*first, v) == storage::DecodeResult::ok && v.store_ms > 0)
+      s.lag_ms = static_cast<uint64_t>(std::max<int64_t>(0, now - v.store_ms));
+  }
+  return out;
+}
+
+void ReplicationMaster::sync_offsets(protocol::Frame& f, const net::Responder& r) {
+  protocol::SyncOffsetsRequest req;
+  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "sync_offsets request: malformed payload");
+  if (!req.offsets.empty()) {
+    // Committed on the slave while this master was away (or lost by its kill -9).
+    // Never ahead of this log (it may have lost an unflushed tail).
+    for (auto& o : req.offsets)
+      o.offset = std::min<int64_t>(o.offset, static_cast<int64_t>(store_.queue_info(o.q.topic, o.q.queue).max_offset));
+    if (size_t n = opt_.offsets->merge(req.offsets))
+      spdlog::info("took {} consumer offsets from slave {} (higher than this master's)", n, r.peer());
+  }
+  protocol::SyncOffsetsResponse resp;
+  resp.version = opt_.offsets->version();
+  resp.has_table = resp.version != req.known_version;
+  if (resp.has_table) resp.offsets = opt_.offsets->snapshot();
+  std::string out;
+  resp.encode(out);
+  r.reply(Code::ok, std::move(out));
+}
+
 void ReplicationMaster::shutdown() {
   std::multimap<uint64_t, Waiter> left;
   {
@@ -128,6 +181,7 @@ void ReplicationMaster::connection_closed(uint64_t id) {
   auto it = slaves_.find(id);
   if (it == slaves_.end()) return;
   spdlog::info("slave {} disconnected (acknowledged log position {})", it->second.addr, it->second.acked);
+  if (!it->second.addr.empty()) gone_[it->second.addr] = it->second.acked;
   slaves_.erase(it);
   acked_ = 0;
   for (auto& [i, s] : slaves_) acked_ = std::max(acked_, s.acked);
@@ -142,6 +196,7 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
     auto [it, fresh] = slaves_.try_emplace(r.connection_id());
     if (fresh) {
       it->second.addr = req.slave_addr;
+      gone_.erase(req.slave_addr);
       spdlog::info("slave {} connected from {} at log position {} (master log end {})", req.slave_addr,
                    r.peer(), req.pos, store_.log_end());
     }
@@ -239,7 +294,12 @@ void ReplicationSlave::run() {
       if (stop_) break;
     }
     Status err;
-    if (step(err)) {
+    bool ok = step(err);
+    if (ok && opt_.offsets && offsets_supported_ && std::chrono::steady_clock::now() >= next_sync_) {
+      next_sync_ = std::chrono::steady_clock::now() + opt_.offsets_interval;
+      ok = sync_offsets(err);
+    }
+    if (ok) {
       backoff = Millis(100);
       last_error.clear();
       continue;
@@ -291,6 +351,12 @@ bool ReplicationSlave::step(Status& err) {
     connected_ = true;
     spdlog::info("replicating from master {} at log position {} (master log end {})", master_, req.pos,
                  resp.master_end);
+    // A new connection (maybe a restarted master): offsets are synced at once,
+    // and everything this slave holds is offered to the master again.
+    known_version_ = protocol::kNoVersion;
+    master_view_.clear();
+    offsets_supported_ = true;  // the master may have been upgraded
+    next_sync_ = {};
   }
   // Topics first: once the records are visible, pulls must find their topic.
   for (auto& [t, q] : resp.topics) {
@@ -313,6 +379,45 @@ bool ReplicationSlave::step(Status& err) {
     caught_up_ = true;
     spdlog::info("caught up with master {} at log position {}", master_, end);
   }
+  return true;
+}
+
+bool ReplicationSlave::sync_offsets(Status& err) {
+  protocol::SyncOffsetsRequest req;
+  req.known_version = known_version_;
+  auto local = opt_.offsets->snapshot();
+  req.offsets = offsets_ahead(local, master_view_);
+  std::string payload;
+  req.encode(payload);
+  auto res = channel_->call(Type::sync_offsets, std::move(payload), Millis(10000));
+  if (!res) {
+    err = res.status();
+    return false;
+  }
+  if (res->header.status == Code::unknown_type) {
+    spdlog::warn("master {} does not replicate consumer offsets (an older version): a promoted slave "
+                 "starts groups without them",
+                 master_);
+    offsets_supported_ = false;
+    return true;
+  }
+  if (res->header.status != Code::ok) {
+    err = protocol::status_from_response(res->header.status, res->payload).with_context("syncing offsets");
+    return false;
+  }
+  protocol::SyncOffsetsResponse resp;
+  if (!resp.decode(res->payload)) {
+    err = Status::corruption("sync_offsets response: malformed payload");
+    return false;
+  }
+  if (!req.offsets.empty())
+    spdlog::debug("offered {} consumer offsets committed here to master {}", req.offsets.size(), master_);
+  if (resp.has_table) {
+    size_t changed = opt_.offsets->merge(resp.offsets);
+    if (changed) spdlog::debug("took {} consumer offsets from master {}", changed, master_);
+    master_view_ = std::move(resp.offsets);
+  }
+  known_version_ = resp.version;
   return true;
 }
 

@@ -11,6 +11,15 @@
 // covers every batch below it), SLAVE_NOT_AVAILABLE when no slave is
 // connected, FLUSH_SLAVE_TIMEOUT after the replication timeout; the records
 // are stored on the master in every case.
+//
+// Consumer offsets (the offset table, which also holds the delay levels'
+// progress under %SCHEDULE%) follow with `sync_offsets`: every 500 ms (and
+// right after each (re)connection) the slave sends the offsets it holds above
+// what it last got from the master — commits made on the slave while the
+// master was away — and gets the master's whole table back when it changed.
+// Both merge with OffsetTable::reconcile (higher epoch, else higher offset),
+// and the slave persists its table like any broker, so a promoted slave
+// continues each group and each delay level where the master was.
 #pragma once
 
 #include <atomic>
@@ -27,6 +36,7 @@
 
 #include "broker/broker.h"
 #include "broker/long_poll.h"
+#include "broker/offset_table.h"
 #include "broker/topics.h"
 #include "net/asio.h"
 #include "net/channel.h"
@@ -40,6 +50,8 @@ struct ReplicationOptions {
   Millis timeout{3000};        // --replication-timeout
   uint32_t max_chunk = 4u << 20;  // bytes per replicate answer
   net::ClientSecurity security;   // slaves: TLS and credentials towards the master
+  OffsetTable* offsets = nullptr;  // replicated both ways when set; outlives master and slave
+  Millis offsets_interval{500};    // slaves: how often offsets are synced
 };
 
 // Master side. Registers the replicate handler, the hello slave list and (with
@@ -63,6 +75,8 @@ class ReplicationMaster {
   std::vector<std::string> slaves() const;
   // Highest position a connected slave acknowledged.
   uint64_t acked() const;
+  // Every slave seen since start (connected ones first) and how far behind it is.
+  protocol::ReplicationStatusResponse status() const;
   // Answers parked requests and every waiter (flush_slave_timeout).
   void shutdown();
 
@@ -77,6 +91,7 @@ class ReplicationMaster {
     std::function<void(protocol::Code)> done;
   };
   void replicate(protocol::Frame& f, const net::Responder& r);
+  void sync_offsets(protocol::Frame& f, const net::Responder& r);
   void connection_closed(uint64_t id);
   void arm_timer();
   void expire();
@@ -89,6 +104,7 @@ class ReplicationMaster {
   net::asio::steady_timer timer_;
   mutable std::mutex mu_;
   std::map<uint64_t, Slave> slaves_;  // by connection id
+  std::map<std::string, uint64_t> gone_;  // disconnected slaves: address -> last acknowledged
   uint64_t acked_ = 0;
   std::multimap<uint64_t, Waiter> waiters_;  // by end position
   bool stopped_ = false;
@@ -111,6 +127,8 @@ class ReplicationSlave {
   void run();
   // One replicate round trip; false (and `err`) on any failure.
   bool step(Status& err);
+  // One sync_offsets round trip; false (and `err`) on a transport failure.
+  bool sync_offsets(Status& err);
   void backoff_sleep(Millis d);
 
   storage::MessageStore& store_;
@@ -126,6 +144,11 @@ class ReplicationSlave {
   bool stop_ = false;
   std::atomic<bool> caught_up_{false};
   bool connected_ = false;
+  // Offset sync state (replication thread only).
+  bool offsets_supported_ = true;  // false once the master answered unknown_type
+  uint64_t known_version_ = protocol::kNoVersion;
+  std::vector<protocol::GroupOffset> master_view_;  // the master's table as last received
+  std::chrono::steady_clock::time_point next_sync_{};
 };
 
 }  // namespace mq::broker

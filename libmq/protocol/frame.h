@@ -41,6 +41,8 @@ enum class Type : uint8_t {
   replica_ack = 14,
   auth_challenge = 15,  // a fresh nonce for this connection
   auth = 16,            // user + proof of the password over that nonce
+  sync_offsets = 17,    // slave <-> master: consumer offsets and delay progress, merged
+  replication_status = 18,  // the master's slaves and how far behind each is
 };
 
 // Response status. The first four are SPEC's send statuses.
