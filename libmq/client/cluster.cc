@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -126,6 +127,35 @@ std::vector<size_t> Cluster::read_sources() const {
       pair_taken = pair_taken || (on.hello.role == protocol::Role::slave && on.hello.master_addr == n.hello.master_addr);
     }
     if (!master_up && !pair_taken) out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<size_t> Cluster::pair_of(size_t i) {
+  auto is = [this](size_t j, const std::string& addr) {
+    auto& n = *nodes_[j];
+    return !addr.empty() && (n.address == addr || (n.reachable && n.hello.broker_addr == addr));
+  };
+  auto find_or_add = [&](const std::string& addr) {
+    for (size_t j = 0; j < nodes_.size(); ++j)
+      if (is(j, addr)) return j;
+    return add(addr, options_);
+  };
+  size_t master = i;
+  if (nodes_[i]->reachable && nodes_[i]->hello.role == protocol::Role::slave && !nodes_[i]->hello.master_addr.empty())
+    master = find_or_add(nodes_[i]->hello.master_addr);
+  std::vector<size_t> out{master};
+  auto push = [&out](size_t j) {
+    if (std::find(out.begin(), out.end(), j) == out.end()) out.push_back(j);
+  };
+  if (master != i) push(i);
+  if (nodes_[master]->reachable)
+    for (auto& a : nodes_[master]->hello.slaves) push(find_or_add(a));
+  for (size_t j = 0; j < nodes_.size(); ++j) {
+    auto& n = *nodes_[j];
+    if (j != master && n.reachable && n.hello.role == protocol::Role::slave &&
+        (is(master, n.hello.master_addr) || n.hello.master_addr == nodes_[master]->address))
+      push(j);
   }
   return out;
 }

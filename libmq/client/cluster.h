@@ -49,6 +49,14 @@ class Cluster {
   // reachable slave of it (or a slave whose master is unknown).
   std::vector<size_t> read_sources() const;
 
+  // The nodes of broker i's master-slave pair, its master first (i itself
+  // when it is one; the master a slave names, else i), then every slave of
+  // that master that is listed or that the master named in hello. A slave
+  // only named is added as a node without a hello (its channel connects on
+  // first use). Caller's thread, before requests are issued that could run
+  // callbacks touching the node list.
+  std::vector<size_t> pair_of(size_t i);
+
   // Avoid broker i for `for_ms` (latency fault tolerance).
   void mark_failed(size_t i, int64_t for_ms);
   bool available(size_t i) const;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -74,6 +75,12 @@ struct GroupConsumer::Impl {
     bool hb_in_flight = false;
     bool joined = false;
     std::vector<QueueRef> released;
+    // Failover: the master-slave pair (master first) and the one requests go to.
+    std::vector<size_t> route;
+    size_t serving = 0;
+    int failures = 0;  // heartbeats in a row that did not reach `serving`
+    Clock::time_point next_probe{};
+    bool probing = false;
   };
   struct Job {
     Key key;
@@ -165,7 +172,8 @@ struct GroupConsumer::Impl {
     };
   }
 
-  BrokerNode& bn(size_t node) { return cluster.node(node); }
+  // Where the requests for a pair go now: its master, or a slave while the master is away.
+  BrokerNode& bn(size_t node) { return cluster.node(nodes_by_index(node).serving); }
 
   // ---- heartbeats and assignment ----
 
@@ -208,6 +216,7 @@ struct GroupConsumer::Impl {
   void on_heartbeat(size_t idx, const std::vector<QueueRef>& released, Result<protocol::Frame> r) {
     Node& n = nodes_by_index(idx);
     n.hb_in_flight = false;
+    track_route(n, static_cast<bool>(r));
     if (!r || r->header.status != protocol::Code::ok) {
       Status s = r ? protocol::status_from_response(r->header.status, r->payload) : r.status();
       spdlog::debug("heartbeat to {}: {}", bn(idx).address, s.to_string());
@@ -397,6 +406,58 @@ struct GroupConsumer::Impl {
               if (it != queues.end()) fetch_offset(it->second.get());
             });
           }
+        }));
+  }
+
+  // ---- failover between a master and its slaves ----
+  // Two heartbeats in a row that do not reach the broker move the pair to the
+  // next of its brokers (master -> slave): the queues held stay as they are
+  // and continue at their position there (identical logs, offsets replicated),
+  // the broker there assigns the queues anew. While a slave serves, the
+  // master is probed every 2 s and takes over again once it answers.
+
+  void track_route(Node& n, bool reached) {
+    if (reached) {
+      n.failures = 0;
+      return;
+    }
+    if (++n.failures < 2 || n.route.size() < 2) return;
+    auto it = std::find(n.route.begin(), n.route.end(), n.serving);
+    size_t next = n.route[(static_cast<size_t>(it - n.route.begin()) + 1) % n.route.size()];
+    spdlog::warn("{} unreachable: continuing on {}{}", cluster.node(n.serving).address, cluster.node(next).address,
+                 next == n.route.front() ? "" : " (a slave: reads and commits, failed messages wait)");
+    switch_to(n, next);
+  }
+
+  void switch_to(Node& n, size_t to) {
+    n.serving = to;
+    n.failures = 0;
+    n.next_heartbeat = Clock::now();
+    n.next_probe = Clock::now() + Millis(2000);
+    for (auto& [k, q] : queues)
+      if (q->node == n.index) {
+        q->retry_at = {};        // pull from the new broker at once
+        q->last_committed = -1;  // and tell it where we are at the next commit
+      }
+  }
+
+  void probe_master(Node& n, Clock::time_point now) {
+    if (n.route.empty() || n.serving == n.route.front() || n.probing || now < n.next_probe || stopping) return;
+    n.probing = true;
+    n.next_probe = now + Millis(2000);
+    size_t idx = n.index, master = n.route.front();
+    std::string payload;
+    ByteWriter(payload).str16(cluster.channel_options().client_name);
+    cluster.node(master).channel->request(
+        Type::hello, std::move(payload), opt.request_timeout, poster([this, idx, master](Result<protocol::Frame> r) {
+          Node& n = nodes_by_index(idx);
+          n.probing = false;
+          protocol::HelloResponse h;
+          if (!r || r->header.status != protocol::Code::ok || !h.decode(r->payload) ||
+              h.role != protocol::Role::master || n.serving == master)
+            return;
+          spdlog::info("{} is back: continuing on it", cluster.node(master).address);
+          switch_to(n, master);
         }));
   }
 
@@ -762,8 +823,13 @@ struct GroupConsumer::Impl {
              const std::function<bool()>& on_idle, const std::atomic<bool>& stop) {
     on_message = &msg_cb;
     written = &written_cb;
-    for (size_t i : cluster.masters()) nodes.push_back(Node{i, Clock::now(), false, false, {}});
-    if (nodes.empty()) return Status::unavailable("no master broker reachable");
+    for (size_t i : cluster.read_sources()) {
+      Node n{i, Clock::now(), false, false, {}};
+      n.route = cluster.pair_of(i);
+      n.serving = i;
+      nodes.push_back(std::move(n));
+    }
+    if (nodes.empty()) return Status::unavailable("no broker reachable");
     if (!opt.exec.empty())
       for (int i = 0; i < opt.concurrency; ++i) workers.emplace_back([this] { worker(); });
     auto next_commit = Clock::now() + opt.commit_interval;
@@ -793,6 +859,7 @@ struct GroupConsumer::Impl {
       auto now = Clock::now();
       for (auto& n : nodes)
         if (!n.hb_in_flight && now >= n.next_heartbeat && !stopping) send_heartbeat(n);
+      for (auto& n : nodes) probe_master(n, now);
       if (opt.orderly) run_orderly();
       for (auto& [k, q] : queues)
         if (may_pull(*q)) issue_pull(*q);
