@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
@@ -45,15 +46,26 @@ std::string num(int64_t v) { return v < 0 ? "-" : std::to_string(v); }
 
 Status topics_cmd(Ctx& c) {
   cli::Table t({"topic", {"queue", true}, "broker", {"min", true}, {"max", true}, {"messages", true},
-                {"bytes", true}, "newest"});
+                {"bytes", true}, "newest", "slave", "slave_state", {"slave_lag_bytes", true},
+                {"slave_lag_ms", true}});
   for (auto& [addr, admin] : c.admins) {
     auto ts = admin.topics(c.opt.topic);
     if (!ts) return ts.status();
+    auto repl = admin.replication();
+    if (!repl) return repl.status();
+    // The master's replication lag, on each of its queue rows; one row per slave.
+    std::vector<std::array<std::string, 4>> slaves;
+    if (*repl)
+      for (auto& s : (*repl)->slaves)
+        slaves.push_back({s.addr, s.connected ? "connected" : "disconnected", std::to_string(s.lag_bytes),
+                          std::to_string(s.lag_ms)});
+    if (slaves.empty()) slaves.push_back({"-", "-", "-", "-"});
     for (auto& topic : *ts)
       for (auto& q : topic.queues)
-        t.add({topic.topic, std::to_string(q.queue), addr, std::to_string(q.min_offset), std::to_string(q.max_offset),
-               std::to_string(q.max_offset - q.min_offset), std::to_string(q.bytes),
-               q.newest_store_ms ? format_time(q.newest_store_ms) : "-"});
+        for (auto& sl : slaves)
+          t.add({topic.topic, std::to_string(q.queue), addr, std::to_string(q.min_offset),
+                 std::to_string(q.max_offset), std::to_string(q.max_offset - q.min_offset), std::to_string(q.bytes),
+                 q.newest_store_ms ? format_time(q.newest_store_ms) : "-", sl[0], sl[1], sl[2], sl[3]});
   }
   if (!c.opt.topic.empty() && t.size() == 0) return Status::not_found(fmt::format("topic {} does not exist", c.opt.topic));
   return emit(c, t);

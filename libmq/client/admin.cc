@@ -25,6 +25,17 @@ Result<std::vector<protocol::TopicStat>> Admin::topics(const std::string& topic)
   return std::move(resp.topics);
 }
 
+Result<std::optional<protocol::ReplicationStatusResponse>> Admin::replication() {
+  auto r = ch_->call(protocol::Type::replication_status, std::string(), timeout_);
+  if (!r) return r.status();
+  if (r->header.status == protocol::Code::unknown_type) return std::optional<protocol::ReplicationStatusResponse>{};
+  if (r->header.status != protocol::Code::ok)
+    return protocol::status_from_response(r->header.status, r->payload).with_context(ch_->address());
+  protocol::ReplicationStatusResponse resp;
+  if (!resp.decode(r->payload)) return Status::corruption(ch_->address() + ": malformed replication status");
+  return std::optional<protocol::ReplicationStatusResponse>(std::move(resp));
+}
+
 Result<std::vector<protocol::GroupInfo>> Admin::groups(const std::string& group) {
   std::string p;
   ByteWriter(p).str16(group);

@@ -2,12 +2,14 @@
 // group info, offsets by time, resets. Each call waits for its answer.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "net/channel.h"
 #include "protocol/group_messages.h"
 #include "protocol/messages.h"
+#include "protocol/replication_messages.h"
 
 namespace mq::client {
 
@@ -21,6 +23,8 @@ class Admin {
   Result<std::vector<protocol::GroupInfo>> groups(const std::string& group = "");
   Result<uint64_t> offset_for_time(const std::string& topic, uint32_t queue, int64_t ms);
   Result<std::vector<protocol::ResetResult>> reset(const protocol::ResetRequest& req);
+  // A master's slaves and their lag; nullopt from a broker too old to say.
+  Result<std::optional<protocol::ReplicationStatusResponse>> replication();
   const std::string& address() const { return ch_->address(); }
 
  private:

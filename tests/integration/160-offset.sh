@@ -36,11 +36,12 @@ sleep 0.6
 send t 0 b1 b2 b3 b4
 send t 1 b1 b2
 
-# ---- topics: TSV with a header line, 8 fields per line
+# ---- topics: TSV with a header line, 12 fields per line (the last four: replication, none here)
 off topics -t t >"$T/topics" || fail "topics"
-[[ $(head -n 1 "$T/topics") == $'topic\tqueue\tbroker\tmin\tmax\tmessages\tbytes\tnewest' ]] ||
+[[ $(head -n 1 "$T/topics") == $'topic\tqueue\tbroker\tmin\tmax\tmessages\tbytes\tnewest\tslave\tslave_state\tslave_lag_bytes\tslave_lag_ms' ]] ||
   fail "topics header: $(head -n 1 "$T/topics")"
-awk -F'\t' 'NF != 8 { exit 1 }' "$T/topics" || fail "topics lines without 8 fields: $(cat "$T/topics")"
+awk -F'\t' 'NF != 12 { exit 1 }' "$T/topics" || fail "topics lines without 12 fields: $(cat "$T/topics")"
+awk -F'\t' 'NR > 1 && ($9 != "-" || $12 != "-") { exit 1 }' "$T/topics" || fail "slave columns without a slave: $(cat "$T/topics")"
 [[ $(wc -l <"$T/topics") -eq 3 ]] || fail "topics -t t: $(cat "$T/topics")"
 awk -F'\t' -v b="$B1" 'NR > 1 && !($1 == "t" && $3 == b && $4 == 0 && $7 > 0 && $8 ~ /^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T.*Z$/) { exit 1 }' \
   "$T/topics" || fail "topics fields: $(cat "$T/topics")"
