@@ -65,3 +65,51 @@ TEST_CASE("a corrupt offsets file is reported, not ignored", "[broker]") {
   REQUIRE_FALSE(t);
   CHECK(t.status().code() == mq::Code::corruption);
 }
+
+TEST_CASE("replicated offsets merge: a higher epoch wins, else the higher offset", "[broker][replication]") {
+  using E = OffsetTable::Entry;
+  auto same = [](E a, E b) { return a.offset == b.offset && a.epoch == b.epoch; };
+  CHECK(same(OffsetTable::reconcile({10, 1}, {20, 1}), {20, 1}));  // committed further elsewhere
+  CHECK(same(OffsetTable::reconcile({20, 1}, {10, 1}), {20, 1}));  // never rewinds
+  CHECK(same(OffsetTable::reconcile({20, 1}, {5, 2}), {5, 2}));    // an admin reset there
+  CHECK(same(OffsetTable::reconcile({5, 2}, {20, 1}), {5, 2}));    // a stale copy cannot undo it
+  CHECK(same(OffsetTable::reconcile({-1, 0}, {3, 0}), {3, 0}));    // unknown here
+
+  TmpDir d;
+  auto t = OffsetTable::open(d.p / "offsets.json");
+  REQUIRE(t);
+  QueueRef a{"orders", 0}, b{"orders", 1};
+  REQUIRE((*t)->commit("g", a, 100, 0, false).accepted);
+  REQUIRE((*t)->commit("g", b, 50, 0, false).accepted);
+  uint64_t v = (*t)->version();
+  CHECK((*t)->merge({{"g", a, 80, 0}}) == 0);  // lower: kept
+  CHECK((*t)->version() == v);
+  CHECK((*t)->merge({{"g", a, 120, 0}, {"g", b, 50, 0}, {"h", a, 7, 3}}) == 2);
+  CHECK((*t)->version() > v);
+  CHECK((*t)->get("g", a).offset == 120);
+  CHECK((*t)->get("h", a).offset == 7);
+  CHECK((*t)->get("h", a).epoch == 3);
+  // a member's commit with the epoch it knows still works after a merge
+  CHECK((*t)->commit("h", a, 9, 3, false).accepted);
+  // merged entries persist like commits (a promoted slave continues from them)
+  REQUIRE((*t)->persist());
+  auto t2 = OffsetTable::open(d.p / "offsets.json");
+  REQUIRE(t2);
+  CHECK((*t2)->get("g", a).offset == 120);
+  CHECK((*t2)->get("h", a).offset == 9);
+  auto snap = (*t2)->snapshot();
+  REQUIRE(snap.size() == 3);
+  CHECK(snap[0] == mq::protocol::GroupOffset{"g", a, 120, 0});
+}
+
+TEST_CASE("a slave offers its master only the offsets it holds above the master's", "[broker][replication]") {
+  using mq::protocol::GroupOffset;
+  QueueRef a{"t", 0}, b{"t", 1}, c{"t", 2};
+  std::vector<GroupOffset> master = {{"g", a, 10, 0}, {"g", b, 30, 1}};
+  std::vector<GroupOffset> slave = {{"g", a, 15, 0}, {"g", b, 40, 0}, {"g", c, 2, 0}};
+  // a: committed further on the slave; b: the master's reset (epoch 1) wins; c: unknown there
+  auto ahead = mq::broker::offsets_ahead(slave, master);
+  CHECK(ahead == std::vector<GroupOffset>{{"g", a, 15, 0}, {"g", c, 2, 0}});
+  CHECK(mq::broker::offsets_ahead(master, master).empty());
+  CHECK(mq::broker::offsets_ahead(slave, {}).size() == 3);  // after a reconnect: everything
+}

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "protocol/replication_messages.h"
+#include "util/bytes.h"
 #include "storage/message_store.h"
 #include "storage/store_test_util.h"
 
@@ -140,4 +141,69 @@ TEST_CASE("replicate payloads round-trip and reject truncation", "[broker][repli
   CHECK(rs2.topics == rs.topics);
   CHECK(rs2.records == "raw-bytes");
   CHECK_FALSE(rs2.decode(std::string_view(out).substr(0, 10)));
+}
+
+TEST_CASE("sync_offsets and replication_status payloads round-trip and reject truncation",
+          "[broker][replication]") {
+  protocol::SyncOffsetsRequest rq;
+  rq.known_version = 17;
+  rq.offsets = {{"g", {"orders", 3}, 120, 2}, {"%SCHEDULE%", {"%SCHEDULE%", 0}, 7, 0}};
+  std::string out;
+  rq.encode(out);
+  protocol::SyncOffsetsRequest rq2;
+  REQUIRE(rq2.decode(out));
+  CHECK(rq2.known_version == 17);
+  CHECK(rq2.offsets == rq.offsets);
+  for (size_t cut = 0; cut < out.size(); ++cut)
+    CHECK_FALSE(rq2.decode(std::string_view(out).substr(0, cut)));
+  CHECK_FALSE(rq2.decode(out + "x"));
+
+  protocol::SyncOffsetsResponse rs;
+  rs.version = 9;
+  rs.has_table = true;
+  rs.offsets = rq.offsets;
+  out.clear();
+  rs.encode(out);
+  protocol::SyncOffsetsResponse rs2;
+  REQUIRE(rs2.decode(out));
+  CHECK(rs2.version == 9);
+  CHECK(rs2.has_table);
+  CHECK(rs2.offsets == rs.offsets);
+  CHECK_FALSE(rs2.decode(std::string_view(out).substr(0, out.size() - 1)));
+  // unchanged table: no entries travel, and entries without the flag are refused
+  rs.has_table = false;
+  out.clear();
+  rs.encode(out);
+  REQUIRE(rs2.decode(out));
+  CHECK_FALSE(rs2.has_table);
+  CHECK(rs2.offsets.empty());
+  std::string bad;
+  ByteWriter w(bad);
+  w.u64(1);
+  w.u8(0);
+  w.u32(1);
+  w.str16("g");
+  w.str16("t");
+  w.u32(0);
+  w.i64(1);
+  w.u32(0);
+  CHECK_FALSE(rs2.decode(bad));
+  // a count far beyond the payload is refused before anything is read
+  std::string huge;
+  ByteWriter(huge).u64(1);
+  ByteWriter(huge).u8(1);
+  ByteWriter(huge).u32(0xffffffffu);
+  CHECK_FALSE(rs2.decode(huge));
+
+  protocol::ReplicationStatusResponse st;
+  st.log_end = 5000;
+  st.slaves = {{"127.0.0.1:1", true, 5000, 0, 0}, {"127.0.0.1:2", false, 1000, 4000, 1234}};
+  out.clear();
+  st.encode(out);
+  protocol::ReplicationStatusResponse st2;
+  REQUIRE(st2.decode(out));
+  CHECK(st2.log_end == 5000);
+  CHECK(st2.slaves == st.slaves);
+  for (size_t cut = 0; cut < out.size(); ++cut)
+    CHECK_FALSE(st2.decode(std::string_view(out).substr(0, cut)));
 }
