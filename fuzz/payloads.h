@@ -76,6 +76,8 @@ inline void decode_payload(protocol::Type type, bool response, std::string_view 
         break;
       }
       case Type::auth_challenge: roundtrip<AuthChallengeResponse>(p); break;
+      case Type::sync_offsets: roundtrip<SyncOffsetsResponse>(p); break;
+      case Type::replication_status: roundtrip<ReplicationStatusResponse>(p); break;
       default: break;
     }
     return;
@@ -121,6 +123,16 @@ inline void decode_payload(protocol::Type type, bool response, std::string_view 
       break;
     }
     case Type::replicate: roundtrip<ReplicateRequest>(p); break;
+    case Type::sync_offsets: {
+      SyncOffsetsRequest r;
+      if (r.decode(p))
+        for (auto& o : r.offsets) {
+          (void)validate_group(o.group);
+          (void)validate_topic(o.q.topic, true);
+        }
+      roundtrip<SyncOffsetsRequest>(p);
+      break;
+    }
     case Type::auth: roundtrip<AuthRequest>(p); break;
     default: break;
   }
