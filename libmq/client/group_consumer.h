@@ -12,6 +12,11 @@
 // dropped. orderly: one message at a time per queue, failures retried in
 // place after their delay, dead-lettered after max_retries.
 //
+// Failover: a master that misses two heartbeats is replaced by its slave
+// (Cluster::pair_of) for every request of that pair; the queues held keep
+// their position, the slave assigns them and takes the commits. The master
+// is probed with hello every 2 s and serves again once it answers.
+//
 // Threading: run() drives everything on the calling thread; io callbacks
 // and exec workers hand results over through an event queue.
 #pragma once
