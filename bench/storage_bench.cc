@@ -40,6 +40,7 @@ class CountingFs final : public FileSystem {
       return f_->sync();
     }
     Status truncate(uint64_t s) override { return f_->truncate(s); }
+    Result<bool> punch_hole(uint64_t o, uint64_t n) override { return f_->punch_hole(o, n); }
     Result<uint64_t> size() const override { return f_->size(); }
     const fs::path& path() const override { return f_->path(); }
 

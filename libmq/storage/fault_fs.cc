@@ -21,6 +21,9 @@ class FaultFile final : public File {
   }
   Status sync() override { return fs_->do_sync(node_, gen_, path_); }
   Status truncate(uint64_t size) override { return fs_->do_truncate(node_, gen_, path_, size); }
+  Result<bool> punch_hole(uint64_t offset, uint64_t len) override {
+    return fs_->do_punch_hole(node_, gen_, path_, offset, len);
+  }
   Result<uint64_t> size() const override { return fs_->do_size(node_, gen_, path_); }
   const fs::path& path() const override { return path_; }
 
@@ -176,6 +179,11 @@ void FaultFileSystem::set_short_writes(bool on) {
   short_writes_ = on;
 }
 
+void FaultFileSystem::set_punch_holes(bool supported) {
+  std::lock_guard lk(mu_);
+  punch_holes_ = supported;
+}
+
 std::string FaultFileSystem::content(const fs::path& path) {
   std::lock_guard lk(mu_);
   auto it = live_.find(key(path));
@@ -193,6 +201,14 @@ void FaultFileSystem::set_content(const fs::path& path, std::string data) {
 uint64_t FaultFileSystem::sync_count() {
   std::lock_guard lk(mu_);
   return syncs_;
+}
+
+uint64_t FaultFileSystem::bytes_read(std::thread::id who, const std::string& path_contains) {
+  std::lock_guard lk(mu_);
+  uint64_t n = 0;
+  for (auto& [k, bytes] : reads_)
+    if (k.first == who && k.second.find(path_contains) != std::string::npos) n += bytes;
+  return n;
 }
 
 std::vector<std::string> FaultFileSystem::files() {
@@ -227,6 +243,7 @@ Result<size_t> FaultFileSystem::do_pread(const std::shared_ptr<Node>& n, uint64_
   if (offset >= n->current.size()) return size_t{0};
   size_t k = std::min<uint64_t>(len, n->current.size() - offset);
   std::memcpy(buf, n->current.data() + offset, k);
+  reads_[{std::this_thread::get_id(), p.string()}] += k;
   return k;
 }
 
@@ -241,6 +258,20 @@ Status FaultFileSystem::do_sync(const std::shared_ptr<Node>& n, uint64_t gen, co
   n->durable = n->current;
   ++syncs_;
   return Status::ok();
+}
+
+Result<bool> FaultFileSystem::do_punch_hole(const std::shared_ptr<Node>& n, uint64_t gen,
+                                            const fs::path& p, uint64_t offset, uint64_t len) {
+  std::lock_guard lk(mu_);
+  MQ_RETURN_IF_ERROR(check_gen(gen, p));
+  if (!punch_holes_) return false;
+  // Like a write: the zeros are durable after the next sync (a crash before
+  // it brings the old bytes back).
+  if (offset < n->current.size()) {
+    size_t k = std::min<uint64_t>(len, n->current.size() - offset);
+    std::memset(n->current.data() + offset, 0, k);
+  }
+  return true;
 }
 
 Status FaultFileSystem::do_truncate(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p,

@@ -11,7 +11,8 @@
 //
 // Faults: ENOSPC once a write budget is used up (a write then writes what
 // fits: a short write, the next one fails), EIO on sync (once or always,
-// optionally only for paths containing a substring), short writes.
+// optionally only for paths containing a substring), short writes, a file
+// system that cannot punch holes. Reads are counted per reading thread.
 // Thread-safe.
 #pragma once
 
@@ -21,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "storage/file_system.h"
 
@@ -53,12 +55,17 @@ class FaultFileSystem final : public FileSystem {
   void fail_sync(SyncFault mode, std::string path_contains = "");
   // Every pwrite writes at most half of what it was asked (at least one byte).
   void set_short_writes(bool on);
+  // punch_hole() zeroes the range (true, the default) or reports that the
+  // file system cannot punch holes (false) and leaves the bytes.
+  void set_punch_holes(bool supported);
 
   // Test inspection and damage. content() is the current content ("" when missing).
   std::string content(const fs::path& path);
   // Replaces both current and durable content (damage on the "disk").
   void set_content(const fs::path& path, std::string data);
   uint64_t sync_count();
+  // Bytes read so far by thread `who` from files whose path contains `path_contains`.
+  uint64_t bytes_read(std::thread::id who, const std::string& path_contains = "");
   std::vector<std::string> files();  // every live file path, sorted
 
   // Used by the file handles.
@@ -67,6 +74,8 @@ class FaultFileSystem final : public FileSystem {
   Result<size_t> do_pread(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p, char* buf,
                           size_t len, uint64_t offset);
   Status do_sync(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p);
+  Result<bool> do_punch_hole(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p,
+                             uint64_t offset, uint64_t len);
   Status do_truncate(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p, uint64_t size);
   Result<uint64_t> do_size(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p);
 
@@ -85,7 +94,9 @@ class FaultFileSystem final : public FileSystem {
   SyncFault sync_fault_ = SyncFault::off;
   std::string sync_fault_path_;
   bool short_writes_ = false;
+  bool punch_holes_ = true;
   uint64_t syncs_ = 0;
+  std::map<std::pair<std::thread::id, std::string>, uint64_t> reads_;  // (thread, path) -> bytes
 };
 
 }  // namespace mq::storage

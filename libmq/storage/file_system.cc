@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +52,18 @@ class PosixFile final : public File {
       if (::ftruncate(fd_.get(), static_cast<off_t>(size)) == 0) return Status::ok();
       if (errno == EINTR) continue;
       return Status::from_errno("truncate " + path_.string(), errno);
+    }
+  }
+
+  Result<bool> punch_hole(uint64_t offset, uint64_t len) override {
+    for (;;) {
+      int mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+      if (::fallocate(fd_.get(), mode, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0)
+        return true;
+      if (errno == EINTR) continue;
+      // Not every file system can (vfat, some FUSE and network ones).
+      if (errno == EOPNOTSUPP || errno == ENOSYS) return false;
+      return Status::from_errno("punch hole " + path_.string(), errno);
     }
   }
 

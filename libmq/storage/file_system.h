@@ -35,6 +35,11 @@ class File {
   // fdatasync: makes written bytes and the size durable.
   virtual Status sync() = 0;
   virtual Status truncate(uint64_t size) = 0;
+  // Frees the disk blocks of [offset, offset + len) without changing the
+  // size: the range reads as zeros from then on (whole blocks are freed,
+  // partial ones zeroed). false when the file system cannot do it (the bytes
+  // stay as they were). Like a write, it is durable after sync().
+  virtual Result<bool> punch_hole(uint64_t offset, uint64_t len) = 0;
   virtual Result<uint64_t> size() const = 0;
   virtual const fs::path& path() const = 0;
 };

@@ -72,7 +72,11 @@ struct QueueInfo {
   uint64_t min_offset = 0;   // first offset still stored
   uint64_t max_offset = 0;   // next offset to be assigned among visible ones (= count ever written)
   int64_t newest_store_ms = 0;  // store time of the newest visible message, 0 if none
-  uint64_t bytes = 0;        // bytes of the stored records of this queue (approximate after retention)
+  // Bytes of the stored records of this queue (approximate after retention).
+  // Open does not read whole indexes: until the store's background count
+  // after open finished (at the latest when enforce_retention returns), only
+  // the records stored since open are in it.
+  uint64_t bytes = 0;
 };
 
 struct ReadResult {
@@ -152,7 +156,8 @@ class MessageStore {
   virtual void set_replica(bool replica) = 0;
 
   // Deletes segments whose newest record is older than now - retention (never
-  // the active one); queue mins follow. Also run by the store's own timer.
+  // the active one); queue mins follow, and the index entries below them are
+  // freed from the disk (queue_index.h). Also run by the store's own timer.
   virtual void enforce_retention(int64_t now_ms) = 0;
   // Non-OK once an fdatasync has failed: the log is poisoned, appends fail.
   virtual Status health() const = 0;

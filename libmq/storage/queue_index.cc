@@ -62,6 +62,19 @@ Result<IndexEntry> QueueIndex::get(uint64_t offset) const {
 
 Status QueueIndex::truncate(uint64_t count) { return file_->truncate(count * kIndexEntrySize); }
 
+Status QueueIndex::trim_before(uint64_t offset) {
+  uint64_t end = offset * kIndexEntrySize / kTrimBlock * kTrimBlock;
+  if (!punch_ok_ || end <= trimmed_) return Status::ok();
+  auto r = file_->punch_hole(trimmed_, end - trimmed_);
+  if (!r) return r.status();
+  if (!*r) {
+    punch_ok_ = false;
+    return Status::ok();
+  }
+  trimmed_ = end;
+  return Status::ok();
+}
+
 Status QueueIndex::sync() { return file_->sync(); }
 
 template <class Pred>

@@ -2,10 +2,18 @@
 // 24-byte entries, entry N describes offset N:
 //   0 u64 log_pos   8 u32 record_size   12 u32 tag_hash   16 i64 store_ms
 // Derived data: rebuilt from the commit log by recovery, so appends do not
-// fsync it; the store syncs it at checkpoints. Entries for offsets below the
-// queue's min still exist (they point at deleted segments).
+// fsync it; the store syncs it at checkpoints.
 //
-// Threading: writes are serialised by the caller; reads may run concurrently.
+// Trimming: once retention moved the queue's min offset, the whole file
+// system blocks below its entry are punched out (fallocate PUNCH_HOLE,
+// KEEP_SIZE): disk usage follows retention while the size and the offset ->
+// entry arithmetic stay. Trimmed entries read as zeros (log_pos 0, store_ms
+// 0), which keeps both sort orders the binary searches need: below any
+// entry still stored. Where the file system cannot punch holes the entries
+// simply stay (they point at deleted segments).
+//
+// Threading: writes and trims are serialised by the caller; reads may run
+// concurrently (never of entries below the min offset the trim was for).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +26,8 @@
 namespace mq::storage {
 
 inline constexpr size_t kIndexEntrySize = 24;
+// Trim granularity: a file system block on ext4, xfs and tmpfs.
+inline constexpr uint64_t kTrimBlock = 4096;
 
 struct IndexEntry {
   uint64_t log_pos = 0;
@@ -46,6 +56,14 @@ class QueueIndex {
   Result<IndexEntry> get(uint64_t offset) const;
   // Keeps the first `count` entries.
   Status truncate(uint64_t count);
+  // Frees the disk space of the entries below `offset` in whole blocks of
+  // kTrimBlock bytes (the entries of a partial block stay). The first call
+  // after open covers the file from its start, later ones only what is new.
+  Status trim_before(uint64_t offset);
+  // Bytes of the file trimmed so far by this handle; false from trims() once
+  // the file system said it cannot punch holes (trim_before is a no-op then).
+  uint64_t trimmed_bytes() const { return trimmed_; }
+  bool trims() const { return punch_ok_; }
   Status sync();
   // The first offset in [lo, hi) whose entry has log_pos >= pos (hi if none).
   Result<uint64_t> lower_bound_pos(uint64_t lo, uint64_t hi, uint64_t pos) const;
@@ -60,6 +78,8 @@ class QueueIndex {
 
   std::unique_ptr<File> file_;
   uint64_t initial_count_;
+  uint64_t trimmed_ = 0;
+  bool punch_ok_ = true;
 };
 
 }  // namespace mq::storage

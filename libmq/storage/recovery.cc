@@ -198,24 +198,66 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
 }
 
 Status StoreImpl::finish_queue_state(QueueState& q) {
+  // Entries below the log start point at deleted segments (or were trimmed
+  // to zeros): a binary search, O(log n) entries read.
   auto m = q.index->lower_bound_pos(0, q.next_offset, log_->start());
   if (!m) return m.status();
   q.min_offset = *m;
   q.visible = q.next_offset;
   q.bytes = 0;
   q.newest_ms = 0;
-  // Chunks small enough to stay on the heap (no mmap/munmap per chunk: on a
-  // VM those page faults and TLB flushes cost more than the reading).
-  for (uint64_t o = q.min_offset; o < q.next_offset; o += 4096) {
-    auto es = q.index->read(o, std::min<uint64_t>(4096, q.next_offset - o));
-    if (!es) return es.status();
-    for (auto& e : *es) {
-      q.bytes += e.size;
-      q.newest_ms = std::max(q.newest_ms, e.store_ms);
-    }
+  // Store times never decrease along the log, so the newest entry has the
+  // newest time. The byte count needs every entry: count_open_bytes() sums
+  // them after open, so a big index does not slow the start.
+  if (q.next_offset > q.min_offset) {
+    auto e = q.index->get(q.next_offset - 1);
+    if (!e) return e.status();
+    q.newest_ms = e->store_ms;
   }
+  q.uncounted_end = q.next_offset;
   last_store_ms_ = std::max(last_store_ms_, q.newest_ms);
   return Status::ok();
+}
+
+void StoreImpl::count_open_bytes() {
+  if (bytes_counted_) return;
+  auto stopping = [&] {
+    std::lock_guard lk(maint_mu_);
+    return stop_maint_;
+  };
+  // Trimming below a min offset that came from the segments found at open:
+  // make sure their deletion is durable first, or a power loss could bring
+  // back segments whose index entries are gone.
+  if (!fs_.sync_dir(log_->dir()).is_ok()) return;
+  std::vector<QueueState*> qs;
+  {
+    std::shared_lock lk(state_mu_);
+    for (auto& [k, q] : queues_) qs.push_back(q.get());
+  }
+  for (auto* q : qs) {
+    uint64_t lo, hi;
+    {
+      std::shared_lock lk(state_mu_);
+      lo = q->min_offset;  // stays: only retention moves it, and we hold retention_mu_
+      hi = q->uncounted_end;
+    }
+    uint64_t sum = 0;
+    // Chunks small enough to stay on the heap (no mmap/munmap per chunk: on a
+    // VM those page faults and TLB flushes cost more than the reading).
+    for (uint64_t o = lo; o < hi; o += 4096) {
+      if (stopping()) return;
+      auto es = q->index->read(o, std::min<uint64_t>(4096, hi - o));
+      if (!es) return;  // bytes stays low; the next retention run tries again
+      for (auto& e : *es) sum += e.size;
+    }
+    // Index files written before trimming existed, or whose trim a power
+    // loss undid, shrink here.
+    (void)q->index->trim_before(lo);
+    std::unique_lock lk(state_mu_);
+    q->bytes += sum;
+    q->uncounted_end = 0;
+  }
+  bytes_counted_ = true;
 }
 
 Status StoreImpl::recover(RecoveryReport& report) {

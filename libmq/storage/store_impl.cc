@@ -388,6 +388,10 @@ void StoreImpl::flusher_loop() {
 // ---- checkpoints and retention -------------------------------------------------
 
 void StoreImpl::maintenance_loop() {
+  {
+    std::lock_guard rl(retention_mu_);
+    count_open_bytes();  // what open() left out to start fast
+  }
   auto last_retention = std::chrono::steady_clock::now();
   std::unique_lock lk(maint_mu_);
   while (!stop_maint_) {
@@ -445,6 +449,7 @@ Status StoreImpl::checkpoint(bool clean) {
 
 void StoreImpl::enforce_retention(int64_t now) {
   std::lock_guard rl(retention_mu_);
+  count_open_bytes();  // `bytes` must be whole before retention subtracts from it
   int64_t cutoff = now - opt_.retention.count();
   auto segs = log_->segments();
   uint64_t new_start = segs.front()->base;
@@ -480,9 +485,17 @@ void StoreImpl::enforce_retention(int64_t now) {
       if (!es) break;
       for (auto& e : *es) gone += e.size;
     }
-    std::unique_lock lk(state_mu_);
-    q->min_offset = std::max(q->min_offset, *m);
-    q->bytes -= std::min(q->bytes, gone);
+    uint64_t min;
+    {
+      std::unique_lock lk(state_mu_);
+      q->min_offset = min = std::max(q->min_offset, *m);
+      q->bytes -= std::min(q->bytes, gone);
+    }
+    // The index follows: its entries below the new min go from the disk
+    // (their segments' deletion is durable: drop_before synced the directory).
+    // A reader that took the old min finds zeros there, like a deleted segment.
+    // A failure keeps the bytes: the next run punches from the same place.
+    (void)q->index->trim_before(min);
   }
 }
 

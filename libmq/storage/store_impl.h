@@ -37,8 +37,12 @@ struct QueueState {
   uint64_t next_offset = 0;  // index entries written (the appender's view)
   uint64_t visible = 0;      // readers see [min_offset, visible)
   uint64_t min_offset = 0;
-  uint64_t bytes = 0;        // bytes of visible records from min_offset
+  uint64_t bytes = 0;        // bytes of visible records from min_offset (see uncounted_end)
   int64_t newest_ms = 0;     // store time of the newest visible record
+  // Open reads no index entry it does not need: the records of
+  // [min_offset, uncounted_end) are added to `bytes` afterwards by
+  // count_open_bytes(). Changed under retention_mu_ and state_mu_.
+  uint64_t uncounted_end = 0;
   std::atomic<bool> dirty{false};     // index written since its last sync
   std::atomic<bool> new_file{false};  // directory entry not yet synced
 };
@@ -90,6 +94,7 @@ class StoreImpl final : public MessageStore {
   Status load_indexes();
   Status scan(uint64_t from, bool full, RecoveryReport& report, bool& consistent);
   Status finish_queue_state(QueueState& q);
+  void count_open_bytes();
 
   // store_impl.cc, store_read.cc
   Result<QueueState*> queue_for_append(std::string_view topic, uint32_t queue);
@@ -130,6 +135,7 @@ class StoreImpl final : public MessageStore {
   std::mutex ckpt_mu_;
   uint64_t last_ckpt_pos_ = UINT64_MAX;
   std::mutex retention_mu_;
+  bool bytes_counted_ = false;  // count_open_bytes() finished (retention_mu_)
 
   std::mutex listener_mu_;
   std::shared_ptr<std::function<void()>> listener_;
