@@ -2,8 +2,8 @@
 # How a group member stops: SIGTERM stops pulling and starting commands at once, lets running
 # commands finish for --stop-grace (those are committed), then terminates the rest (SIGTERM,
 # then SIGKILL; they are not committed and are delivered again), exits 0; a second signal exits
-# at once (143) and kills the running commands. --exec without -g is a usage error. A member
-# killed -9 loses its queues to the others within seconds.
+# at once (143) and kills the running commands. --exec without -g is a usage error. --tag
+# filters a group. A member killed -9 loses its queues to the others within seconds.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush async --queues 1
@@ -102,6 +102,16 @@ stop_consumer "$cpid"
 [[ $MS -lt $((2000 * MQ_SLOW)) ]] || fail "second SIGTERM: exited after ${MS}ms"
 gone "$T/stuck.pid" || fail "the command outlived a second SIGTERM"
 [[ $(committed g st) == 8 ]] || fail "the second signal committed something: $(committed g st)"
+
+# ---- --tag 'a||b' in a group: only those run, and the others are committed past
+for t in a b c a c b; do timeout 10 mq-send -b "$B1" -t tg --tag "$t" "m-$t" || fail "send tg"; done
+cat >"$T/tag.sh" <<'SH'
+echo "$(cat) $MQ_TAG" >>"$OUT/tagged"
+SH
+timeout 20 mq-consume -b "$B1" -t tg -g tg --from earliest -e --tag 'a||b' --exec "sh $T/tag.sh" 2>"$T/tag.log" ||
+  fail "--tag in a group"
+[[ $(tr '\n' ' ' <"$T/tagged") == "m-a a m-b b m-a a m-b b " ]] || fail "--tag 'a||b' ran: $(tr '\n' ' ' <"$T/tagged")"
+[[ $(committed tg tg) == 6 ]] || fail "--tag: committed $(committed tg tg), expected 6 (past the filtered ones)"
 
 # ---- a member killed -9 loses its queues to the other within seconds
 start_broker b2 --flush async --queues 2
