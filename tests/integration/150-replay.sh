@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mq-replay: offset and time ranges, --merge by store time, a JSON round trip of binary messages
-# through -i, --to-topic provenance, --rate, dead-letter re-drive (--dry-run, skipped the second
-# time, --force), exit codes. Group offsets are never touched.
+# through -i (with provenance, bad lines, receipts) and from mq-consume --format json, --to-topic
+# provenance, --rate, dead-letter re-drive (--dry-run, skipped the second time, --force), receipts
+# and exit codes like mq-send. Group offsets are never touched.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush async --queues 2 --delay-levels "100ms"
@@ -192,6 +193,15 @@ diff "$T/offsets.before" "$T/offsets.after" >/dev/null || fail "re-drive moved t
 timeout 10 mq-offset -b "$B1" export -g redrive.workers >"$T/redrive.tsv" || fail "export redrive.workers"
 [[ $(awk -F'\t' '$2 == "%DLQ%workers" { s += $5 } END { print s + 0 }' "$T/redrive.tsv") -eq 5 ]] ||
   fail "redrive bookkeeping: $(cat "$T/redrive.tsv")"
+
+# --- messages not acknowledged: FAILED receipts in input order and exit 1, as mq-send
+stop_broker b1 -TERM
+restart_broker b1 --no-auto-create
+rc=0
+timeout 10 mq-replay -b "$B1" -t r --queue 0 --until 2 --to-topic nosuch --receipts >"$T/nack" 2>"$T/nack.err" || rc=$?
+[[ $rc -eq 1 ]] || fail "unacknowledged replay: exit $rc"
+[[ $(awk -F'\t' '$6 == "FAILED" { print $1 }' "$T/nack" | tr '\n' ' ') == "1 2 " ]] || fail "unacknowledged receipts: $(cat "$T/nack")"
+grep -q "^mq-replay: 2 of 2 messages failed: .*nosuch does not exist" "$T/nack.err" || fail "unacknowledged: $(cat "$T/nack.err")"
 
 # --- exit codes
 rc=0; mq-replay -b "$B1" --bogus >/dev/null 2>&1 || rc=$?
