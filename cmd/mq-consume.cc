@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
                                        "how often offsets are committed")
       ->default_str("5s")
       ->group(g);
+  cmd.add_option_function<std::string>("--stop-grace", mq::cli::to_duration(opt.stop_grace),
+                                       "on SIGINT/SIGTERM, how long running commands may finish")
+      ->default_str("5s")
+      ->group(g);
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
   return mq::cli::exit_code(mq::app::consume(opt, mq::cli::stdio()));
 }

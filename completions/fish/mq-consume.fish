@@ -30,6 +30,7 @@ complete -c mq-consume -l max-span -x -d 'largest in-flight offset span per queu
 complete -c mq-consume -l consume-timeout -x -d 'a message unfinished after this has failed'
 complete -c mq-consume -l max-retries -x -d 'deliveries before the dead-letter queue'
 complete -c mq-consume -l commit-interval -x -d 'how often offsets are committed'
+complete -c mq-consume -l stop-grace -x -d 'on SIGINT/SIGTERM, how long running commands may finish'
 complete -c mq-consume -s q -l quiet -d 'only print errors'
 complete -c mq-consume -s v -l verbose -d 'more diagnostics (repeat for a trace)'
 complete -c mq-consume -s h -l help -d 'show help and exit'

@@ -2,11 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cli/credentials.h"
+#include "cli/connect.h"
 #include "cli/message_format.h"
 #include "cli/output_writer.h"
 #include "cli/signals.h"
 #include "client/cluster.h"
+#include "client/exec.h"
 #include "client/group_consumer.h"
 #include "client/tail.h"
 
@@ -38,10 +39,7 @@ Status parse_from(std::string_view from, client::TailOptions& t) {
 
 Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   cli::setup_logger("mq-consume", opt.common);
-  auto fail = [](Status s) {
-    spdlog::error("{}", s.message());
-    return s;
-  };
+  using cli::fail;
   if (!opt.exec.empty() && opt.group.empty())
     return fail(Status::invalid("--exec needs a consumer group (-g GROUP): the tail commits nothing"));
   if (!opt.group.empty())
@@ -61,13 +59,10 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   }
   auto format = cli::MessageFormat::parse(opt.format, opt.nul);
   if (!format) return fail(format.status());
-  auto brokers = cli::split_brokers(opt.common.brokers);
-  if (!brokers) return fail(brokers.status());
 
   cli::install_stop_signals();
-  auto security = cli::client_security(opt.common);
-  if (!security) return fail(security.status());
-  auto cluster = client::Cluster::connect(*brokers, "mq-consume/" MQ_VERSION, to.timeout, *security);
+  cli::on_second_signal(client::kill_running_commands);  // a second signal leaves no command behind
+  auto cluster = cli::connect_cluster(opt.common, "mq-consume", to.timeout);
   if (!cluster) return fail(cluster.status());
 
   cli::OutputWriter out(io.out);
@@ -90,6 +85,7 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
     go.consume_timeout = opt.consume_timeout;
     go.max_retries = static_cast<uint32_t>(opt.max_retries);
     go.commit_interval = opt.commit_interval;
+    go.stop_grace = opt.stop_grace;
     client::GroupConsumer gc(**cluster, go);
     Status st = gc.run(
         [&](const storage::RecordView& m) -> std::optional<uint64_t> {

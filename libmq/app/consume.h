@@ -29,6 +29,7 @@ struct ConsumeOptions {
   Millis consume_timeout{15 * 60 * 1000};
   int max_retries = 16;
   Millis commit_interval{5000};
+  Millis stop_grace{5000};
 };
 
 // Writes messages to io.out until -n/-e is satisfied, SIGINT/SIGTERM, or

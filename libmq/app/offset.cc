@@ -11,7 +11,7 @@
 #include <map>
 #include <set>
 
-#include "cli/credentials.h"
+#include "cli/connect.h"
 #include "cli/output_writer.h"
 #include "cli/table.h"
 #include "client/admin.h"
@@ -306,9 +306,12 @@ Status reset_cmd(Ctx& c) {
   return Status::ok();
 }
 
+// The import format (headerless TSV) unless --format table or json asks for
+// something else: on a terminal too, so that what a person sees can be saved
+// and imported as it is.
 Status export_cmd(Ctx& c) {
-  cli::OutputWriter out(c.io.out);
-  bool any = false;
+  cli::Table t({"group", "topic", "broker", {"queue", true}, {"offset", true}});
+  std::string tsv;
   for (auto& [addr, admin] : c.admins) {
     auto gs = admin.groups(c.opt.group);
     if (!gs) return gs.status();
@@ -316,14 +319,16 @@ Status export_cmd(Ctx& c) {
       for (auto& e : g.offsets) {
         if (e.offset < 0) continue;
         if (!c.opt.topic.empty() && e.q.topic != c.opt.topic) continue;
-        any = true;
-        out.write(fmt::format("{}\t{}\t{}\t{}\t{}\n", g.group, e.q.topic, addr, e.q.queue, e.offset));
+        t.add({g.group, e.q.topic, addr, std::to_string(e.q.queue), std::to_string(e.offset)});
+        tsv += fmt::format("{}\t{}\t{}\t{}\t{}\n", g.group, e.q.topic, addr, e.q.queue, e.offset);
       }
   }
+  if (t.size() == 0) return Status::not_found(fmt::format("group {} has no offsets", c.opt.group));
+  if (c.format == cli::TableFormat::table || c.format == cli::TableFormat::json) return emit(c, t);
+  cli::OutputWriter out(c.io.out);
+  out.write(tsv);
   out.flush();
-  if (!out.error().is_ok()) return out.error();
-  if (!any) return Status::not_found(fmt::format("group {} has no offsets", c.opt.group));
-  return Status::ok();
+  return out.error();
 }
 
 }  // namespace
@@ -427,29 +432,22 @@ Status import_cmd(Ctx& c) {
 
 Status offset(const OffsetOptions& opt, cli::Stdio io) {
   cli::setup_logger("mq-offset", opt.common);
-  auto fail = [](Status s) {
-    spdlog::error("{}", s.message());
-    return s;
-  };
+  using cli::fail;
   auto format = cli::parse_table_format(opt.format);
   if (!format) return fail(format.status());
   if (!opt.group.empty())
     if (auto st = validate_group(opt.group); !st) return fail(st);
   if (!opt.topic.empty())
     if (auto st = validate_topic(opt.topic, true); !st) return fail(st);
-  auto security = cli::client_security(opt.common);
-  if (!security) return fail(security.status());
   Ctx c{opt, io, *format, nullptr, {}, {}};
-  c.channel.connect_timeout = opt.timeout;
-  c.channel.client_name = "mq-offset/" MQ_VERSION;
-  c.channel.security = *security;
   if (opt.command == "import") {
+    auto channel = cli::channel_options(opt.common, "mq-offset", opt.timeout);
+    if (!channel) return fail(channel.status());
+    c.channel = std::move(*channel);
     auto st = import_cmd(c);
     return st ? st : fail(st);
   }
-  auto brokers = cli::split_brokers(opt.common.brokers);
-  if (!brokers) return fail(brokers.status());
-  auto cluster = client::Cluster::connect(*brokers, "mq-offset/" MQ_VERSION, opt.timeout, *security);
+  auto cluster = cli::connect_cluster(opt.common, "mq-offset", opt.timeout);
   if (!cluster) return fail(cluster.status());
   c.cluster = std::move(*cluster);
   for (size_t i : c.cluster->masters()) c.admins.emplace_back(c.cluster->node(i).address, Admin(c.cluster->node(i).channel, opt.timeout));

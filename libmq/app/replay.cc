@@ -3,11 +3,12 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <thread>
 
-#include "cli/credentials.h"
+#include "cli/connect.h"
 #include "cli/input_reader.h"
 #include "cli/message_format.h"
 #include "cli/output_writer.h"
@@ -161,15 +162,47 @@ Status check_modes(const ReplayOptions& opt) {
   return Status::ok();
 }
 
-// Writes each message to stdout in the format; false stops (stdout closed).
-struct Printer {
-  const cli::MessageFormat& format;
-  cli::OutputWriter& out;
-  bool operator()(const storage::RecordView& rv) {
-    format.append(rv, out.buffer());
-    return out.commit();
+// Where a stored message is published: a topic, or "" when it cannot be
+// (the function said why through Publisher::fail).
+using Destination = std::function<std::string(const storage::RecordView&, Publisher&)>;
+
+// The end of every mode that reads the store: each message of the cursors is
+// written to stdout in `format` (no `dest`), or published to dest's topic as
+// replay_message(redrive) makes it, with receipts and --rate. Stops early on
+// SIGINT/SIGTERM (then *stopped is set) or a closed stdout; ok when every
+// message was written or got SEND_OK.
+Status replay_cursors(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
+                      const cli::MessageFormat& format, std::vector<client::QueueCursor>& cursors, bool merge,
+                      const Destination& dest, bool redrive, bool* stopped = nullptr) {
+  auto interrupted = [&] {
+    if (!cli::stop_requested()) return false;
+    if (stopped) *stopped = true;
+    return true;
+  };
+  if (!dest) {
+    Status s = client::read_replay(cursors, merge, [&](const storage::RecordView& rv) {
+      if (interrupted()) return false;
+      format.append(rv, out.buffer());
+      return out.commit();
+    });
+    out.flush();
+    if (!s) return s;
+    return out.error();
   }
-};
+  Publisher pub(cluster, opt, out);
+  uint64_t line = 0;
+  Status s = client::read_replay(cursors, merge, [&](const storage::RecordView& rv) {
+    if (interrupted()) return false;
+    ++line;
+    std::string topic = dest(rv, pub);
+    if (!topic.empty()) pub.publish(topic, client::replay_message(rv, now_ms(), redrive), line);
+    return true;
+  });
+  Status f = pub.finish();
+  out.flush();
+  if (!s) return s;
+  return f;
+}
 
 Status replay_topic(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
                     const cli::MessageFormat& format) {
@@ -197,26 +230,9 @@ Status replay_topic(const ReplayOptions& opt, client::Cluster& cluster, cli::Out
   cursors.reserve(plan->size());
   for (auto& q : *plan) cursors.emplace_back(cluster, range, q);
 
-  if (opt.to_topic.empty()) {
-    Printer print{format, out};
-    Status s = client::read_replay(cursors, opt.merge, [&](const storage::RecordView& rv) {
-      return !cli::stop_requested() && print(rv);
-    });
-    out.flush();
-    if (!s) return s;
-    return out.error();
-  }
-  Publisher pub(cluster, opt, out);
-  uint64_t line = 0;
-  Status s = client::read_replay(cursors, opt.merge, [&](const storage::RecordView& rv) {
-    if (cli::stop_requested()) return false;
-    pub.publish(opt.to_topic, client::replay_message(rv, now_ms(), false), ++line);
-    return true;
-  });
-  Status f = pub.finish();
-  out.flush();
-  if (!s) return s;
-  return f;
+  Destination dest;
+  if (!opt.to_topic.empty()) dest = [&](const storage::RecordView&, Publisher&) { return opt.to_topic; };
+  return replay_cursors(opt, cluster, out, format, cursors, opt.merge, dest, /*redrive=*/false);
 }
 
 Status replay_dlq(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
@@ -242,36 +258,20 @@ Status replay_dlq(const ReplayOptions& opt, client::Cluster& cluster, cli::Outpu
     if (!opt.force && done[i] >= 0) q.begin = std::clamp<uint64_t>(static_cast<uint64_t>(done[i]), q.begin, q.end);
     cursors.emplace_back(cluster, range, q);
   }
-  if (opt.dry_run) {
-    Printer print{format, out};
-    Status s = client::read_replay(cursors, false, [&](const storage::RecordView& rv) {
-      return !cli::stop_requested() && print(rv);
-    });
-    out.flush();
-    if (!s) return s;
-    return out.error();
-  }
-  Publisher pub(cluster, opt, out);
-  uint64_t line = 0;
-  bool stopped = false;
-  Status s = client::read_replay(cursors, false, [&](const storage::RecordView& rv) {
-    if (cli::stop_requested()) return !(stopped = true);
-    ++line;
-    std::string dest = opt.to_topic;
+  if (opt.dry_run) return replay_cursors(opt, cluster, out, format, cursors, false, nullptr, /*redrive=*/true);
+  // To DEST, else to the topic each dead letter came from.
+  auto dest = [&](const storage::RecordView& rv, Publisher& pub) {
+    std::string topic = opt.to_topic;
     std::string_view origin;
-    if (dest.empty() && rv.prop(protocol::kPropOriginTopic, origin)) dest = origin;
-    if (dest.empty()) {
+    if (topic.empty() && rv.prop(protocol::kPropOriginTopic, origin)) topic = origin;
+    if (topic.empty())
       pub.fail(fmt::format("dead letter {} (queue {} offset {}) has no {} property: give --to-topic",
                            storage::id_to_hex(rv.id), rv.queue, rv.offset, protocol::kPropOriginTopic));
-      return true;
-    }
-    pub.publish(dest, client::replay_message(rv, now_ms(), true), line);
-    return true;
-  });
-  Status f = pub.finish();
-  out.flush();
-  if (!s) return s;
-  if (!f) return f;  // nothing remembered: the next run re-drives them again
+    return topic;
+  };
+  bool stopped = false;
+  if (Status s = replay_cursors(opt, cluster, out, format, cursors, false, dest, /*redrive=*/true, &stopped); !s)
+    return s;  // nothing remembered: the next run re-drives them again
   // Remember how far each queue was re-driven (compare-and-set against what
   // we read, so two concurrent re-drives do not both move it).
   for (size_t i = 0; i < cursors.size(); ++i) {
@@ -309,7 +309,7 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
   std::string name = opt.input == "-" ? "stdin" : opt.input;
   while (!cli::stop_requested() && reader.next(item)) {
     if (!item.error.is_ok()) {
-      std::string why = fmt::format("{}: line {}: {}", name, item.line, item.error.message());
+      std::string why = fmt::format("{}: {}", name, item.error.message());  // it starts with "line N: "
       spdlog::error("{}", why);
       if (bad++ == 0) first_bad = why;
       continue;
@@ -319,6 +319,12 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
     if (item.key) m.key = std::move(*item.key);
     if (item.tag) m.tag = std::move(*item.tag);
     if (item.props) m.props = std::move(*item.props);
+    // Provenance, as far as the record tells it (a record of --format json has all of it).
+    auto& o = item.origin;
+    if (o.topic) m.set_prop(client::kPropReplayOriginTopic, *o.topic);
+    if (o.queue) m.set_prop(client::kPropReplayOriginQueue, std::to_string(*o.queue));
+    if (o.offset) m.set_prop(client::kPropReplayOriginOffset, std::to_string(*o.offset));
+    if (o.id) m.set_prop(client::kPropReplayOriginId, *o.id);
     m.set_prop(client::kPropReplayedAt, format_time(now_ms()));
     pub.publish(opt.to_topic, std::move(m), item.line);
   }
@@ -326,7 +332,8 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
   out.flush();
   if (!reader.status().is_ok()) return reader.status().with_context(name);
   if (!f) return f;
-  if (bad > 0) return Status::invalid(fmt::format("{} malformed lines not published (first: {})", bad, first_bad));
+  // As mq-send: the work (some lines) failed, exit 1; the other lines were published.
+  if (bad > 0) return Status::corruption(fmt::format("{} malformed lines not published (first: {})", bad, first_bad));
   return Status::ok();
 }
 
@@ -334,21 +341,14 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
 
 Status replay(const ReplayOptions& opt, cli::Stdio io) {
   cli::setup_logger("mq-replay", opt.common);
-  auto fail = [](Status s) {
-    spdlog::error("{}", s.message());
-    return s;
-  };
+  using cli::fail;
   if (Status m = check_modes(opt); !m) return fail(m);
   std::string fspec = !opt.format.empty() ? opt.format : (opt.dry_run ? "json" : "body");
   auto format = cli::MessageFormat::parse(fspec, opt.nul);
   if (!format) return fail(format.status());
-  auto brokers = cli::split_brokers(opt.common.brokers);
-  if (!brokers) return fail(brokers.status());
 
   cli::install_stop_signals();
-  auto security = cli::client_security(opt.common);
-  if (!security) return fail(security.status());
-  auto cluster = client::Cluster::connect(*brokers, "mq-replay/" MQ_VERSION, opt.timeout, *security);
+  auto cluster = cli::connect_cluster(opt.common, "mq-replay", opt.timeout);
   if (!cluster) return fail(cluster.status());
   cli::OutputWriter out(io.out);
   Status s;

@@ -36,7 +36,8 @@ struct ReplayOptions {
 };
 
 // ok when every message was written (a closed stdout included) or published
-// with SEND_OK; invalid_argument for bad options and malformed -i lines.
+// with SEND_OK; invalid_argument for bad options; corruption (exit 1, as
+// mq-send) when malformed -i lines were skipped and the others published.
 Status replay(const ReplayOptions& opt, cli::Stdio io);
 
 }  // namespace mq::app

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cli/credentials.h"
+#include "cli/connect.h"
 #include "cli/input_reader.h"
 #include "cli/output_writer.h"
 #include "cli/progress.h"
@@ -47,10 +47,7 @@ storage::Message make_message(const Defaults& d, cli::InputItem&& item) {
 
 Status send(const SendOptions& opt, cli::Stdio io) {
   cli::setup_logger("mq-send", opt.common);
-  auto fail = [](Status s) {
-    spdlog::error("{}", s.message());
-    return s;
-  };
+  using cli::fail;
   if (Status t = validate_topic(opt.topic); !t) return fail(t);
   if (int(opt.nul) + int(opt.raw) + int(opt.json) > 1)
     return fail(Status::invalid("-0, --raw and --json exclude each other"));
@@ -73,13 +70,9 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     if (!p) return fail(p.status());
     defaults.props = std::move(*p);
   }
-  auto brokers = cli::split_brokers(opt.common.brokers);
-  if (!brokers) return fail(brokers.status());
 
   cli::install_stop_signals();
-  auto security = cli::client_security(opt.common);
-  if (!security) return fail(security.status());
-  auto cluster = client::Cluster::connect(*brokers, "mq-send/" MQ_VERSION, opt.timeout, *security);
+  auto cluster = cli::connect_cluster(opt.common, "mq-send", opt.timeout);
   if (!cluster) return fail(cluster.status());
   auto producer = client::Producer::create(**cluster, opt.topic, po);
   if (!producer) return fail(producer.status());

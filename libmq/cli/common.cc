@@ -154,6 +154,11 @@ int exit_code(const Status& s) {
   return 1;
 }
 
+Status fail(Status s) {
+  spdlog::error("{}", s.message());
+  return s;
+}
+
 bool is_tty(int fd) { return ::isatty(fd) == 1; }
 
 namespace {

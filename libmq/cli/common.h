@@ -45,6 +45,9 @@ Result<std::vector<std::string>> split_brokers(std::string_view list);
 
 // 0 for ok, 2 for invalid_argument, 1 otherwise.
 int exit_code(const Status& s);
+// Logs s's message as one error line (the logger adds "<program>: ") and
+// returns s, for an app's `return cli::fail(s);`.
+Status fail(Status s);
 
 // One logger per process named after the program, stderr only. Clients: "%n: %v";
 // the broker (with_time): time and level too. Colour only when stderr is a terminal

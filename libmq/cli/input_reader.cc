@@ -64,6 +64,13 @@ Status parse_json_line(std::string_view line, InputItem& item) {
     }
     item.props = std::move(p);
   }
+  item.origin = {};
+  for (const char* name : {"topic", "id"})
+    if (auto it = j.find(name); it != j.end() && it->is_string())
+      (std::string_view(name) == "topic" ? item.origin.topic : item.origin.id) = it->get<std::string>();
+  for (const char* name : {"queue", "offset"})
+    if (auto it = j.find(name); it != j.end() && it->is_number_unsigned())
+      (std::string_view(name) == "queue" ? item.origin.queue : item.origin.offset) = it->get<uint64_t>();
   return Status::ok();
 }
 

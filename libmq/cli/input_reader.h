@@ -25,9 +25,16 @@ struct InputItem {
   std::optional<std::string> key;   // set by --json lines that carry it
   std::optional<std::string> tag;
   std::optional<storage::Properties> props;
+  // Where a record printed by --format json was stored (its topic, queue,
+  // offset and id fields; mq-replay -i records them as provenance). Fields of
+  // another type are ignored, as mq-send ignores these fields altogether.
+  struct Origin {
+    std::optional<std::string> topic, id;
+    std::optional<uint64_t> queue, offset;
+  } origin;
 };
 
-// Parses one --json line into item (body/key/tag/props). The message has no
+// Parses one --json line into item (body/key/tag/props, origin). The message has no
 // line prefix: "invalid JSON: ...", "body_b64 is not valid base64: ...".
 Status parse_json_line(std::string_view line, InputItem& item);
 

@@ -8,9 +8,13 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 std::atomic<int> g_signal{0};
+std::atomic<void (*)() noexcept> g_second_hook{nullptr};
 
 void on_stop(int sig) {
-  if (g_stop.exchange(true)) _exit(128 + sig);  // second signal: leave now
+  if (g_stop.exchange(true)) {  // second signal: leave now
+    if (auto hook = g_second_hook.load()) hook();
+    _exit(128 + sig);
+  }
   g_signal.store(sig);
 }
 
@@ -37,5 +41,6 @@ bool stop_requested() { return g_stop.load(std::memory_order_relaxed); }
 const std::atomic<bool>& stop_flag() { return g_stop; }
 void request_stop() { g_stop.store(true); }
 int stop_signal() { return g_signal.load(); }
+void on_second_signal(void (*hook)() noexcept) { g_second_hook.store(hook); }
 
 }  // namespace mq::cli

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "util/file.h"
 
@@ -28,6 +29,34 @@ namespace {
 
 int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
+// The process groups of running commands, for kill_running_commands(): plain
+// lock-free slots a signal handler may read. A command that finds no free slot
+// (more than kSlots at once) is simply not listed.
+constexpr size_t kSlots = 1024;
+std::atomic<pid_t> g_running[kSlots];
+static_assert(std::atomic<pid_t>::is_always_lock_free);
+
+class Listed {
+ public:
+  explicit Listed(pid_t pid) {
+    for (size_t i = 0; i < kSlots; ++i) {
+      pid_t free = 0;
+      if (g_running[i].compare_exchange_strong(free, pid)) {
+        slot_ = i;
+        break;
+      }
+    }
+  }
+  ~Listed() {
+    if (slot_ < kSlots) g_running[slot_].store(0);
+  }
+  Listed(const Listed&) = delete;
+  Listed& operator=(const Listed&) = delete;
+
+ private:
+  size_t slot_ = kSlots;
+};
+
 struct Env {
   std::vector<std::string> storage;
   std::vector<char*> ptrs;
@@ -44,6 +73,20 @@ struct Env {
     ptrs.push_back(nullptr);
   }
 };
+
+// A terminated command's shell is gone; what it started got the SIGTERM too
+// but may ignore it: wait for its process group to empty until kill_at, then
+// SIGKILL the rest, so nothing of a terminated command finishes later. (The
+// group id cannot be reused while any member is alive.)
+void finish_group(pid_t pgid, std::chrono::steady_clock::time_point kill_at) {
+  while (::kill(-pgid, 0) == 0) {
+    if (std::chrono::steady_clock::now() >= kill_at) {
+      ::kill(-pgid, SIGKILL);
+      return;
+    }
+    std::this_thread::sleep_for(Millis(20));
+  }
+}
 
 }  // namespace
 
@@ -78,6 +121,7 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::from_errno("cannot run sh -c", rc);
   rd.reset();
+  Listed listed(pid);
   UniqueFd pfd(pidfd_open(pid));
   ::fcntl(wr.get(), F_SETFL, O_NONBLOCK);
 
@@ -94,7 +138,10 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
     if (w == pid) {
       if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
       if (WIFSIGNALED(status)) res.signal = WTERMSIG(status);
-      if (terminating) res.timed_out = true;
+      if (terminating) {
+        res.timed_out = true;
+        finish_group(pid, kill_at);
+      }
       return res;
     }
     auto now = Clock::now();
@@ -137,6 +184,11 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
       if ((k < 0 && errno != EAGAIN && errno != EINTR) || written == body.size()) wr.reset();
     }
   }
+}
+
+void kill_running_commands() noexcept {
+  for (auto& slot : g_running)
+    if (pid_t pid = slot.load(); pid > 0) ::kill(-pid, SIGKILL);
 }
 
 }  // namespace mq::client

@@ -32,4 +32,9 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
                                const std::vector<std::pair<std::string, std::string>>& env, Millis timeout,
                                const std::atomic<bool>* stop = nullptr);
 
+// SIGKILLs the process group of every command run_command() is running now.
+// Async-signal-safe: for a program leaving at once on a second signal, so
+// that no command it started runs on unseen.
+void kill_running_commands() noexcept;
+
 }  // namespace mq::client

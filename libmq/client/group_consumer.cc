@@ -52,6 +52,7 @@ struct GroupConsumer::Impl {
     uint64_t offset = 0;
     uint32_t reconsume = 0;  // attempts so far (orderly retries in place add to it)
     Clock::time_point not_before{};
+    uint32_t gen = 0;  // Q::gen when pulled
   };
   struct Q {
     size_t node = 0;
@@ -64,6 +65,7 @@ struct GroupConsumer::Impl {
     bool dropping = false;   // no longer assigned: finish running work, commit, release
     int running = 0;         // messages dispatched and not finished
     int64_t last_committed = -1;
+    uint32_t gen = 0;        // bumped by a reset: messages pulled before it count for nothing
     Clock::time_point retry_at{};
     std::deque<Msg> pending;  // orderly: waiting their turn
     bool busy = false;        // orderly: one at a time
@@ -120,6 +122,7 @@ struct GroupConsumer::Impl {
     uint64_t end;
     Key key;
     uint64_t offset;
+    uint32_t gen;
   };
   std::deque<Unflushed> unflushed;  // written to the output buffer, not yet to stdout
 
@@ -127,7 +130,8 @@ struct GroupConsumer::Impl {
     if (unflushed.empty()) return;
     uint64_t w = (*written)();
     while (!unflushed.empty() && unflushed.front().end <= w) {
-      finished(unflushed.front().key, unflushed.front().offset, true);
+      auto& u = unflushed.front();
+      finished(u.key, u.offset, u.gen, true);
       unflushed.pop_front();
     }
   }
@@ -239,6 +243,7 @@ struct GroupConsumer::Impl {
     for (auto& ref : resp.assigned) {
       Key k{idx, ref.topic, ref.queue};
       if (!queues.count(k)) {
+        if (stopping) continue;  // not taking new work
         auto q = std::make_unique<Q>();
         q->node = idx;
         q->ref = ref;
@@ -262,7 +267,11 @@ struct GroupConsumer::Impl {
       }
     for (auto& ref : resp.reset) {
       auto it = queues.find({idx, ref.topic, ref.queue});
-      if (it != queues.end() && it->second->ready) fetch_offset(it->second.get(), /*after_reset=*/true);
+      if (it == queues.end()) continue;
+      // From now on nothing pulled before the reset starts or is committed,
+      // even before the new offset is known.
+      forget_in_flight(*it->second);
+      if (it->second->ready) fetch_offset(it->second.get(), /*after_reset=*/true);
     }
   }
 
@@ -311,17 +320,25 @@ struct GroupConsumer::Impl {
   }
 
   void start_at(Q& q, uint64_t offset, uint32_t epoch) {
-    drop_queued_jobs(q);
+    forget_in_flight(q);
     q.pq.reset(offset);
-    q.pending.clear();
     q.epoch = epoch;
     q.last_committed = static_cast<int64_t>(offset);
     q.ready = true;
     q.caught_up = false;
   }
 
-  // Jobs of this queue no worker has started yet: a new start offset (an admin's
-  // reset) moves past them; they are pulled again when it is behind them.
+  // A reset (or a new start offset): messages of q not started yet are dropped
+  // (pulled again when the new offset is behind them), and those still running
+  // or being written finish without touching q's in-flight state (finished()
+  // and on_exec_done() compare generations), so none of them is committed.
+  void forget_in_flight(Q& q) {
+    ++q.gen;
+    drop_queued_jobs(q);
+    q.pending.clear();
+  }
+
+  // Jobs of this queue no worker has started yet.
   void drop_queued_jobs(Q& q) {
     std::lock_guard lk(job_mu);
     auto n = std::erase_if(jobs, [&q](const Job& j) {
@@ -529,7 +546,7 @@ struct GroupConsumer::Impl {
         continue;
       }
       q.pq.add(v.offset, v.reconsume, v.bytes.size(), now);
-      Msg m{buf, v.bytes, v.offset, v.reconsume, {}};
+      Msg m{buf, v.bytes, v.offset, v.reconsume, {}, q.gen};
       if (opt.orderly)
         q.pending.push_back(std::move(m));
       else
@@ -547,6 +564,7 @@ struct GroupConsumer::Impl {
 
   void dispatch(const Key& k, Q& q, Msg m) {
     if (opt.count && dispatched >= opt.count) return;  // stays unfinished: not committed past
+    if (stopping) return;  // a pull answered after the stop: the same
     ++dispatched;
     ++q.running;
     if (opt.exec.empty()) {
@@ -563,7 +581,7 @@ struct GroupConsumer::Impl {
         stopping = true;  // output closed: this message was not consumed
         return;
       }
-      unflushed.push_back({*end, k, m.offset});
+      unflushed.push_back({*end, k, m.offset, m.gen});
       settle_output();
       return;
     }
@@ -612,8 +630,12 @@ struct GroupConsumer::Impl {
     auto it = queues.find(job.key);
     if (it == queues.end()) return;
     Q& q = *it->second;
+    if (job.msg.gen != q.gen) {  // pulled before a reset: neither committed nor retried
+      finished(job.key, job.msg.offset, job.msg.gen, res && res->ok());
+      return;
+    }
     if (res && res->ok()) {
-      finished(job.key, job.msg.offset, true);
+      finished(job.key, job.msg.offset, job.msg.gen, true);
       return;
     }
     std::string why = res ? res->describe() : res.status().to_string();
@@ -667,10 +689,19 @@ struct GroupConsumer::Impl {
           --pending_sendbacks;
           if (r && r->header.status == protocol::Code::ok) {
             if (dlq) ++stats.dead_lettered;
-            finished(k, m.offset, false);
+            finished(k, m.offset, m.gen, false);
             return;
           }
           Status s = r ? protocol::status_from_response(r->header.status, r->payload) : r.status();
+          if (stopping) {
+            // Not retried now: it stays unfinished, so it is delivered again later.
+            spdlog::warn("sending a failed message back failed ({}); it will be delivered again", s.to_string());
+            if (auto it = queues.find(k); it != queues.end()) {
+              --it->second->running;
+              if (opt.orderly) it->second->busy = false;
+            }
+            return;
+          }
           spdlog::warn("sending a failed message back failed ({}); retrying", s.to_string());
           ++pending_sendbacks;
           timers.emplace(Clock::now() + Millis(1000), [this, k, m = std::move(m), dlq_now, why]() mutable {
@@ -680,17 +711,18 @@ struct GroupConsumer::Impl {
         }));
   }
 
-  void finished(const Key& k, uint64_t offset, bool ok) {
+  // gen: the generation the message was pulled in; one from before a reset
+  // only stops counting as running (the in-flight state it belonged to is gone).
+  void finished(const Key& k, uint64_t offset, uint32_t gen, bool ok) {
     auto it = queues.find(k);
     if (it == queues.end()) return;
     Q& q = *it->second;
-    q.pq.finish(offset);
     --q.running;
     if (ok) ++stats.consumed;
-    if (opt.orderly) {
-      q.busy = false;
-      if (!q.pending.empty() && q.pending.front().offset == offset) q.pending.pop_front();
-    }
+    if (opt.orderly) q.busy = false;  // it held the queue, whichever generation
+    if (gen != q.gen) return;
+    q.pq.finish(offset);
+    if (opt.orderly && !q.pending.empty() && q.pending.front().offset == offset) q.pending.pop_front();
   }
 
   void run_orderly() {
@@ -819,6 +851,28 @@ struct GroupConsumer::Impl {
     return n;
   }
 
+  // Stopping (a signal, or a normal end): nothing more is pulled or started;
+  // queued messages stay unfinished (not committed past, delivered again
+  // later). Running commands get stop_grace to finish, then are terminated
+  // (SIGTERM, SIGKILL after kKillGrace) and count as unfinished too.
+  bool wound_down = false;
+  Clock::time_point grace_end{};
+  void wind_down() {
+    if (!wound_down) {
+      wound_down = true;
+      for (auto& [k, q] : queues) drop_queued_jobs(*q);
+      grace_end = Clock::now() + opt.stop_grace;
+      if (int n = running_total(); n > 0 && !opt.exec.empty())
+        spdlog::info("stopping: waiting up to {} for {} running command{}", format_duration(opt.stop_grace), n,
+                     n == 1 ? "" : "s");
+    }
+    if (!kill_running && !opt.exec.empty() && Clock::now() >= grace_end && running_total() > 0) {
+      int n = running_total();
+      spdlog::warn("stopping: terminating {} command{} still running (delivered again later)", n, n == 1 ? "" : "s");
+      kill_running = true;
+    }
+  }
+
   Status run(const GroupConsumer::OnMessage& msg_cb, const std::function<uint64_t()>& written_cb,
              const std::function<bool()>& on_idle, const std::atomic<bool>& stop) {
     on_message = &msg_cb;
@@ -839,12 +893,10 @@ struct GroupConsumer::Impl {
         stopping = true;
         break;
       }
-      if (stop.load() && !stopping) {
-        stopping = true;
-        spdlog::debug("stopping: finishing {} running messages", running_total());
-      }
+      if (stop.load()) stopping = true;
       if (opt.count && dispatched >= opt.count && running_total() == 0 && pending_sendbacks == 0) stopping = true;
       if (opt.to_end && all_caught_up()) stopping = true;
+      if (stopping) wind_down();
       if (stopping && !unflushed.empty()) {
         on_idle();
         settle_output();
@@ -857,8 +909,11 @@ struct GroupConsumer::Impl {
       }
       if (stopping && running_total() == 0 && pending_sendbacks == 0) break;
       auto now = Clock::now();
+      // Heartbeats go on while stopping: a member that went silent for the
+      // broker's session timeout would lose its queues and have its final
+      // commit refused.
       for (auto& n : nodes)
-        if (!n.hb_in_flight && now >= n.next_heartbeat && !stopping) send_heartbeat(n);
+        if (!n.hb_in_flight && now >= n.next_heartbeat) send_heartbeat(n);
       for (auto& n : nodes) probe_master(n, now);
       if (opt.orderly) run_orderly();
       for (auto& [k, q] : queues)

@@ -52,6 +52,9 @@ struct GroupOptions {
   Millis consume_timeout{15 * 60 * 1000};
   uint32_t max_retries = 16;
   Millis commit_interval{5000};
+  // On stop, how long running commands may still finish before they are
+  // terminated (their messages stay uncommitted and are delivered again).
+  Millis stop_grace{5000};
   Millis heartbeat_interval{1000};
   Millis request_timeout{3000};
   uint32_t wait_ms = 1000;  // long-poll

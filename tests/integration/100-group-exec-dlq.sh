@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# 4000 messages through a group with --exec that fails for a chosen set: every other message is
+# 10000 messages through a group with --exec that fails for a chosen set: every other message is
 # processed OK exactly once, every failing one lands in %DLQ%GROUP after --max-retries (with its
 # id and a growing MQ_RECONSUME); exit 65 dead-letters at once; nothing is lost.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush async --delay-levels "100ms 200ms 300ms"
-seq 4000 | timeout 60 mq-send -b "$B1" -t work --receipts >"$T/receipts" || fail "send"
+n=10000
+seq "$n" | timeout 60 mq-send -b "$B1" -t work --receipts >"$T/receipts" || fail "send"
 cat >"$T/handler.sh" <<'SH'
 read -r b
 echo "$b $MQ_RECONSUME $MQ_MSG_ID" >>"$OUT/attempts"
@@ -17,9 +18,9 @@ SH
 export OUT=$T
 spawn cpid mq-consume -b "$B1" -t work -g workers --from earliest --exec "sh $T/handler.sh" \
     --concurrency 8 --max-retries 2 --commit-interval 200ms >"$T/consumer.out" 2>"$T/consumer.log"
-poison=$(seq 4000 | awk '$1 % 501 == 0' | wc -l)
-always=$(seq 4000 | awk '$1 % 501 != 0 && $1 % 97 == 0' | wc -l)
-expect_ok=$((4000 - poison - always))
+poison=$(seq "$n" | awk '$1 % 501 == 0' | wc -l)
+always=$(seq "$n" | awk '$1 % 501 != 0 && $1 % 97 == 0' | wc -l)
+expect_ok=$((n - poison - always))
 dlq_count() { timeout 10 mq-consume -b "$B1" -t '%DLQ%workers' --from earliest -e 2>/dev/null | wc -l; }
 ok_count() { [[ -f $T/ok ]] && wc -l <"$T/ok" || echo 0; }
 wait_until 200 bash -c "[[ \$( [[ -f $T/ok ]] && wc -l <$T/ok || echo 0) -ge $expect_ok ]]" || fail "only $(ok_count) of $expect_ok processed"
@@ -36,16 +37,16 @@ sort -n "$T/ok" | uniq -d >"$T/dups"
 [[ $(ok_count) -eq $expect_ok ]] || fail "ok count $(ok_count), expected $expect_ok"
 # the DLQ holds exactly the failing set, ids kept, reconsume counts right
 timeout 10 mq-consume -b "$B1" -t '%DLQ%workers' --from earliest -e --format json >"$T/dlq.json"
-python3 - "$T" <<'PY' || fail "dead-letter contents wrong"
+python3 - "$T" "$n" <<'PY' || fail "dead-letter contents wrong"
 import json, sys
-t = sys.argv[1]
+t, n = sys.argv[1], int(sys.argv[2])
 ids = {}
 for l in open(f"{t}/receipts"):
     line, mid = l.split("\t")[:2]
     ids[line] = mid          # seq value == line number
 dlq = [json.loads(l) for l in open(f"{t}/dlq.json")]
 bodies = sorted(int(r["body"]) for r in dlq)
-want = sorted(b for b in range(1, 4001) if b % 501 == 0 or b % 97 == 0)
+want = sorted(b for b in range(1, n + 1) if b % 501 == 0 or b % 97 == 0)
 assert bodies == want, f"dlq bodies differ: {len(bodies)} vs {len(want)}"
 for r in dlq:
     b = int(r["body"])
@@ -65,7 +66,7 @@ for b in want:
     rcs = sorted(x[0] for x in att[b])
     assert rcs == [0, 1, 2], f"{b}: attempts {rcs}"
     assert {x[1] for x in att[b]} == {ids[str(b)]}
-for b in range(89, 4001, 89):
+for b in range(89, n + 1, 89):
     if b % 97 and b % 501:
         assert sorted(x[0] for x in att[b]) == [0, 1], f"{b}: {att[b]}"
 PY

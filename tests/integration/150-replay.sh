@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mq-replay: offset and time ranges, --merge by store time, a JSON round trip of binary messages
-# through -i, --to-topic provenance, --rate, dead-letter re-drive (--dry-run, skipped the second
-# time, --force), exit codes. Group offsets are never touched.
+# through -i (with provenance, bad lines, receipts) and from mq-consume --format json, --to-topic
+# provenance, --rate, dead-letter re-drive (--dry-run, skipped the second time, --force), receipts
+# and exit codes like mq-send. Group offsets are never touched.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush async --queues 2 --delay-levels "100ms"
@@ -71,10 +72,46 @@ timeout 10 mq-replay -b "$B1" -t bin2 --key K1 --format '%k %T %p{x}\n' >"$T/bin
 [[ $(cat "$T/bin.meta") == "K1 T1 1" ]] || fail "key/tag/props lost: $(cat "$T/bin.meta")"
 timeout 10 mq-replay -b "$B1" -t bin --format json | timeout 10 mq-replay -b "$B1" -i - --to-topic bin3 || fail "-i -"
 [[ $(timeout 10 mq-replay -b "$B1" -t bin3 --format json | wc -l) -eq 2 ]] || fail "-i - count"
-printf '{"body":"ok"}\n{"body": \n' >"$T/badlines"
-rc=0; timeout 10 mq-replay -b "$B1" -i "$T/badlines" --to-topic bin4 2>"$T/bad.err" || rc=$?
-[[ $rc -eq 2 ]] || fail "malformed -i line: exit $rc"
-grep -q "line 2" "$T/bad.err" || fail "malformed -i line not named: $(cat "$T/bad.err")"
+# -i records the provenance the JSON record carries (topic, queue, offset, id)
+timeout 10 mq-replay -b "$B1" -t bin2 --format json >"$T/bin2.json" || fail "bin2 json"
+python3 - "$T/bin.json" "$T/bin2.json" <<'PY' || fail "-i provenance wrong"
+import json, sys
+orig = {json.loads(l)["id"]: json.loads(l) for l in open(sys.argv[1])}
+copy = [json.loads(l) for l in open(sys.argv[2])]
+assert sorted(c["props"]["mq.replay.origin_id"] for c in copy) == sorted(orig), copy
+for c in copy:
+    p = c["props"]
+    o = orig[p["mq.replay.origin_id"]]
+    assert p["mq.replay.origin_topic"] == "bin" and p["mq.replay.origin_queue"] == "0", p
+    assert p["mq.replay.origin_offset"] == str(o["offset"]), (p, o)
+    assert "mq.replay.replayed_at" in p and c["id"] != o["id"], c
+    assert c["key"] == o["key"] and c["tag"] == o["tag"], (c, o)
+    assert {k: v for k, v in p.items() if not k.startswith("mq.replay.")} == o["props"], (p, o)
+PY
+# a record without them (as mq-send --json takes) gets none of them
+timeout 10 mq-replay -b "$B1" -i - --to-topic bare <<<'{"body":"x","topic":7}' || fail "-i of a bare record"
+timeout 10 mq-replay -b "$B1" -t bare --format '%p{mq.replay.origin_topic}|%p{mq.replay.origin_id}|%s\n' >"$T/bare" ||
+  fail "read bare"
+[[ $(cat "$T/bare") == "||x" ]] || fail "a bare record got provenance: $(cat "$T/bare")"
+# the pipeline of mq-consume --format json into -i keeps bytes, keys, tags and properties
+timeout 10 mq-consume -b "$B1" -t bin --from earliest -e --format json | timeout 10 mq-replay -b "$B1" -i - --to-topic bin5 ||
+  fail "mq-consume --format json | mq-replay -i -"
+timeout 10 mq-replay -b "$B1" -t bin5 --format '%s' >"$T/bin5.out" || fail "read bin5"
+cat "$T/bin1" "$T/bin2" | cmp -s - "$T/bin5.out" || cat "$T/bin2" "$T/bin1" | cmp -s - "$T/bin5.out" ||
+  fail "consume | replay -i differs: $(od -c "$T/bin5.out" | head -n 3)"
+timeout 10 mq-replay -b "$B1" -t bin5 --key K1 --format '%k %T %p{x} %p{mq.replay.origin_topic}\n' >"$T/bin5.meta" ||
+  fail "bin5 meta"
+[[ $(cat "$T/bin5.meta") == "K1 T1 1 bin" ]] || fail "consume | replay -i: key/tag/props lost: $(cat "$T/bin5.meta")"
+# malformed lines: each reported with its line number and not sent, the others are, exit 1
+# (as mq-send); receipts carry the input line numbers
+printf '{"body":"ok"}\n{"body": \n{"body":"ok3"}\n[1]\n' >"$T/badlines"
+rc=0; timeout 10 mq-replay -b "$B1" -i "$T/badlines" --to-topic bin4 --receipts >"$T/bad.receipts" 2>"$T/bad.err" || rc=$?
+[[ $rc -eq 1 ]] || fail "malformed -i lines: exit $rc"
+grep -q "^mq-replay: .*badlines: line 2: invalid JSON: column" "$T/bad.err" || fail "malformed -i line 2 not named: $(cat "$T/bad.err")"
+grep -q "^mq-replay: .*badlines: line 4: expected a JSON object, got array$" "$T/bad.err" || fail "malformed -i line 4 not named: $(cat "$T/bad.err")"
+[[ $(awk -F'\t' '$6 == "SEND_OK" { print $1 }' "$T/bad.receipts" | tr '\n' ' ') == "1 3 " ]] ||
+  fail "-i receipts: $(cat "$T/bad.receipts")"
+[[ $(timeout 10 mq-replay -b "$B1" -t bin4 | sort | tr '\n' ' ') == "ok ok3 " ]] || fail "-i did not send the good lines"
 
 # --- --to-topic keeps content and records provenance
 timeout 10 mq-replay -b "$B1" -t r --queue 0 --until 5 --to-topic copy --receipts >"$T/copy.receipts" || fail "--to-topic"
@@ -156,6 +193,15 @@ diff "$T/offsets.before" "$T/offsets.after" >/dev/null || fail "re-drive moved t
 timeout 10 mq-offset -b "$B1" export -g redrive.workers >"$T/redrive.tsv" || fail "export redrive.workers"
 [[ $(awk -F'\t' '$2 == "%DLQ%workers" { s += $5 } END { print s + 0 }' "$T/redrive.tsv") -eq 5 ]] ||
   fail "redrive bookkeeping: $(cat "$T/redrive.tsv")"
+
+# --- messages not acknowledged: FAILED receipts in input order and exit 1, as mq-send
+stop_broker b1 -TERM
+restart_broker b1 --no-auto-create
+rc=0
+timeout 10 mq-replay -b "$B1" -t r --queue 0 --until 2 --to-topic nosuch --receipts >"$T/nack" 2>"$T/nack.err" || rc=$?
+[[ $rc -eq 1 ]] || fail "unacknowledged replay: exit $rc"
+[[ $(awk -F'\t' '$6 == "FAILED" { print $1 }' "$T/nack" | tr '\n' ' ') == "1 2 " ]] || fail "unacknowledged receipts: $(cat "$T/nack")"
+grep -q "^mq-replay: 2 of 2 messages failed: .*nosuch does not exist" "$T/nack.err" || fail "unacknowledged: $(cat "$T/nack.err")"
 
 # --- exit codes
 rc=0; mq-replay -b "$B1" --bogus >/dev/null 2>&1 || rc=$?

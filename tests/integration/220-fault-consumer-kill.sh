@@ -23,8 +23,8 @@ printf '%s\t%s\n' "$MQ_MSG_ID" "$b" >>"$OUT/done"
 SH
 export OUT=$T
 failing=$(seq "$n" | awk '$1 % 40 == 7' | wc -l)
-consume() {
-  mq-consume -b "$B1" -t work -g G --from earliest --exec "sh $T/handler.sh" --concurrency 4 \
+consume() {  # run as `consume &`: exec, so that $! is mq-consume itself (signals reach it)
+  exec mq-consume -b "$B1" -t work -g G --from earliest --exec "sh $T/handler.sh" --concurrency 4 \
     --max-span "$span" --max-retries 2 --commit-interval 200ms "$@" >>"$T/c.out" 2>>"$T/c.log"
 }
 done_count() { [[ -f $T/done ]] && wc -l <"$T/done" || echo 0; }

@@ -107,6 +107,31 @@ TEST_CASE("json output round trips through the --json reader", "[cli]") {
   }
 }
 
+TEST_CASE("json output gives the reader where the message was stored", "[cli]") {
+  storage::Message m;
+  m.topic = "orders";
+  m.queue = 3;
+  m.offset = 1234567890123;
+  m.id = storage::MessageId{};
+  m.id[0] = 0xab;
+  m.id[15] = 0x01;
+  m.body = "b";
+  std::string buf;
+  cli::InputItem item;
+  REQUIRE(cli::parse_json_line(json_of(m, buf), item));
+  CHECK(item.origin.topic == "orders");
+  CHECK(item.origin.queue == 3u);
+  CHECK(item.origin.offset == 1234567890123u);
+  CHECK(item.origin.id == storage::id_to_hex(m.id));
+  // a record as mq-send --json takes it has no origin; fields of another type are ignored
+  cli::InputItem bare;
+  REQUIRE(cli::parse_json_line(R"({"body": "x", "topic": 7, "queue": "1", "offset": -2, "id": null})", bare));
+  CHECK_FALSE(bare.origin.topic);
+  CHECK_FALSE(bare.origin.queue);
+  CHECK_FALSE(bare.origin.offset);
+  CHECK_FALSE(bare.origin.id);
+}
+
 TEST_CASE("json lines with problems say what is wrong", "[cli]") {
   auto err = [](std::string_view line) {
     cli::InputItem item;

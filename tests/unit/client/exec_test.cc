@@ -1,10 +1,19 @@
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
 
 #include "client/exec.h"
 
 using mq::Millis;
+using mq::client::kKillGrace;
 using mq::client::run_command;
 
 TEST_CASE("exec passes the body on stdin and the environment", "[client]") {
@@ -32,6 +41,38 @@ TEST_CASE("exec terminates a command that runs past its timeout, children includ
   CHECK(r->timed_out);
   CHECK_FALSE(r->ok());
   CHECK(took < std::chrono::seconds(5));
+}
+
+TEST_CASE("exec kills what a terminated command started that ignores SIGTERM", "[client]") {
+  char dir[] = "/tmp/mq-exec-test.XXXXXX";
+  REQUIRE(::mkdtemp(dir));
+  std::string pidfile = std::string(dir) + "/pid";
+  // the shell dies on SIGTERM at once; its child ignores it and writes its pid
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_command("sh -c \"trap '' TERM; echo \\$\\$ >" + pidfile + "; sleep 30\" & wait", "", {}, Millis(300));
+  auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE(r);
+  CHECK(r->timed_out);
+  CHECK(took >= kKillGrace);  // it was given the grace period
+  CHECK(took < kKillGrace + std::chrono::seconds(3));
+  std::ifstream in(pidfile);
+  pid_t child = 0;
+  REQUIRE(in >> child);
+  // SIGKILLed: gone once its new parent reaped it
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = ::kill(child, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!gone) {  // a zombie nobody reaps (a container's init) counts as gone too
+    std::ifstream st("/proc/" + std::to_string(child) + "/stat");
+    std::string pid, comm, state;
+    st >> pid >> comm >> state;
+    gone = state == "Z";
+  }
+  CHECK(gone);
+  std::remove(pidfile.c_str());
+  ::rmdir(dir);
 }
 
 TEST_CASE("exec does not hang when the command ignores a large body", "[client]") {
