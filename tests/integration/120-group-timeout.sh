@@ -9,7 +9,9 @@ cat >"$T/h.sh" <<'SH'
 cat >/dev/null
 if [ "$MQ_RECONSUME" = 0 ]; then
   echo started >>"$OUT/first"
-  sleep 30
+  sleep 30 &
+  echo $! >"$OUT/sleep.pid"
+  wait $!
   echo finished >>"$OUT/first"
   exit 0
 fi
@@ -25,5 +27,7 @@ grep -q '^retry 1$' "$T/ok" || fail "retry ran with $(cat "$T/ok")"
 [[ $elapsed -lt 20 ]] || fail "took ${elapsed}s: the stuck command was not terminated at 1s"
 sleep 1
 ! grep -q finished "$T/first" || fail "the timed-out attempt finished anyway"
-pgrep -f "sleep 30" >/dev/null && fail "the stuck command's child is still running"
+# (by its pid: other tests on the machine may run a "sleep 30" of their own)
+[[ -s $T/sleep.pid ]] || fail "the stuck command did not record its child"
+kill -0 "$(cat "$T/sleep.pid")" 2>/dev/null && fail "the stuck command's child is still running"
 echo "$TEST_NAME: ok (${elapsed}s)"
