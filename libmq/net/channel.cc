@@ -66,6 +66,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   struct Pending {
     Channel::Callback done;
     std::unique_ptr<asio::steady_timer> timer;
+    uint64_t seq = 0;  // order of sending on this channel (see on_timeout)
   };
   struct Out {
     std::string bytes;
@@ -86,7 +87,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     timer->async_wait([self = shared_from_this(), id, timeout](const error_code& ec) {
       if (!ec) self->on_timeout(id, timeout);
     });
-    pending_.emplace(id, Pending{std::move(done), std::move(timer)});
+    pending_.emplace(id, Pending{std::move(done), std::move(timer), ++sent_seq_});
     in_flight_.store(pending_.size(), std::memory_order_relaxed);
     std::string frame;
     frame.reserve(protocol::kFrameHeaderSize + payload.size());
@@ -257,19 +258,30 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     if (it == pending_.end()) return;  // answered after its timeout: dropped
     auto done = std::move(it->second.done);
     it->second.timer->cancel();
+    answered_seq_ = std::max(answered_seq_, it->second.seq);
     pending_.erase(it);
     in_flight_.store(pending_.size(), std::memory_order_relaxed);
     done(std::move(f));
   }
 
+  // A request got no answer in time. When a request sent after it (or it
+  // itself) was answered meanwhile, the link works and the broker is only
+  // slow on this one: the connection stays, a late answer is dropped. When
+  // nothing sent since was answered, the connection is silent (a half-open
+  // link, a peer stopped, a peer whose frame decoder lost step): it is
+  // dropped, failing the other requests waiting on it, and the next request
+  // connects afresh.
   void on_timeout(uint32_t id, Millis timeout) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     auto done = std::move(it->second.done);
+    bool silent = state_ == State::connected && answered_seq_ < it->second.seq;
     pending_.erase(it);
     in_flight_.store(pending_.size(), std::memory_order_relaxed);
-    done(Status::timeout(
-        fmt::format("no answer from {} within {}", address_, format_duration(timeout))));
+    std::string why = fmt::format("no answer from {} within {}", address_, format_duration(timeout));
+    done(Status::timeout(why));
+    if (silent && state_ == State::connected)  // (done may have closed the channel)
+      drop(Status::unavailable(fmt::format("{}: connection dropped", why)));
   }
 
   void write_some() {
@@ -349,6 +361,8 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   bool connect_timed_out_ = false;
   bool writing_ = false;
   uint32_t next_id_ = 1;
+  uint64_t sent_seq_ = 0;      // requests started, ever
+  uint64_t answered_seq_ = 0;  // the latest-started request answered so far
   std::unordered_map<uint32_t, Pending> pending_;
   std::vector<Out> out_;
   std::vector<Out> hs_out_;  // authentication requests, sent before out_

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -108,24 +109,79 @@ TEST_CASE("pipelined requests answered out of order reach their callers", "[net]
   CHECK(ch->in_flight() == 0);
 }
 
-TEST_CASE("a request without an answer times out and the connection stays usable", "[net]") {
+TEST_CASE("a request the server is slow on times out while the connection stays for the others",
+          "[net]") {
   IoThread io;
-  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [](Frame f, Responder r) {
+  std::mutex mu;
+  std::set<uint64_t> conns;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    {
+      std::lock_guard lock(mu);
+      conns.insert(r.connection_id());
+    }
     if (f.header.type == Type::pull) return;  // never answered
     r.reply(Code::ok, std::move(f.payload));
   });
   REQUIRE(server);
   auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "first", 2000ms));
   auto t0 = std::chrono::steady_clock::now();
-  auto r = ch->call(Type::pull, "x", 150ms);
+  std::promise<mq::Result<Frame>> pulled;
+  ch->request(Type::pull, "x", 150ms, [&](mq::Result<Frame> r) { pulled.set_value(std::move(r)); });
+  // Answers to requests sent after the pull keep arriving: the link works.
+  auto f = pulled.get_future();
+  int sent = 0;
+  while (f.wait_for(20ms) != std::future_status::ready) {
+    REQUIRE(ch->call(Type::send, "meanwhile", 2000ms));
+    ++sent;
+  }
+  auto r = f.get();
   auto took = std::chrono::steady_clock::now() - t0;
   REQUIRE_FALSE(r);
   CHECK(r.status().code() == mq::Code::timeout);
   CHECK(took >= 140ms);
   CHECK(took < 2s);
+  CHECK(sent > 0);
   auto ok = ch->call(Type::send, "still here", 2000ms);
   REQUIRE(ok);
   CHECK(ok->payload == "still here");
+  std::lock_guard lock(mu);
+  CHECK(conns.size() == 1);  // never reconnected
+}
+
+TEST_CASE("a connection gone silent is dropped after a timeout and the next request reconnects",
+          "[net]") {
+  IoThread io;
+  std::atomic<uint64_t> last_conn{0}, muted{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    last_conn = r.connection_id();
+    if (r.connection_id() == muted.load()) return;  // a half-open link: nothing comes back
+    r.reply(Code::ok, std::move(f.payload));
+  });
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "one", 2000ms));
+  uint64_t first = last_conn.load();
+  muted = first;
+  // A request with a long timeout waits on the silent connection too.
+  std::promise<mq::Status> waiting;
+  ch->request(Type::send, "patient", 20000ms,
+              [&](mq::Result<Frame> r) { waiting.set_value(r.status()); });
+  auto t0 = std::chrono::steady_clock::now();
+  auto two = ch->call(Type::send, "two", 200ms);
+  REQUIRE_FALSE(two);
+  CHECK(two.status().code() == mq::Code::timeout);
+  // Dropped with the connection, not left to its own 20 s.
+  auto w = waiting.get_future();
+  REQUIRE(w.wait_for(2s) == std::future_status::ready);
+  CHECK(w.get().code() == mq::Code::unavailable);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  // The next request goes out on a new connection and is answered.
+  auto three = ch->call(Type::send, "three", 2000ms);
+  REQUIRE(three);
+  CHECK(three->payload == "three");
+  CHECK(last_conn.load() != first);
+  CHECK(wait_until([&] { return (*server)->connections() == 1; }));
 }
 
 TEST_CASE("a channel fails fast when nothing listens and reconnects after a server restart", "[net]") {
