@@ -372,3 +372,56 @@ TEST_CASE("a peer that never reads its answers is closed and memory stays bounde
   CHECK(wait_until([&] { return (*server)->connections() == 0; }, 10s));
   CHECK(wait_until([&] { return (*server)->busy() == 0; }, 5s));
 }
+
+TEST_CASE("never-reading peers together stay under the broker-wide cap while a reader is served",
+          "[net]") {
+  IoThread io;
+  ServerOptions opt;
+  opt.max_pending_bytes = 4u << 20;
+  opt.max_pending_total = 6u << 20;
+  opt.stuck_timeout = 3s;
+  std::atomic<int> handled{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", opt, [&](Frame f, Responder r) {
+    if (f.header.type != Type::pull) return r.reply(Code::ok, std::move(f.payload));
+    ++handled;
+    r.reply(Code::ok, std::string(256u << 10, 'r'));
+  });
+  REQUIRE(server);
+  auto hp = split_host_port((*server)->local_address());
+  REQUIRE(hp);
+  // Five peers ask for 16 MiB of answers each and read none: alone, each may hold its 4 MiB.
+  asio::io_context raw_io;
+  std::vector<std::unique_ptr<tcp::socket>> deaf;
+  std::string wire;
+  for (uint32_t i = 0; i < 64; ++i) mq::protocol::encode_frame(wire, Type::pull, 0, i + 1, Code::ok, "");
+  for (int i = 0; i < 5; ++i) {
+    auto s = std::make_unique<tcp::socket>(raw_io);
+    s->connect(tcp::endpoint(asio::ip::make_address(hp->first), hp->second));
+    s->set_option(asio::socket_base::receive_buffer_size(4096));
+    asio::write(*s, asio::buffer(wire));
+    deaf.push_back(std::move(s));
+  }
+  REQUIRE(wait_until([&] { return handled.load() > 0; }, 5s));
+  int last = -1;
+  for (int i = 0; i < 25 && handled.load() != last; ++i) {
+    last = handled.load();
+    std::this_thread::sleep_for(150ms);
+  }
+  // Held: the cap, plus for each peer at most its share and the answer that crossed it (the
+  // per-connection limit alone would let them hold 5 x 4 MiB; the kernel's socket buffers take
+  // more, uncounted).
+  CHECK((*server)->busy() <= opt.max_pending_total + 5 * (64u << 10) + 5 * (256u << 10) + (1u << 20));
+  // A client that reads its answers is served meanwhile, big answers too.
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  auto t0 = std::chrono::steady_clock::now();
+  auto small = ch->call(Type::send, "hello", 2000ms);
+  REQUIRE(small);
+  CHECK(small->payload == "hello");
+  auto big = ch->call(Type::pull, "", 2000ms);
+  REQUIRE(big);
+  CHECK(big->payload.size() == (256u << 10));
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  // The deaf ones make no progress: closed after stuck_timeout, and what they held is freed.
+  CHECK(wait_until([&] { return (*server)->connections() == 1; }, 10s));
+  CHECK(wait_until([&] { return (*server)->busy() == 0; }, 5s));
+}
