@@ -50,10 +50,11 @@ class Channel {
   // The response frame (whatever its status), or a transport error:
   // unavailable (cannot connect, connection lost before the answer) or
   // timeout (no answer within `timeout`; a late answer is dropped). After a
-  // timeout the connection stays up only if a request sent no earlier than
-  // the timed-out one was answered meanwhile; otherwise it is silent (half
-  // open, a stopped peer) and is dropped: the requests still waiting on it
-  // fail with unavailable and the next request reconnects.
+  // timeout the connection stays up if a request sent no earlier than the
+  // timed-out one was answered meanwhile, or else if a hello sent as a probe
+  // is answered within half the timeout (0.1 to 1 s); otherwise it is silent
+  // (half open, a stopped peer) and is dropped: the requests still waiting
+  // on it fail with unavailable and the next request reconnects.
   using Callback = std::function<void(Result<protocol::Frame>)>;
   virtual void request(protocol::Type type, std::string payload, Millis timeout, Callback done) = 0;
   // Fire and forget (kFlagOneway). `written` runs once the bytes were handed

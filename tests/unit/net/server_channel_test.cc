@@ -149,6 +149,39 @@ TEST_CASE("a request the server is slow on times out while the connection stays 
   CHECK(conns.size() == 1);  // never reconnected
 }
 
+TEST_CASE("a connection where every request waits stays when a probe after a timeout is answered",
+          "[net]") {
+  IoThread io;
+  std::mutex mu;
+  std::set<uint64_t> conns;
+  std::atomic<int> hellos{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    {
+      std::lock_guard lock(mu);
+      conns.insert(r.connection_id());
+    }
+    if (f.header.type == Type::pull) return;  // a broker slow on all of these (say, waiting for a slave)
+    if (f.header.type == Type::hello) ++hellos;
+    r.reply(Code::ok, std::move(f.payload));
+  });
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "first", 2000ms));
+  std::promise<mq::Status> second;
+  ch->request(Type::pull, "b", 400ms, [&](mq::Result<Frame> r) { second.set_value(r.status()); });
+  auto first = ch->call(Type::pull, "a", 150ms);
+  REQUIRE_FALSE(first);
+  CHECK(first.status().code() == mq::Code::timeout);
+  // The other waiting request ends by its own timeout, not by a dropped connection.
+  auto f = second.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK(f.get().code() == mq::Code::timeout);
+  CHECK(hellos.load() == 1);
+  REQUIRE(ch->call(Type::send, "after", 2000ms));
+  std::lock_guard lock(mu);
+  CHECK(conns.size() == 1);
+}
+
 TEST_CASE("a connection gone silent is dropped after a timeout and the next request reconnects",
           "[net]") {
   IoThread io;
