@@ -49,7 +49,8 @@ spawn cons mq-consume -b "$PX" -t net -g g --from earliest --format json --commi
   >"$T/c.1.json" 2>"$T/c.log"
 wait_until 20 grep -q "created topic net" "$T/b1.log" || fail "producers did not start"
 # corrupt-up: requests only; answers carry no checksum of their own (a flipped bit in a send
-# answer's offset reaches the receipt: reported to the lead), requests are checked by the records' CRC
+# answer's offset reaches the receipt: reported to the lead), sends are checked by the records' CRC,
+# and a pull whose offset was damaged gets an answer the group consumer sees does not fit it
 for mode in "delay=50" "slice=3" "drop-after=20000" "corrupt-up=0.02" pass; do
   proxy_ctl px "$mode" >/dev/null
   sleep "$dur"
