@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
       ->default_str("10000");
   cmd.add_option_function<std::string>("--max-frame", mq::cli::to_size(opt.max_frame),
                                        "close connections that send a larger frame (default 64MiB)");
+  cmd.add_option_function<std::string>("--max-pending", mq::cli::to_size(opt.max_pending),
+                                       "answers one connection may leave unread (default 16MiB)");
+  cmd.add_option_function<std::string>("--max-pending-total", mq::cli::to_size(opt.max_pending_total),
+                                       "answers all connections together may leave unread (default 256MiB)");
   cmd.add_option("--auth", opt.auth,
                  "users and permissions file (see mq-broker(1)); without it anyone may do anything");
   cmd.add_option("--tls-cert", opt.tls_cert, "serve TLS with this certificate chain (PEM)");

@@ -93,6 +93,11 @@ Status validate(const BrokerOptions& opt) {
   if (opt.max_connections < 1) return Status::invalid("--max-connections must be at least 1");
   if (opt.max_frame < (64u << 10) || opt.max_frame > (1ull << 30))
     return Status::invalid(fmt::format("--max-frame {}: expected 64KiB to 1GiB", opt.max_frame));
+  if (opt.max_pending < (64u << 10))
+    return Status::invalid(fmt::format("--max-pending {}: expected at least 64KiB", opt.max_pending));
+  if (opt.max_pending_total < opt.max_pending)
+    return Status::invalid(fmt::format("--max-pending-total {}: expected at least --max-pending ({})",
+                                       opt.max_pending_total, opt.max_pending));
   if (opt.max_frame < opt.max_message_size + (64u << 10))
     return Status::invalid("--max-frame must exceed --max-message-size by at least 64KiB");
   if (opt.tls_cert.empty() != opt.tls_key.empty())
@@ -154,6 +159,8 @@ Status broker(const BrokerOptions& opt) {
   net::ServerOptions sopt;
   sopt.max_connections = opt.max_connections;
   sopt.max_frame = static_cast<uint32_t>(opt.max_frame);
+  sopt.max_pending_bytes = opt.max_pending;
+  sopt.max_pending_total = opt.max_pending_total;
   if (!opt.tls_cert.empty()) {
     auto tls = net::server_tls_context(opt.tls_cert, opt.tls_key);
     if (!tls) {

@@ -30,6 +30,8 @@ struct BrokerOptions {
   std::string log_level;  // empty: from -q/-v
   size_t max_connections = 10000;
   uint64_t max_frame = 64u << 20;  // largest request frame
+  uint64_t max_pending = 16u << 20;         // unwritten answers per connection
+  uint64_t max_pending_total = 256u << 20;  // unwritten answers of all connections
   std::string auth;                // --auth FILE: users and permissions
   std::string tls_cert, tls_key;   // serve TLS
   // A slave's way to its master: common.tls_ca and common.credentials

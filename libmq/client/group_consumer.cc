@@ -528,6 +528,11 @@ struct GroupConsumer::Impl {
       q.retry_at = Clock::now() + Millis(500);
       return;
     }
+    if (std::string why; !answers_pull(q, asked, resp, why)) {
+      spdlog::warn("pull {}:{} from {}: {}; pulling again", q.ref.topic, q.ref.queue, bn(q.node).address, why);
+      q.retry_at = Clock::now() + Millis(500);
+      return;
+    }
     auto buf = std::make_shared<const std::string>(std::move(resp.records));
     std::string_view rest = *buf;
     auto now = Clock::now();
@@ -554,6 +559,37 @@ struct GroupConsumer::Impl {
     }
     if (rest.empty()) q.pq.advance_to(resp.next_offset);
     q.caught_up = resp.count == 0 && resp.next_offset >= resp.max_offset;
+  }
+
+  // Whether a pull answer is one for `asked`: records from max(asked, min)
+  // (the broker skips what retention deleted) in offset order, dense unless a
+  // tag filter skips some, next_offset past them and not beyond the queue's
+  // end unless we asked beyond it. An answer for another offset (the request
+  // damaged on the way) would move the commit point past records never seen.
+  bool answers_pull(const Q& q, uint64_t asked, const protocol::PullResponse& resp, std::string& why) const {
+    bool filtered = q.ref.topic == opt.topic && !tag_hashes.empty();
+    uint64_t from = std::max(asked, resp.min_offset), expect = from;
+    uint32_t n = 0;
+    std::string_view rest = resp.records;
+    while (!rest.empty()) {
+      storage::RecordView v;
+      if (storage::decode_record(rest, v) != storage::DecodeResult::ok) break;  // reported by the caller
+      if (filtered ? v.offset < expect : v.offset != expect) {
+        why = fmt::format("answer for another offset (asked {}, record {} where {} was due)", asked, v.offset, expect);
+        return false;
+      }
+      expect = v.offset + 1;
+      ++n;
+      rest.remove_prefix(v.bytes.size());
+    }
+    bool next_ok = filtered ? resp.next_offset >= expect : (rest.empty() ? resp.next_offset == expect : true);
+    if (!next_ok || (resp.next_offset > resp.max_offset && resp.next_offset != from) ||
+        (rest.empty() && n != resp.count)) {
+      why = fmt::format("answer for another offset (asked {}, next {}, end {})", asked, resp.next_offset,
+                        resp.max_offset);
+      return false;
+    }
+    return true;
   }
 
   // The topic a person should see: the original one for retried messages.
@@ -774,7 +810,12 @@ struct GroupConsumer::Impl {
                                     Q& q = *it->second;
                                     auto& res = resp.results[i];
                                     if (res.accepted) {
-                                      q.last_committed = sent[i].offset;
+                                      // What the broker holds now: when that is not what was sent (the
+                                      // request damaged on the way), the next round commits again.
+                                      q.last_committed = res.offset;
+                                      if (res.offset > sent[i].offset)
+                                        spdlog::warn("{}:{}: broker committed {} for {}; committing again",
+                                                     q.ref.topic, q.ref.queue, res.offset, sent[i].offset);
                                     } else if (res.epoch != q.epoch && res.offset >= 0) {
                                       spdlog::info("{}:{}: offset reset to {} by an admin", q.ref.topic, q.ref.queue,
                                                    res.offset);

@@ -26,6 +26,24 @@ bool retryable(Code c) {
   }
 }
 
+// Before retry number `attempt` (1, 2, ...) on the master that just failed:
+// kRetryPauseFirst, doubling up to kRetryPauseMax, and never more than half
+// of what is left of the budget (the attempt needs the other half).
+constexpr Millis kRetryPauseFirst{100};
+constexpr Millis kRetryPauseMax{1000};
+
+}  // namespace
+
+Millis retry_pause(int attempt, int64_t budget_left_ms) {
+  if (attempt < 1 || budget_left_ms <= 0) return Millis(0);
+  int64_t pause = kRetryPauseFirst.count();
+  for (int i = 1; i < attempt && pause < kRetryPauseMax.count(); ++i) pause *= 2;
+  pause = std::min<int64_t>(pause, kRetryPauseMax.count());
+  return Millis(std::min(pause, budget_left_ms / 2));
+}
+
+namespace {
+
 bool is_send_status(Code c) {
   return c == Code::ok || c == Code::flush_disk_timeout || c == Code::flush_slave_timeout ||
          c == Code::slave_not_available;
@@ -277,8 +295,19 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
       nb->bytes += m.record.size();
       nb->msgs.push_back(std::move(m));
     }
-    for (auto& nb : next)
-      if (nb) send_batch(std::move(nb));
+    for (auto& nb : next) {
+      if (!nb) continue;
+      // Another master: at once. The same one again (none other is usable):
+      // after a pause, so a restarting broker is not handed every attempt in
+      // its first milliseconds.
+      Millis pause = nb->broker == b->broker ? retry_pause(nb->attempt, nb->deadline_ms - now) : Millis(0);
+      if (pause.count() <= 0) {
+        send_batch(std::move(nb));
+        continue;
+      }
+      auto timer = std::make_shared<net::asio::steady_timer>(cluster_.io().io(), pause);
+      timer->async_wait([this, nb, timer](const boost::system::error_code&) { send_batch(nb); });
+    }
     return;
   }
   for (auto& m : b->msgs) {

@@ -5,9 +5,10 @@
 // frames of up to batch_msgs / batch_bytes; flush() sends a partial batch),
 // oneway (kFlagOneway, no ack, no retry: done once written to the socket).
 // A failed attempt (connection, timeout, NOT_MASTER, BUSY, DISK_FULL, ...) is
-// retried up to `retries` times within `timeout` of the submit, on another
-// master when there is one; the failing master is avoided for a while. The
-// message id never changes. FLUSH_DISK_TIMEOUT / FLUSH_SLAVE_TIMEOUT /
+// retried up to `retries` times within `timeout` of the submit, at once on
+// another master when there is one (the failing master is avoided for a
+// while), else on the same master after retry_pause(). The message id never
+// changes. FLUSH_DISK_TIMEOUT / FLUSH_SLAVE_TIMEOUT /
 // SLAVE_NOT_AVAILABLE are reported as they are, not re-sent.
 //
 // Memory: at most `window` messages are held (sent or waiting to be reported).
@@ -45,6 +46,10 @@ struct ProducerStats {
   uint64_t submitted = 0, acked = 0, failed = 0, maybe_stored = 0;
   std::string first_error;  // the first failure's cause, for the summary
 };
+
+// The pause before retry number `attempt` (1, 2, ...) on the master that
+// just failed: 100ms, doubling up to 1s, at most half of `budget_left_ms`.
+Millis retry_pause(int attempt, int64_t budget_left_ms);
 
 class Producer {
  public:

@@ -2,9 +2,11 @@
 
 #include "net/tls.h"
 #include "protocol/messages.h"
+#include "util/bytes.h"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <future>
 #include <unordered_map>
@@ -66,6 +68,8 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   struct Pending {
     Channel::Callback done;
     std::unique_ptr<asio::steady_timer> timer;
+    uint64_t seq = 0;  // order of sending on this channel (see on_timeout)
+    bool probe = false;
   };
   struct Out {
     std::string bytes;
@@ -80,18 +84,19 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     return id;
   }
 
-  void start_request(Type type, std::string_view payload, Millis timeout, Channel::Callback done) {
+  uint32_t start_request(Type type, std::string_view payload, Millis timeout, Channel::Callback done) {
     uint32_t id = take_id();
     auto timer = std::make_unique<asio::steady_timer>(strand_, timeout);
     timer->async_wait([self = shared_from_this(), id, timeout](const error_code& ec) {
       if (!ec) self->on_timeout(id, timeout);
     });
-    pending_.emplace(id, Pending{std::move(done), std::move(timer)});
+    pending_.emplace(id, Pending{std::move(done), std::move(timer), ++sent_seq_});
     in_flight_.store(pending_.size(), std::memory_order_relaxed);
     std::string frame;
     frame.reserve(protocol::kFrameHeaderSize + payload.size());
     protocol::encode_frame(frame, type, 0, id, protocol::Code::ok, payload);
     enqueue(std::move(frame), nullptr);
+    return id;
   }
 
   void enqueue(std::string frame, std::function<void(Status)> written) {
@@ -257,19 +262,41 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     if (it == pending_.end()) return;  // answered after its timeout: dropped
     auto done = std::move(it->second.done);
     it->second.timer->cancel();
+    answered_seq_ = std::max(answered_seq_, it->second.seq);
     pending_.erase(it);
     in_flight_.store(pending_.size(), std::memory_order_relaxed);
     done(std::move(f));
   }
 
+  // A request got no answer in time. When a request sent after it (or it
+  // itself) was answered meanwhile, the link works and the broker is only
+  // slow on this one: the connection stays, a late answer is dropped. When
+  // nothing sent since was answered, a hello goes out as a probe (the
+  // broker answers it at once even while other requests wait, e.g. for a
+  // slave): answered, the connection stays; not answered within half the
+  // timeout (0.1 to 1 s), the connection is silent (a half-open link, a
+  // stopped peer, one whose frame decoder lost step) and is dropped, failing
+  // the requests still waiting on it; the next request connects afresh.
   void on_timeout(uint32_t id, Millis timeout) {
     auto it = pending_.find(id);
     if (it == pending_.end()) return;
     auto done = std::move(it->second.done);
+    bool silent = state_ == State::connected && answered_seq_ < it->second.seq;
+    bool probe = it->second.probe;
     pending_.erase(it);
     in_flight_.store(pending_.size(), std::memory_order_relaxed);
-    done(Status::timeout(
-        fmt::format("no answer from {} within {}", address_, format_duration(timeout))));
+    std::string why = fmt::format("no answer from {} within {}", address_, format_duration(timeout));
+    if (probe) probing_ = false;
+    done(Status::timeout(why));
+    if (!silent || state_ != State::connected) return;  // (done may have closed the channel)
+    if (probe) return drop(Status::unavailable(fmt::format("{} (a probe): connection dropped", why)));
+    if (probing_) return;
+    probing_ = true;
+    std::string payload;
+    ByteWriter(payload).str16(opt_.client_name);
+    uint32_t probe_id = start_request(Type::hello, payload, std::clamp(timeout / 2, Millis(100), Millis(1000)),
+                  [self = shared_from_this()](Result<Frame>) { self->probing_ = false; });
+    pending_[probe_id].probe = true;
   }
 
   void write_some() {
@@ -315,6 +342,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     if (state_ != State::idle) spdlog::debug("{}", why.message());
     state_ = State::idle;
     writing_ = false;
+    probing_ = false;
     error_code ignored;
     resolver_.cancel();
     connect_timer_.cancel();
@@ -349,6 +377,9 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   bool connect_timed_out_ = false;
   bool writing_ = false;
   uint32_t next_id_ = 1;
+  bool probing_ = false;       // a probe is waiting for its answer (see on_timeout)
+  uint64_t sent_seq_ = 0;      // requests started, ever
+  uint64_t answered_seq_ = 0;  // the latest-started request answered so far
   std::unordered_map<uint32_t, Pending> pending_;
   std::vector<Out> out_;
   std::vector<Out> hs_out_;  // authentication requests, sent before out_

@@ -1,5 +1,6 @@
 // Client side of one connection to one broker: request ids, pipelining,
-// per-request timeouts, reconnect on the next request after a failure.
+// per-request timeouts, reconnect on the next request after a failure or
+// after a timeout on a connection gone silent.
 //
 // Threading: request()/oneway() may be called from any thread; the socket
 // lives on the io_context given to create() (run it on one thread, e.g. with
@@ -48,8 +49,12 @@ class Channel {
 
   // The response frame (whatever its status), or a transport error:
   // unavailable (cannot connect, connection lost before the answer) or
-  // timeout (no answer within `timeout`; the connection stays up, a late
-  // answer is dropped).
+  // timeout (no answer within `timeout`; a late answer is dropped). After a
+  // timeout the connection stays up if a request sent no earlier than the
+  // timed-out one was answered meanwhile, or else if a hello sent as a probe
+  // is answered within half the timeout (0.1 to 1 s); otherwise it is silent
+  // (half open, a stopped peer) and is dropped: the requests still waiting
+  // on it fail with unavailable and the next request reconnects.
   using Callback = std::function<void(Result<protocol::Frame>)>;
   virtual void request(protocol::Type type, std::string payload, Millis timeout, Callback done) = 0;
   // Fire and forget (kFlagOneway). `written` runs once the bytes were handed

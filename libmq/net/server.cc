@@ -20,6 +20,17 @@ using protocol::Frame;
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 const std::string kNoPeer = "-";
+// Past the broker-wide cap on pending answers, a connection may still hand
+// requests to the handler while it holds less than this: one that reads its
+// answers as they come is served, one that does not waits (and is closed
+// once stuck).
+constexpr size_t kShareFloor = 64 * 1024;
+// What a queued answer piece costs beyond its bytes (string and vector
+// slot, allocator rounding): counted with them, so that the limits bound
+// memory also when a peer leaves many small answers unread.
+constexpr size_t kPieceCost = 64;
+// Bodies up to this size are copied behind the header (one piece per answer).
+constexpr size_t kJoinBody = 4096;
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -46,7 +57,15 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<uint64_t> next_id{1};
   std::atomic<size_t> in_flight_total{0};
   std::atomic<size_t> out_bytes_total{0};
+  std::atomic<size_t> posted_bytes_total{0};
   mutable std::mutex mu;
+
+  // Answer bytes held for all connections (queued or posted, not yet written).
+  bool over_total() const {
+    return out_bytes_total.load(std::memory_order_relaxed) +
+               posted_bytes_total.load(std::memory_order_relaxed) >=
+           opt.max_pending_total;
+  }
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns;  // guarded by mu
   bool accepting = true;  // on strand
 };
@@ -90,7 +109,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
                   std::string head, std::string body) {
     // Counted at once, not when the strand gets to it: pump() dispatches a whole
     // read's worth of requests in one go and must see the answers they produced.
-    if (!oneway) posted_bytes_.fetch_add(head.size() + body.size(), std::memory_order_relaxed);
+    if (!oneway) {
+      posted_bytes_.fetch_add(head.size() + body.size(), std::memory_order_relaxed);
+      server_->posted_bytes_total.fetch_add(head.size() + body.size(), std::memory_order_relaxed);
+    }
     asio::post(socket_.get_executor(),
                [self = shared_from_this(), type, request_id, oneway, status, head = std::move(head),
                 body = std::move(body)]() mutable {
@@ -109,10 +131,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::shared_ptr<const std::string>& peer() const { return peer_; }
 
  private:
+  size_t pending() const { return out_bytes_ + posted_bytes_.load(std::memory_order_relaxed); }
+  // Over the broker-wide cap and holding more than a share: this one waits.
+  bool over_share() const { return pending() >= kShareFloor && server_->over_total(); }
   bool over_limit() const {
-    return in_flight_ >= server_->opt.max_in_flight ||
-           out_bytes_ + posted_bytes_.load(std::memory_order_relaxed) >= server_->opt.max_pending_bytes;
+    return in_flight_ >= server_->opt.max_in_flight || pending() >= server_->opt.max_pending_bytes ||
+           over_share();
   }
+  // Holding answers its peer does not take: closed unless writes progress
+  // within stuck_timeout.
+  bool stuck() const { return out_bytes_ > server_->opt.max_pending_bytes || (out_bytes_ > 0 && over_share()); }
 
   // Hands buffered frames to the handler while the connection is under its
   // limits, then reads more. Over a limit, frames stay in the decoder and the
@@ -123,6 +151,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (over_limit()) {
         if (!paused_) spdlog::debug("connection from {}: reading paused", *peer_);
         paused_ = true;
+        if (stuck() && !stuck_armed_) arm_stuck_timer();
         return;
       }
       auto st = decoder_.next(f);
@@ -141,6 +170,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read() {
     if (closed_ || reading_) return;
     reading_ = true;
+    if (!tls_ && !waited_) {
+      // The first read waits for bytes before the decoder holds a read buffer:
+      // thousands of connections that never send cost no buffer each.
+      socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const error_code& ec) {
+        self->reading_ = false;
+        if (self->closed_) return;
+        self->waited_ = true;
+        if (ec) return self->on_read(ec, 0);
+        self->read();
+      });
+      return;
+    }
     char* at = decoder_.prepare(kReadChunk);
     auto handler = [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); };
     if (tls_) tls_->async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
@@ -178,7 +219,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void on_reply(protocol::Type type, uint32_t request_id, bool oneway, Code status,
                 std::string head, std::string body) {
-    if (!oneway) posted_bytes_.fetch_sub(head.size() + body.size(), std::memory_order_relaxed);
+    if (!oneway) {
+      posted_bytes_.fetch_sub(head.size() + body.size(), std::memory_order_relaxed);
+      server_->posted_bytes_total.fetch_sub(head.size() + body.size(), std::memory_order_relaxed);
+    }
     if (closed_) return;  // counters were settled by close()
     --in_flight_;
     server_->in_flight_total.fetch_sub(1, std::memory_order_relaxed);
@@ -186,13 +230,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
       std::string header(protocol::kFrameHeaderSize, '\0');
       protocol::write_frame_header(header.data(), type, protocol::kFlagResponse, request_id,
                                    status, head.size() + body.size());
-      size_t bytes = header.size() + head.size() + body.size();
-      // Small heads ride in the header's buffer; big bodies keep their own.
+      // Small heads and bodies ride in the header's buffer; big bodies keep their own.
       header.append(head);
+      if (body.size() <= kJoinBody) {
+        header.append(body);
+        body.clear();
+      }
+      size_t bytes = header.size() + kPieceCost;
       out_.push_back(std::move(header));
-      if (!body.empty()) out_.push_back(std::move(body));
+      if (!body.empty()) {
+        bytes += body.size() + kPieceCost;
+        out_.push_back(std::move(body));
+      }
       add_out_bytes(bytes);
-      if (out_bytes_ > server_->opt.max_pending_bytes && !stuck_armed_) arm_stuck_timer();
+      if (stuck() && !stuck_armed_) arm_stuck_timer();
       write_some();
     }
     if (paused_) pump();
@@ -212,8 +263,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     writing_ = true;
     batch_ = std::move(out_);
     out_.clear();
-    size_t bytes = 0;
-    for (auto& s : batch_) bytes += s.size();
+    size_t bytes = 0;  // as counted by on_reply
+    for (auto& s : batch_) bytes += s.size() + kPieceCost;
     auto handler = [self = shared_from_this(), bytes](const error_code& ec, size_t) {
       self->on_written(ec, bytes);
     };
@@ -221,7 +272,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       // One TLS record per write rather than one per answer piece.
       if (batch_.size() > 1) {
         std::string joined;
-        joined.reserve(bytes);
+        joined.reserve(bytes - batch_.size() * kPieceCost);
         for (auto& s : batch_) joined.append(s);
         batch_.assign(1, std::move(joined));
       }
@@ -240,9 +291,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     sub_out_bytes(bytes);
     if (ec) return close(spdlog::level::debug, fmt::format("write failed: {}", ec.message()));
-    if (out_bytes_ <= server_->opt.max_pending_bytes && stuck_armed_) {
+    if (stuck_armed_) {  // writes progress: a stuck connection gets a fresh stuck_timeout
       stuck_armed_ = false;
       stuck_timer_.cancel();
+      if (stuck()) arm_stuck_timer();
     }
     write_some();
     if (paused_) pump();
@@ -253,7 +305,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     stuck_timer_.expires_after(server_->opt.stuck_timeout);
     stuck_timer_.async_wait([self = shared_from_this()](const error_code& ec) {
       if (ec || self->closed_ || !self->stuck_armed_) return;
-      if (self->out_bytes_ > self->server_->opt.max_pending_bytes)
+      self->stuck_armed_ = false;
+      // No write finished since the timer was armed (on_written re-arms it).
+      if (self->out_bytes_ > 0)
         self->close(spdlog::level::warn,
                     fmt::format("not reading its answers ({} bytes waiting for {})",
                                 self->out_bytes_, format_duration(self->server_->opt.stuck_timeout)));
@@ -286,7 +340,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   protocol::FrameDecoder decoder_;
   std::vector<std::string> out_;    // answers waiting for the current write
   std::vector<std::string> batch_;  // answers being written (owned until the write completes)
-  size_t out_bytes_ = 0;            // bytes in out_ and batch_
+  size_t out_bytes_ = 0;            // bytes in out_ and batch_, kPieceCost added per piece
   size_t in_flight_ = 0;            // requests handed to the handler, not yet answered
   std::atomic<size_t> posted_bytes_{0};  // answers replied from any thread, not yet in out_
   bool reading_ = false;
@@ -295,6 +349,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool stuck_armed_ = false;
   bool closed_ = false;
   bool secured_ = false;
+  bool waited_ = false;  // the first bytes arrived (see read())
 
   friend class Responder;
 };

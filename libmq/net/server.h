@@ -8,10 +8,14 @@
 //
 // Bad input (undecodable frames, wrong version, oversized frames, a response
 // frame sent as a request) closes that one connection, logging the peer and
-// the reason once. Memory per connection is bounded: reading stops while the
-// answers waiting to be written exceed max_pending_bytes or the requests
-// being handled exceed max_in_flight, and resumes once they drain; a peer
-// that stops reading its answers for stuck_timeout is closed.
+// the reason once. Memory is bounded per connection and in total: reading
+// stops while the answers waiting to be written exceed max_pending_bytes or
+// the requests being handled exceed max_in_flight; while the answers of all
+// connections together exceed max_pending_total, it stops on every
+// connection holding more than a small share (64 KiB), so clients that read
+// their answers keep being served. Reading resumes once answers drain; a
+// peer holding answers over its limit (or its share) whose writes make no
+// progress for stuck_timeout is closed.
 #pragma once
 
 #include <atomic>
@@ -34,7 +38,8 @@ namespace mq::net {
 struct ServerOptions {
   uint32_t max_frame = protocol::kDefaultMaxFrame;
   size_t max_connections = 10000;
-  size_t max_pending_bytes = 64u << 20;  // per connection, answers not yet written
+  size_t max_pending_bytes = 16u << 20;  // per connection, answers not yet written
+  size_t max_pending_total = 256u << 20;  // all connections together
   size_t max_in_flight = 4096;           // per connection, requests not yet answered
   Millis stuck_timeout{30000};           // over max_pending_bytes this long: closed
   std::shared_ptr<boost::asio::ssl::context> tls;  // set: every connection is TLS

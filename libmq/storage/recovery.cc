@@ -24,7 +24,6 @@ bool parse_queue_name(const std::string& s, uint32_t& q) {
 struct Seen {
   uint64_t first = 0, last = 0;
   bool any = false;
-  bool ordered = true;       // offsets followed each other
   std::string buf;           // entries not yet written, starting at buf_start
   uint64_t buf_start = 0;
 };
@@ -54,8 +53,10 @@ Status StoreImpl::load_indexes() {
   return Status::ok();
 }
 
-Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& consistent) {
+Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& consistent,
+                       uint64_t boundary) {
   consistent = true;
+  bool stop = false;  // inconsistent: a partial scan gives way to a full one
   std::map<QueueState*, Seen> seen;
   auto flush_entries = [&](QueueState* q, Seen& s) -> Status {
     if (s.buf.empty()) return Status::ok();
@@ -92,7 +93,7 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
     buf.clear();
     uint64_t buf_off = off;  // segment offset of buf[0]
     size_t p = 0;
-    while (!cut && buf_off + p < size) {
+    while (!cut && !stop && buf_off + p < size) {
       if (p == buf.size() || buf.size() - p < kRecordHeaderSize ||
           buf.size() - p < std::min<uint64_t>(load_u32(buf.data() + p), kMaxRecordSize)) {
         // Refill: keep the unread tail, read the next chunk (big enough for one record).
@@ -131,17 +132,48 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
         reason = fmt::format("{} at {}", why, at);
         break;
       }
-      ++report.records_scanned;
-      report.scanned_bytes += v.bytes.size();
+      if (!full && at < boundary && boundary < at + v.bytes.size()) {
+        // The checkpoint names a position inside a record: it cannot vouch
+        // for the indexes either (a full scan rebuilds them all anyway).
+        consistent = false;
+        stop = true;
+        break;
+      }
       auto qr = queue_for_append(v.topic, v.queue);
       if (!qr) return qr.status();
       QueueState* q = *qr;
       Seen& s = seen[q];
+      // Offsets are dense per queue: the first record of a queue continues
+      // what its index holds before `from`, each next one follows the last.
+      // A CRC-valid record that breaks this (never written so by the store)
+      // would leave a gap or a doubled offset: a full scan cuts the log
+      // there like at any bad record, a partial one gives way to a full one
+      // (before writing an entry where the offset points).
+      uint64_t want = s.last + 1;
+      if (!s.any) {
+        auto before = q->index->lower_bound_pos(0, q->next_offset, from);
+        if (!before) return before.status();
+        want = *before;
+        // Records of a queue whose index is gone, at the start of a log that
+        // retention trimmed: nothing tells where they began.
+        if (full && q->next_offset == 0 && from > 0) want = v.offset;
+      }
+      if (v.offset != want) {
+        if (!full) {
+          consistent = false;
+          stop = true;
+          break;
+        }
+        cut = at;
+        reason = fmt::format("record of {}/{} at {} has offset {} where {} was expected", v.topic,
+                             v.queue, at, v.offset, want);
+        break;
+      }
+      ++report.records_scanned;
+      report.scanned_bytes += v.bytes.size();
       if (!s.any) {
         s.any = true;
         s.first = v.offset;
-      } else if (v.offset != s.last + 1) {
-        s.ordered = false;
       }
       s.last = v.offset;
       if (!s.buf.empty() && s.buf_start + s.buf.size() / kIndexEntrySize != v.offset)
@@ -154,7 +186,7 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
       last_store_ms_ = std::max(last_store_ms_, v.store_ms);
       p += v.bytes.size();
     }
-    if (cut) break;
+    if (cut || stop) break;
   }
   for (auto& [q, s] : seen) MQ_RETURN_IF_ERROR(flush_entries(q, s));
 
@@ -180,7 +212,7 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
     uint64_t keep = *n;
     auto it = seen.find(q);
     if (it != seen.end()) {
-      if (it->second.first != keep || !it->second.ordered) consistent = false;
+      if (it->second.first != keep) consistent = false;
       keep = full ? it->second.last + 1 : std::max(keep, it->second.last + 1);
     }
     // Entries past `keep` point at or past the scan start without a record
@@ -260,6 +292,31 @@ void StoreImpl::count_open_bytes() {
   bytes_counted_ = true;
 }
 
+Result<bool> StoreImpl::tail_indexed(uint64_t end) {
+  const QueueState* newest = nullptr;
+  IndexEntry last;
+  for (auto& [k, q] : queues_) {
+    if (q->next_offset == 0) continue;
+    auto es = q->index->read(q->next_offset - 1, 1);
+    if (!es) return es.status();
+    if (es->size() != 1) return false;
+    if (!newest || (*es)[0].log_pos > last.log_pos) {
+      newest = q.get();
+      last = (*es)[0];
+    }
+  }
+  if (!newest) return end == log_->start();
+  if (last.log_pos + last.size != end) return false;
+  auto seg = log_->find(last.log_pos);
+  if (!seg || last.log_pos + last.size > seg->end()) return false;
+  std::string rec(last.size, '\0');
+  auto r = seg->file->pread(rec.data(), rec.size(), last.log_pos - seg->base);
+  if (!r) return r.status();
+  RecordView v;
+  return *r == rec.size() && decode_record(rec, v) == DecodeResult::ok && v.bytes.size() == rec.size() &&
+         v.topic == newest->topic && v.queue == newest->queue && v.offset == newest->next_offset - 1;
+}
+
 Status StoreImpl::recover(RecoveryReport& report) {
   auto t0 = std::chrono::steady_clock::now();
   report = RecoveryReport{};
@@ -270,8 +327,8 @@ Status StoreImpl::recover(RecoveryReport& report) {
   MQ_RETURN_IF_ERROR(load_indexes());
   uint64_t start = log_->start(), end = log_->end();
 
-  if (ckpt && ckpt->clean && !index_missing && ckpt->log_pos == end) {
-    report.clean = true;
+  bool clean = ckpt && ckpt->clean && !index_missing && ckpt->log_pos == end;
+  if (clean) {
     for (auto& [k, q] : queues_) {  // a partial entry was already dropped by open
       auto n = q->index->lower_bound_pos(0, q->next_offset, end);
       if (!n) return n.status();
@@ -281,16 +338,32 @@ Status StoreImpl::recover(RecoveryReport& report) {
         q->next_offset = *n;
       }
     }
+    // A clean checkpoint is trusted only when the indexes end where the log
+    // does, at an intact record; otherwise the log is scanned.
+    auto t = tail_indexed(end);
+    if (!t) return t.status();
+    clean = *t;
+  }
+  if (clean) {
+    report.clean = true;
   } else {
-    uint64_t from = start;
+    uint64_t from = start, boundary = UINT64_MAX;
     if (ckpt && !index_missing && ckpt->log_pos >= start && ckpt->log_pos <= end) from = ckpt->log_pos;
     // After an unclean stop the whole active segment is checked, not only what
     // follows the checkpoint: damage to its tail (torn sectors, a bit flip in a
     // record the checkpoint already covers) is cut here instead of being found
-    // by a reader later. Segment starts are record boundaries.
-    if (auto segs = log_->segments(); !segs.empty()) from = std::min(from, segs.back()->base);
+    // by a reader later. Segment starts are record boundaries; a checkpoint in
+    // an older segment is checked from that segment's start, and must fall on
+    // a record boundary.
+    auto segs = log_->segments();
+    if (!segs.empty()) from = std::min(from, segs.back()->base);
+    for (auto& seg : segs)
+      if (seg->base < from && from < seg->end()) {
+        boundary = from;
+        from = seg->base;
+      }
     bool consistent = true;
-    MQ_RETURN_IF_ERROR(scan(from, from == start, report, consistent));
+    MQ_RETURN_IF_ERROR(scan(from, from == start, report, consistent, boundary));
     if (!consistent && from != start) {
       // The indexes do not line up with the checkpoint (e.g. an index file
       // lost): rebuild every entry from the whole log.

@@ -92,7 +92,15 @@ class StoreImpl final : public MessageStore {
   // recovery.cc
   Status recover(RecoveryReport& report);
   Status load_indexes();
-  Status scan(uint64_t from, bool full, RecoveryReport& report, bool& consistent);
+  // Rebuilds index entries for the log from `from` (a record boundary) and
+  // cuts it at the first torn or corrupt record, or (full) at the first record
+  // whose queue offset does not follow. `consistent` false: the indexes did
+  // not line up with `from`, or `boundary` (the checkpoint position) is not
+  // a record boundary: a full scan is needed.
+  Status scan(uint64_t from, bool full, RecoveryReport& report, bool& consistent,
+              uint64_t boundary = UINT64_MAX);
+  // Whether the newest index entry of all queues is an intact record ending at `end`.
+  Result<bool> tail_indexed(uint64_t end);
   Status finish_queue_state(QueueState& q);
   void count_open_bytes();
 

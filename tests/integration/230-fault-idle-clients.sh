@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Fault suite: thousands of idle TCP connections plus a client that sends requests and never reads
-# the answers. The broker's memory (VmRSS) stays bounded, a normal mq-send / mq-consume round trip
-# still works meanwhile, and connections beyond --max-connections are refused cleanly (closed at
+# Fault suite: thousands of idle TCP connections plus clients that send requests and never read
+# the answers. The broker's memory (VmRSS) stays bounded by --max-pending-total however many such
+# clients there are, a normal mq-send / mq-consume round trip still works meanwhile, and connections beyond --max-connections are refused cleanly (closed at
 # once, logged) while the ones already open keep working. TORTURE=1: more connections, longer.
 . "$(dirname "$0")/lib.sh"
 . "$MQ_SRC/tests/tools/fault.sh"
@@ -9,7 +9,11 @@
 idle=$(scale 2000 6000)
 limit=$((idle + 100))
 ulimit -n $((idle * 2 + 1000)) 2>/dev/null || ulimit -n 65536 || fail "cannot raise ulimit -n"
-start_broker b1 --flush async --max-connections "$limit"
+# never-reading clients may hold --max-pending (4MiB here) each, and all of them together
+# --max-pending-total: 4MiB here, a quarter of what the 4 deaf clients below may hold one by one
+# (without a total cap, at 16MiB each, they grew the broker by 16 MiB in a run of this test)
+deaf_n=4
+start_broker b1 --flush async --max-connections "$limit" --max-pending 4MiB --max-pending-total 4MiB
 seq 1000 | timeout 30 mq-send -b "$B1" -t idle || fail "first send"
 bpid=${PIDS[b1]}
 rss0=$(rss_kb "$bpid")
@@ -41,29 +45,36 @@ EXTRA_PIDS+=("$!")
 wait_until 60 test -s "$T/idle.ready" || fail "could not open $idle idle connections: $(tail -n 2 "$T/idle.err")"
 rss_idle=$(rss_kb "$bpid")
 
-# a client that writes hello requests as fast as it can and never reads an answer
-python3 - "$B1" "$T" "$(scale 3 15)" >"$T/deaf.out" 2>"$T/deaf.err" <<'PY' &
+# clients that write hello requests as fast as they can and never read an answer
+python3 - "$B1" "$T" "$(scale 3 15)" "$deaf_n" >"$T/deaf.out" 2>"$T/deaf.err" <<'PY' &
 import socket, struct, sys, time
-addr, t, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+addr, t, secs, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
 h, p = addr.rsplit(":", 1)
-s = socket.create_connection((h, int(p)), timeout=10)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+socks = []
+for _ in range(n):
+    s = socket.create_connection((h, int(p)), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setblocking(False)
+    socks.append(s)
 name = b"deaf"
 payload = struct.pack("<H", len(name)) + name
 batch = b"".join(struct.pack("<IBBHIHH", 12 + len(payload), 1, 1, 0, i, 0, 0) + payload
                  for i in range(1000))
-s.setblocking(False)
-sent, end, stalled = 0, time.time() + secs, 0.0
-while time.time() < end:
-    try:
-        sent += s.send(batch)
-    except BlockingIOError:       # the broker stopped reading us: back-pressure works
+sent, end, stalled, closed = 0, time.time() + secs, 0.0, 0
+while time.time() < end and socks:
+    blocked = 0
+    for s in list(socks):
+        try:
+            sent += s.send(batch)
+        except BlockingIOError:   # the broker stopped reading this one: back-pressure works
+            blocked += 1
+        except OSError as e:      # closed by the broker
+            closed += 1
+            socks.remove(s)
+    if blocked == len(socks):
         stalled += 0.01
         time.sleep(0.01)
-    except OSError as e:          # closed by the broker
-        print(f"closed after {sent} bytes: {e}")
-        break
-print(f"sent {sent} bytes, stalled {stalled:.1f}s")
+print(f"{n} clients sent {sent} bytes, all stalled {stalled:.1f}s, {closed} closed by the broker")
 PY
 deaf=$!
 EXTRA_PIDS+=("$deaf")
@@ -117,8 +128,9 @@ echo "idle-clients: idle=$idle alive_after=$alive refused_over_limit=$refused/20
 # 100 slots were left above the idle ones (round-trip clients came and went): most of 200 refused
 [[ $refused -ge 90 ]] || fail "only $refused of 200 connections over --max-connections were refused"
 grep -qiE 'max.?conn|too many|refus|limit' "$T/b1.log" || fail "broker did not log refused connections"
-# an idle connection costs little; a never-reading one may hold max_pending_bytes (64 MiB) of
-# answers, which costs about twice that in allocations (reported to the lead)
-[[ $per_idle -le 65536 ]] || fail "an idle connection costs $per_idle bytes of broker RSS"
-[[ $deaf_mib -le 160 ]] || fail "one never-reading client grew the broker by $deaf_mib MiB"
-echo "$TEST_NAME: ok (RSS +$grow MiB: $per_idle bytes per idle connection, +$deaf_mib MiB for the deaf client)"
+# an idle connection costs little (no read buffer until it sends); the never-reading ones hold
+# at most --max-pending-total (4 MiB, counted with a per-piece overhead) plus a 64 KiB share each
+[[ $per_idle -le 16384 ]] || fail "an idle connection costs $per_idle bytes of broker RSS"
+[[ $deaf_mib -le 10 ]] || fail "$deaf_n never-reading clients grew the broker by $deaf_mib MiB"
+
+echo "$TEST_NAME: ok (RSS +$grow MiB: $per_idle bytes per idle connection, +$deaf_mib MiB for $deaf_n deaf clients)"

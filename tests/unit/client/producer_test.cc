@@ -227,3 +227,92 @@ TEST_CASE("a window smaller than a batch still sends everything", "[client]") {
   for (size_t i = 0; i < 50; ++i) CHECK(run.receipts[i].line == i + 1);
   CHECK(run.producer->stats().acked == 50);
 }
+
+TEST_CASE("the pause before a retry on the same master grows and stays inside the budget", "[client]") {
+  CHECK(client::retry_pause(1, 10000) == Millis(100));
+  CHECK(client::retry_pause(2, 10000) == Millis(200));
+  CHECK(client::retry_pause(3, 10000) == Millis(400));
+  CHECK(client::retry_pause(4, 10000) == Millis(800));
+  CHECK(client::retry_pause(5, 10000) == Millis(1000));
+  CHECK(client::retry_pause(40, 10000) == Millis(1000));
+  CHECK(client::retry_pause(3, 300) == Millis(150));  // half of what is left
+  CHECK(client::retry_pause(1, 0) == Millis(0));
+}
+
+TEST_CASE("retries on the only master are spread out by a growing pause", "[client]") {
+  using Clock = std::chrono::steady_clock;
+  std::mutex mu;
+  std::vector<Clock::time_point> at;
+  FakeBroker broker([&](auto, std::vector<uint32_t> queues, net::Responder r) {
+    size_t n;
+    {
+      std::lock_guard lock(mu);
+      at.push_back(Clock::now());
+      n = at.size();
+    }
+    if (n <= 3) return r.fail(PCode::busy, "restarting");
+    r.reply(PCode::ok, placed(queues, 7));
+  });
+  Run run;
+  client::ProducerOptions opt;
+  opt.mode = client::SendMode::sync;
+  opt.retries = 5;
+  opt.timeout = Millis(10000);
+  start(run, broker.address(), opt);
+  send_bodies(run, 1);
+  REQUIRE(run.receipts.size() == 1);
+  CHECK(run.receipts[0].ok);
+  std::lock_guard lock(mu);
+  REQUIRE(at.size() == 4);
+  auto gap = [&](size_t i) { return std::chrono::duration_cast<Millis>(at[i] - at[i - 1]).count(); };
+  CHECK(gap(1) >= 90);
+  CHECK(gap(2) >= 190);
+  CHECK(gap(3) >= 390);
+  CHECK(gap(3) < 3000);
+}
+
+TEST_CASE("a retry goes to another master at once", "[client]") {
+  // a and b both fail twice, then b takes it: every retry changes master, so none pauses
+  // (pausing would take 100 + 200 + 400 ms).
+  using Clock = std::chrono::steady_clock;
+  std::mutex mu;
+  std::vector<std::pair<char, Clock::time_point>> at;
+  auto fake = [&](char name) {
+    return [&, name](auto, std::vector<uint32_t> queues, net::Responder r) {
+      size_t n;
+      {
+        std::lock_guard lock(mu);
+        at.emplace_back(name, Clock::now());
+        n = at.size();
+      }
+      if (n < 4) return r.fail(PCode::busy, "busy");
+      r.reply(PCode::ok, placed(queues, 3));
+    };
+  };
+  FakeBroker a(fake('a'));
+  FakeBroker b(fake('b'));
+  auto c = client::Cluster::connect({a.address(), b.address()}, "test", Millis(2000));
+  REQUIRE(c);
+  client::ProducerOptions opt;
+  opt.mode = client::SendMode::sync;
+  opt.queue = 0;  // pinned: the first usable master, a
+  opt.retries = 5;
+  opt.timeout = Millis(10000);
+  auto p = client::Producer::create(**c, "t", opt);
+  REQUIRE(p);
+  std::vector<client::Receipt> receipts;
+  storage::Message m;
+  m.body = "x";
+  (*p)->submit(1, std::move(m), receipts);
+  (*p)->finish(receipts);
+  REQUIRE(receipts.size() == 1);
+  CHECK(receipts[0].ok);
+  CHECK(receipts[0].broker == b.address());
+  std::lock_guard lock(mu);
+  REQUIRE(at.size() == 4);
+  CHECK(at[0].first == 'a');
+  CHECK(at[1].first == 'b');
+  CHECK(at[2].first == 'a');
+  CHECK(at[3].first == 'b');
+  CHECK(std::chrono::duration_cast<Millis>(at[3].second - at[0].second).count() < 300);
+}

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -108,24 +109,112 @@ TEST_CASE("pipelined requests answered out of order reach their callers", "[net]
   CHECK(ch->in_flight() == 0);
 }
 
-TEST_CASE("a request without an answer times out and the connection stays usable", "[net]") {
+TEST_CASE("a request the server is slow on times out while the connection stays for the others",
+          "[net]") {
   IoThread io;
-  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [](Frame f, Responder r) {
+  std::mutex mu;
+  std::set<uint64_t> conns;
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    {
+      std::lock_guard lock(mu);
+      conns.insert(r.connection_id());
+    }
     if (f.header.type == Type::pull) return;  // never answered
     r.reply(Code::ok, std::move(f.payload));
   });
   REQUIRE(server);
   auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "first", 2000ms));
   auto t0 = std::chrono::steady_clock::now();
-  auto r = ch->call(Type::pull, "x", 150ms);
+  std::promise<mq::Result<Frame>> pulled;
+  ch->request(Type::pull, "x", 150ms, [&](mq::Result<Frame> r) { pulled.set_value(std::move(r)); });
+  // Answers to requests sent after the pull keep arriving: the link works.
+  auto f = pulled.get_future();
+  int sent = 0;
+  while (f.wait_for(20ms) != std::future_status::ready) {
+    REQUIRE(ch->call(Type::send, "meanwhile", 2000ms));
+    ++sent;
+  }
+  auto r = f.get();
   auto took = std::chrono::steady_clock::now() - t0;
   REQUIRE_FALSE(r);
   CHECK(r.status().code() == mq::Code::timeout);
   CHECK(took >= 140ms);
   CHECK(took < 2s);
+  CHECK(sent > 0);
   auto ok = ch->call(Type::send, "still here", 2000ms);
   REQUIRE(ok);
   CHECK(ok->payload == "still here");
+  std::lock_guard lock(mu);
+  CHECK(conns.size() == 1);  // never reconnected
+}
+
+TEST_CASE("a connection where every request waits stays when a probe after a timeout is answered",
+          "[net]") {
+  IoThread io;
+  std::mutex mu;
+  std::set<uint64_t> conns;
+  std::atomic<int> hellos{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    {
+      std::lock_guard lock(mu);
+      conns.insert(r.connection_id());
+    }
+    if (f.header.type == Type::pull) return;  // a broker slow on all of these (say, waiting for a slave)
+    if (f.header.type == Type::hello) ++hellos;
+    r.reply(Code::ok, std::move(f.payload));
+  });
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "first", 2000ms));
+  std::promise<mq::Status> second;
+  ch->request(Type::pull, "b", 400ms, [&](mq::Result<Frame> r) { second.set_value(r.status()); });
+  auto first = ch->call(Type::pull, "a", 150ms);
+  REQUIRE_FALSE(first);
+  CHECK(first.status().code() == mq::Code::timeout);
+  // The other waiting request ends by its own timeout, not by a dropped connection.
+  auto f = second.get_future();
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK(f.get().code() == mq::Code::timeout);
+  CHECK(hellos.load() == 1);
+  REQUIRE(ch->call(Type::send, "after", 2000ms));
+  std::lock_guard lock(mu);
+  CHECK(conns.size() == 1);
+}
+
+TEST_CASE("a connection gone silent is dropped after a timeout and the next request reconnects",
+          "[net]") {
+  IoThread io;
+  std::atomic<uint64_t> last_conn{0}, muted{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    last_conn = r.connection_id();
+    if (r.connection_id() == muted.load()) return;  // a half-open link: nothing comes back
+    r.reply(Code::ok, std::move(f.payload));
+  });
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "one", 2000ms));
+  uint64_t first = last_conn.load();
+  muted = first;
+  // A request with a long timeout waits on the silent connection too.
+  std::promise<mq::Status> waiting;
+  ch->request(Type::send, "patient", 20000ms,
+              [&](mq::Result<Frame> r) { waiting.set_value(r.status()); });
+  auto t0 = std::chrono::steady_clock::now();
+  auto two = ch->call(Type::send, "two", 200ms);
+  REQUIRE_FALSE(two);
+  CHECK(two.status().code() == mq::Code::timeout);
+  // Dropped with the connection, not left to its own 20 s.
+  auto w = waiting.get_future();
+  REQUIRE(w.wait_for(2s) == std::future_status::ready);
+  CHECK(w.get().code() == mq::Code::unavailable);
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  // The next request goes out on a new connection and is answered.
+  auto three = ch->call(Type::send, "three", 2000ms);
+  REQUIRE(three);
+  CHECK(three->payload == "three");
+  CHECK(last_conn.load() != first);
+  CHECK(wait_until([&] { return (*server)->connections() == 1; }));
 }
 
 TEST_CASE("a channel fails fast when nothing listens and reconnects after a server restart", "[net]") {
@@ -314,5 +403,58 @@ TEST_CASE("a peer that never reads its answers is closed and memory stays bounde
   CHECK((*server)->busy() <= (3u << 20));
   // Then, stuck past stuck_timeout, the peer is closed and everything it held is released.
   CHECK(wait_until([&] { return (*server)->connections() == 0; }, 10s));
+  CHECK(wait_until([&] { return (*server)->busy() == 0; }, 5s));
+}
+
+TEST_CASE("never-reading peers together stay under the broker-wide cap while a reader is served",
+          "[net]") {
+  IoThread io;
+  ServerOptions opt;
+  opt.max_pending_bytes = 4u << 20;
+  opt.max_pending_total = 6u << 20;
+  opt.stuck_timeout = 3s;
+  std::atomic<int> handled{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", opt, [&](Frame f, Responder r) {
+    if (f.header.type != Type::pull) return r.reply(Code::ok, std::move(f.payload));
+    ++handled;
+    r.reply(Code::ok, std::string(256u << 10, 'r'));
+  });
+  REQUIRE(server);
+  auto hp = split_host_port((*server)->local_address());
+  REQUIRE(hp);
+  // Five peers ask for 16 MiB of answers each and read none: alone, each may hold its 4 MiB.
+  asio::io_context raw_io;
+  std::vector<std::unique_ptr<tcp::socket>> deaf;
+  std::string wire;
+  for (uint32_t i = 0; i < 64; ++i) mq::protocol::encode_frame(wire, Type::pull, 0, i + 1, Code::ok, "");
+  for (int i = 0; i < 5; ++i) {
+    auto s = std::make_unique<tcp::socket>(raw_io);
+    s->connect(tcp::endpoint(asio::ip::make_address(hp->first), hp->second));
+    s->set_option(asio::socket_base::receive_buffer_size(4096));
+    asio::write(*s, asio::buffer(wire));
+    deaf.push_back(std::move(s));
+  }
+  REQUIRE(wait_until([&] { return handled.load() > 0; }, 5s));
+  int last = -1;
+  for (int i = 0; i < 25 && handled.load() != last; ++i) {
+    last = handled.load();
+    std::this_thread::sleep_for(150ms);
+  }
+  // Held: the cap, plus for each peer at most its share and the answer that crossed it (the
+  // per-connection limit alone would let them hold 5 x 4 MiB; the kernel's socket buffers take
+  // more, uncounted).
+  CHECK((*server)->busy() <= opt.max_pending_total + 5 * (64u << 10) + 5 * (256u << 10) + (1u << 20));
+  // A client that reads its answers is served meanwhile, big answers too.
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  auto t0 = std::chrono::steady_clock::now();
+  auto small = ch->call(Type::send, "hello", 2000ms);
+  REQUIRE(small);
+  CHECK(small->payload == "hello");
+  auto big = ch->call(Type::pull, "", 2000ms);
+  REQUIRE(big);
+  CHECK(big->payload.size() == (256u << 10));
+  CHECK(std::chrono::steady_clock::now() - t0 < 2s);
+  // The deaf ones make no progress: closed after stuck_timeout, and what they held is freed.
+  CHECK(wait_until([&] { return (*server)->connections() == 1; }, 10s));
   CHECK(wait_until([&] { return (*server)->busy() == 0; }, 5s));
 }

@@ -112,6 +112,18 @@ void damage_file(const fs::path& p, bool truncate, uint64_t at, uint8_t mask) {
   f.write(&c, 1);
 }
 
+// Rewrites the queue offset of the record at absolute log position `at` (a valid CRC again).
+void restamp(const Pristine& p, const fs::path& d, const LoggedRecord& r, uint64_t offset) {
+  uint64_t base = *std::prev(std::upper_bound(p.bases.begin(), p.bases.end(), r.start));
+  fs::path seg = d / "commitlog" / segment_name(base);
+  auto content = read_whole(FileSystem::posix(), seg);
+  REQUIRE(content);
+  std::string bytes = *content;
+  char* rec = bytes.data() + (r.start - base);
+  stamp_record(rec, load_u32(rec + kOffQueue), offset, static_cast<int64_t>(load_u64(rec + kOffStore)));
+  std::ofstream(seg, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
 }  // namespace
 
 TEST_CASE("recovery keeps every intact record before a torn or flipped tail and reuses cut offsets once",
@@ -241,4 +253,87 @@ TEST_CASE("an empty directory opens as an empty store", "[storage]") {
   CHECK(rep.log_end == 0);
   CHECK((*s)->queues().empty());
   CHECK((*s)->queue_info("t", 0).max_offset == 0);
+}
+
+TEST_CASE("recovery cuts the log at a CRC-valid record whose queue offset breaks the sequence",
+          "[storage]") {
+  Pristine p;
+  // A record of the last segment (covered by the checkpoint's scan too), given an offset
+  // that skips ahead (a gap) or repeats the previous one.
+  size_t k = 0;
+  while (p.records[k].start < p.bases.back()) ++k;
+  REQUIRE(k < p.records.size());
+  const LoggedRecord& bad = p.records[k];
+  for (int variant = 0; variant < 4; ++variant) {
+    CAPTURE(variant);
+    TempDir work;
+    fs::path d = work.path() / "data";
+    fs::copy(p.data, d, fs::copy_options::recursive);
+    if (variant % 2 == 0) fs::remove(d / "checkpoint");  // a scan of the whole log
+    restamp(p, d, bad, variant < 2 ? bad.offset + 5 : bad.offset - 1);
+    std::map<uint32_t, std::vector<std::string>> expect;
+    for (size_t i = 0; i < k; ++i) expect[p.records[i].queue].push_back(p.records[i].body);
+    RecoveryReport rep;
+    auto s = MessageStore::open(rec_options(d), &rep);
+    REQUIRE(s.status().to_string() == "ok");
+    CHECK(rep.log_end == bad.start);
+    CHECK(rep.bytes_cut == p.records.back().end - bad.start);
+    CHECK(rep.cut_reason.find("offset") != std::string::npos);
+    for (uint32_t q = 0; q < 2; ++q) {
+      CHECK(bodies(**s, q) == expect[q]);  // dense, readable to the end
+      auto a = append_wait(**s, make_record("t", q, "new"));
+      REQUIRE(a.status.is_ok());
+      CHECK(a.appended[0].offset == expect[q].size());
+    }
+  }
+}
+
+TEST_CASE("a checkpoint inside a record of an older segment makes recovery rescan, not cut",
+          "[storage]") {
+  Pristine p;
+  TempDir work;
+  fs::path d = work.path() / "data";
+  fs::copy(p.data, d, fs::copy_options::recursive);
+  // The second record of the second segment (the scan starts at that segment, not the first).
+  size_t k = 0;
+  while (p.records[k].start < p.bases[1]) ++k;
+  const LoggedRecord& r = p.records[k + 1];
+  REQUIRE(r.end <= p.bases[2]);
+  REQUIRE(write_checkpoint(FileSystem::posix(), d / "checkpoint", {r.start + 5, false}).is_ok());
+  RecoveryReport rep;
+  auto s = MessageStore::open(rec_options(d), &rep);
+  REQUIRE(s.status().to_string() == "ok");
+  CHECK(rep.bytes_cut == 0);
+  CHECK(rep.log_end == p.records.back().end);
+  CHECK(bodies(**s, 0).size() == 60);
+  CHECK(bodies(**s, 1).size() == 60);
+}
+
+TEST_CASE("a clean checkpoint is not trusted when the indexes stop short of the log end",
+          "[storage]") {
+  Pristine p;
+  TempDir work;
+  fs::path d = work.path() / "data";
+  fs::copy(p.data, d, fs::copy_options::recursive);
+  {
+    auto s = MessageStore::open(rec_options(d));
+    REQUIRE(s);
+    REQUIRE((*s)->close().is_ok());
+  }
+  auto c = read_checkpoint(FileSystem::posix(), d / "checkpoint");
+  REQUIRE(c);
+  REQUIRE(c->clean);
+  // The newest record's queue index lost its last two entries.
+  uint32_t q = p.records.back().queue;
+  fs::path idx = d / "index" / "t" / std::to_string(q);
+  fs::resize_file(idx, fs::file_size(idx) - 2 * 24);
+  RecoveryReport rep;
+  auto s = MessageStore::open(rec_options(d), &rep);
+  REQUIRE(s);
+  CHECK(!rep.clean);
+  CHECK((*s)->queue_info("t", q).max_offset == 60);
+  CHECK(bodies(**s, q).size() == 60);
+  auto a = append_wait(**s, make_record("t", q, "next"));
+  REQUIRE(a.status.is_ok());
+  CHECK(a.appended[0].offset == 60);
 }
