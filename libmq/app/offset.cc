@@ -16,6 +16,7 @@
 #include "cli/table.h"
 #include "client/admin.h"
 #include "client/cluster.h"
+#include "protocol/group_messages.h"
 #include "util/file.h"
 #include "util/parse.h"
 
@@ -60,12 +61,16 @@ Status topics_cmd(Ctx& c) {
         slaves.push_back({s.addr, s.connected ? "connected" : "disconnected", std::to_string(s.lag_bytes),
                           std::to_string(s.lag_ms)});
     if (slaves.empty()) slaves.push_back({"-", "-", "-", "-"});
-    for (auto& topic : *ts)
+    for (auto& topic : *ts) {
+      // The broker's own store of delayed retries, one queue per delay level: shown only
+      // when asked for by name (-t %SCHEDULE%); its messages reach groups via %RETRY%.
+      if (c.opt.topic.empty() && topic.topic == protocol::kScheduleTopic) continue;
       for (auto& q : topic.queues)
         for (auto& sl : slaves)
           t.add({topic.topic, std::to_string(q.queue), addr, std::to_string(q.min_offset),
                  std::to_string(q.max_offset), std::to_string(q.max_offset - q.min_offset), std::to_string(q.bytes),
                  q.newest_store_ms ? format_time(q.newest_store_ms) : "-", sl[0], sl[1], sl[2], sl[3]});
+    }
   }
   if (!c.opt.topic.empty() && t.size() == 0) return Status::not_found(fmt::format("topic {} does not exist", c.opt.topic));
   return emit(c, t);

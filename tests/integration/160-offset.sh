@@ -48,6 +48,11 @@ awk -F'\t' -v b="$B1" 'NR > 1 && !($1 == "t" && $3 == b && $4 == 0 && $7 > 0 && 
 grep -qP '^t\t0\t[^\t]+\t0\t10\t10\t' "$T/topics" || fail "topics queue 0: $(cat "$T/topics")"
 grep -qP '^t\t1\t[^\t]+\t0\t5\t5\t' "$T/topics" || fail "topics queue 1: $(cat "$T/topics")"
 off --format json topics >"$T/topics.json" || fail "topics --format json"
+# the broker's internal delay store is listed only when named
+off topics >"$T/topics.all" || fail "topics"
+grep -q '^%SCHEDULE%' "$T/topics.all" && fail "topics lists %SCHEDULE% unasked: $(head -n 3 "$T/topics.all")"
+grep -qP '^t\t0\t' "$T/topics.all" || fail "topics without -t misses t: $(cat "$T/topics.all")"
+[[ $(off topics -t '%SCHEDULE%' | grep -c '^%SCHEDULE%') -ge 1 ]] || fail "topics -t %SCHEDULE% lists nothing"
 [[ $(rc_of off topics -t nosuch) -eq 1 ]] || fail "topics of a missing topic should exit 1"
 
 # ---- a group that consumed everything: show and export
