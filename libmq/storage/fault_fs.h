@@ -11,10 +11,12 @@
 //
 // Faults: ENOSPC once a write budget is used up (a write then writes what
 // fits: a short write, the next one fails), EIO on sync (once or always,
-// optionally only for paths containing a substring), short writes.
+// optionally only for paths containing a substring), short writes, and a
+// slow disk: syncs that block until the test lets them go.
 // Thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,6 +55,11 @@ class FaultFileSystem final : public FileSystem {
   void fail_sync(SyncFault mode, std::string path_contains = "");
   // Every pwrite writes at most half of what it was asked (at least one byte).
   void set_short_writes(bool on);
+  // While on, sync() of files whose path contains `path_contains` blocks
+  // (a disk that takes as long as the test wants); off lets them complete.
+  void hold_syncs(bool on, std::string path_contains = "");
+  // syncs blocked by hold_syncs right now.
+  size_t held_syncs();
 
   // Test inspection and damage. content() is the current content ("" when missing).
   std::string content(const fs::path& path);
@@ -85,6 +92,10 @@ class FaultFileSystem final : public FileSystem {
   SyncFault sync_fault_ = SyncFault::off;
   std::string sync_fault_path_;
   bool short_writes_ = false;
+  bool hold_syncs_ = false;
+  std::string hold_path_;
+  size_t held_ = 0;
+  std::condition_variable hold_cv_;
   uint64_t syncs_ = 0;
 };
 
