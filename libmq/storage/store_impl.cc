@@ -191,7 +191,9 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
           written_end_ = end;
           p.seq = next_seq_++;
           pending_.push_back(std::move(p));
-          flush_cv_.notify_one();
+          // Only when the flusher waits for this many: a wake-up per append
+          // while it gathers would cost every round a context switch per producer.
+          if (pending_.size() >= wake_at_) flush_cv_.notify_one();
         }
       }
     }
@@ -332,14 +334,18 @@ void StoreImpl::flusher_loop() {
   std::chrono::microseconds gather{0};  // how long to wait for them
   for (;;) {
     if (sync_mode) {
+      wake_at_ = 1;
       flush_cv_.wait(lk, [&] { return stop_flusher_ || !pending_.empty(); });
       // Gathering: the appenders acked by the last round usually append again
       // within a round trip. Waiting for them (at most half the last
       // fdatasync, at most kMaxGather) lets one fdatasync cover them all,
       // instead of the producers splitting into groups whose rounds
       // alternate. A lone appender (expect <= 1) never waits here.
-      if (expect > 1 && gather.count() > 0 && !stop_flusher_ && pending_.size() < expect)
+      if (expect > 1 && gather.count() > 0 && !stop_flusher_ && pending_.size() < expect) {
+        wake_at_ = expect;
         flush_cv_.wait_for(lk, gather, [&] { return stop_flusher_ || pending_.size() >= expect; });
+      }
+      wake_at_ = SIZE_MAX;  // syncing: appends need not wake us, the next round takes them
     } else {
       flush_cv_.wait_for(lk, opt_.flush_interval, [&] { return stop_flusher_; });
     }

@@ -124,6 +124,7 @@ class StoreImpl final : public MessageStore {
   std::deque<Pending> pending_;
   uint64_t written_end_ = 0;
   bool stop_flusher_ = false;
+  size_t wake_at_ = 1;  // appends notify flush_cv_ once pending_ holds this many
   std::atomic<uint64_t> durable_end_{0};
   std::thread flusher_;
   // Flush timeout watchdog (flush sync with a flush_timeout): answers pending
