@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
       ->default_str("sync");
   cmd.add_option_function<std::string>("--flush-interval", mq::cli::to_duration(opt.flush_interval),
                                        "async flush interval (default 500ms)");
+  cmd.add_option_function<std::string>("--flush-timeout", mq::cli::to_duration(opt.flush_timeout),
+                                       "sync flush: answer FLUSH_DISK_TIMEOUT when fdatasync takes longer (default 5s)");
   cmd.add_option("--role", opt.role, "master or slave")
       ->check(CLI::IsMember({"master", "slave"}))
       ->default_str("master");

@@ -5,6 +5,7 @@ complete -c mq-broker -l data -x -a '(__fish_complete_directories)' -d 'data dir
 complete -c mq-broker -l listen -x -d 'address to listen on HOST:PORT'
 complete -c mq-broker -l flush -x -a 'sync async' -d 'flush before each ack or periodically'
 complete -c mq-broker -l flush-interval -x -d 'flush period with --flush async'
+complete -c mq-broker -l flush-timeout -x -d 'answer FLUSH_DISK_TIMEOUT when fdatasync is slower'
 complete -c mq-broker -l role -x -a 'master slave' -d 'master or slave'
 complete -c mq-broker -l master -x -d 'master to replicate HOST:PORT'
 complete -c mq-broker -l replication -x -a 'sync async' -d 'ack after a slave persisted or not'

@@ -67,6 +67,8 @@ Status validate(const BrokerOptions& opt) {
     return Status::invalid(fmt::format("--flush {}: expected sync or async", opt.flush));
   if (opt.flush_interval.count() <= 0)
     return Status::invalid("--flush-interval must be above 0");
+  if (opt.flush_timeout.count() <= 0)
+    return Status::invalid("--flush-timeout must be above 0");
   if (opt.role != "master" && opt.role != "slave")
     return Status::invalid(fmt::format("--role {}: expected master or slave", opt.role));
   if (opt.replication != "sync" && opt.replication != "async")
@@ -133,6 +135,7 @@ Status broker(const BrokerOptions& opt) {
   so.dir = dir;
   so.flush = opt.flush == "sync" ? storage::FlushMode::sync : storage::FlushMode::async;
   so.flush_interval = opt.flush_interval;
+  so.flush_timeout = opt.flush_timeout;
   so.segment_size = opt.segment_size;
   so.retention = opt.retention;
   so.on_recovery_progress = [](uint64_t scanned, uint64_t total) {
@@ -240,7 +243,7 @@ Status broker(const BrokerOptions& opt) {
   }
 
   spdlog::info("listening on {}, data {}, flush {}; {}", addr, dir.string(),
-               opt.flush == "sync" ? "sync" : fmt::format("async every {}", format_duration(opt.flush_interval)),
+               opt.flush == "sync" ? fmt::format("sync (timeout {})", format_duration(opt.flush_timeout)) : fmt::format("async every {}", format_duration(opt.flush_interval)),
                recovery_line(report));
   if (auth)
     spdlog::info("access control from {}: {} users", opt.auth, auth->users());
@@ -280,6 +283,9 @@ Status broker(const BrokerOptions& opt) {
     spdlog::info("stored {} records in {} appends, {} fdatasyncs of the log ({:.1f} records per fdatasync)",
                  st.records, st.appends, st.log_syncs,
                  st.log_syncs ? static_cast<double>(st.records) / static_cast<double>(st.log_syncs) : 0.0);
+    if (st.flush_timeouts > 0)
+      spdlog::info("{} appends answered FLUSH_DISK_TIMEOUT (fdatasync slower than --flush-timeout {})",
+                   st.flush_timeouts, format_duration(opt.flush_timeout));
   }
   // Let the last acks reach their sockets before closing the connections.
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);

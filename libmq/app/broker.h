@@ -16,6 +16,7 @@ struct BrokerOptions {
   std::string listen = "127.0.0.1:9876";
   std::string flush = "sync";  // sync | async
   Millis flush_interval{500};
+  Millis flush_timeout{5000};  // flush sync: answer FLUSH_DISK_TIMEOUT when fdatasync is later
   std::string role = "master";  // master | slave
   std::string master;           // HOST:PORT, for a slave
   std::string replication = "async";  // sync | async

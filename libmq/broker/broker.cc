@@ -200,7 +200,9 @@ void Broker::send(Frame& f, const net::Responder& r) {
   batch.erase(0, 4);  // the store takes the records alone
   appends_in_flight_.fetch_add(1);
   store_.append(std::move(batch), [this, r, count](Status st, std::vector<storage::Appended> placed) {
-    if (!st) {
+    // A timeout with offsets: written, but its fdatasync is late (--flush-timeout).
+    bool late = st.code() == mq::Code::timeout && !placed.empty();
+    if (!st && !late) {
       spdlog::debug("append from {} failed: {}", r.peer(), st.message());
       r.fail(store_code(st), st.message());
     } else if (placed.size() != count) {
@@ -211,14 +213,19 @@ void Broker::send(Frame& f, const net::Responder& r) {
       for (auto& a : placed) resp.placed.emplace_back(a.queue, a.offset);
       std::string out;
       resp.encode(out);
-      if (ack_gate_) {
+      if (late) {
+        // Not durable here yet, so not replicated either: the disk's answer decides.
+        warn_late(st);
+        r.reply(Code::flush_disk_timeout, std::move(out));
+      } else if (ack_gate_) {
         ack_gate_(store_.log_end(), [this, r, out = std::move(out)](Code c) mutable {
           r.reply(c, std::move(out));
           appends_in_flight_.fetch_sub(1);
         });
         return;
+      } else {
+        r.reply(Code::ok, std::move(out));
       }
-      r.reply(Code::ok, std::move(out));
     }
     appends_in_flight_.fetch_sub(1);
   });
@@ -317,6 +324,17 @@ void Broker::offset_for_time(const Frame& f, const net::Responder& r) {
   std::string out;
   ByteWriter(out).u64(*off);
   r.reply(Code::ok, std::move(out));
+}
+
+void Broker::warn_late(const Status& st) {
+  // One line per stall, not per send: at most every 10 seconds.
+  auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+  auto last = late_warned_.load(std::memory_order_relaxed);
+  constexpr int64_t kEvery = std::chrono::steady_clock::duration(std::chrono::seconds(10)).count();
+  if (last != 0 && now - last < kEvery) return;
+  if (!late_warned_.compare_exchange_strong(last, now)) return;
+  spdlog::warn("{}: sends answered FLUSH_DISK_TIMEOUT (stored, visible once the disk catches up)",
+               st.message());
 }
 
 bool Broker::shutdown(Millis wait) {

@@ -95,6 +95,8 @@ class Broker {
   void offset_for_time(const protocol::Frame& f, const net::Responder& r);
   // The topic's queue count; for sends also creates it when auto-create is on.
   Result<uint32_t> topic_queues(std::string_view topic, bool create);
+  // Logs a late fdatasync (flush timeout), rate-limited.
+  void warn_late(const Status& st);
 
   storage::MessageStore& store_;
   TopicRegistry& topics_;
@@ -110,6 +112,7 @@ class Broker {
   AckGate ack_gate_;
   std::vector<std::function<void()>> visible_listeners_;
   std::atomic<size_t> appends_in_flight_{0};
+  std::atomic<int64_t> late_warned_{0};  // steady_clock ticks of the last warn_late line
   std::unique_ptr<Authorizer> auth_ = std::make_unique<Authorizer>(nullptr);
 };
 

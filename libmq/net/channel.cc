@@ -21,6 +21,9 @@ using protocol::Type;
 using error_code = boost::system::error_code;
 
 constexpr size_t kReadChunk = 64 * 1024;
+// After a short read (one answer), the next one reads into this much: the
+// decoder zero-fills what it prepares (see net/server.cc).
+constexpr size_t kSmallReadChunk = 4 * 1024;
 
 // The real channel. Every member below the public API runs on strand_. Async
 // handlers carry the connection generation they were started for: drop()
@@ -226,9 +229,11 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
 
   void read(uint64_t g) {
     auto dec = decoder_;
-    char* at = dec->prepare(kReadChunk);
-    auto handler = [self = shared_from_this(), g, dec, tls = tls_](const error_code& ec, size_t n) {
+    size_t chunk = chunk_;
+    char* at = dec->prepare(chunk);
+    auto handler = [self = shared_from_this(), g, dec, chunk, tls = tls_](const error_code& ec, size_t n) {
       dec->commit(n);
+      self->chunk_ = n * 2 > chunk ? kReadChunk : kSmallReadChunk;  // big reads while data streams in
       if (g != self->gen_) return;
       if (ec) {
         if (ec == asio::error::eof || ec == ssl::error::stream_truncated)
@@ -249,8 +254,8 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
       }
       self->read(g);
     };
-    if (tls_) tls_->async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
-    else socket_.async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
+    if (tls_) tls_->async_read_some(asio::buffer(at, chunk), std::move(handler));
+    else socket_.async_read_some(asio::buffer(at, chunk), std::move(handler));
   }
 
   void on_frame(Frame f) {
@@ -374,6 +379,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   std::shared_ptr<protocol::FrameDecoder> decoder_;
   State state_ = State::idle;
   uint64_t gen_ = 0;
+  size_t chunk_ = kSmallReadChunk;  // the next read's size
   bool connect_timed_out_ = false;
   bool writing_ = false;
   uint32_t next_id_ = 1;

@@ -2,8 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
 #include <future>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -19,6 +24,17 @@ using protocol::Frame;
 
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
+// After a short read, the next one reads into this much: the decoder zero-fills
+// what it prepares, and 64 KiB per small request (a sync producer's) is a memset
+// costlier than the request itself.
+constexpr size_t kSmallReadChunk = 4 * 1024;
+// Answers up to this size are written straight from the replying thread when
+// the socket's write side is idle (see Connection::try_direct_reply).
+constexpr size_t kDirectReplyMax = 64 * 1024;
+// Connection::wire_: who owns the socket's write side.
+constexpr int kWireIdle = 0;
+constexpr int kWireStrand = 1;  // an async write, or a direct write's rest handed to the strand
+constexpr int kWireDirect = 2;  // a direct write in progress (one non-blocking sendmsg)
 const std::string kNoPeer = "-";
 // Past the broker-wide cap on pending answers, a connection may still hand
 // requests to the handler while it holds less than this: one that reads its
@@ -107,6 +123,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Any thread.
   void post_reply(protocol::Type type, uint32_t request_id, bool oneway, Code status,
                   std::string head, std::string body) {
+    if (!oneway && try_direct_reply(type, request_id, status, head, body)) return;
     // Counted at once, not when the strand gets to it: pump() dispatches a whole
     // read's worth of requests in one go and must see the answers they produced.
     if (!oneway) {
@@ -134,6 +151,79 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t pending() const { return out_bytes_ + posted_bytes_.load(std::memory_order_relaxed); }
   // Over the broker-wide cap and holding more than a share: this one waits.
   bool over_share() const { return pending() >= kShareFloor && server_->over_total(); }
+
+  // The answer written by the calling thread (the store's flusher, for sends)
+  // with one non-blocking sendmsg when nothing else is being written: no hop
+  // to the connection's strand and no wake-up of an io thread before the
+  // client has its answer. What the socket does not take at once goes to the
+  // strand (it then owns the write side until that is written). False: not
+  // taken (TLS, large, or the write side busy): post it as usual.
+  bool try_direct_reply(protocol::Type type, uint32_t request_id, Code status,
+                        const std::string& head, const std::string& body) {
+    size_t total = protocol::kFrameHeaderSize + head.size() + body.size();
+    if (server_->opt.tls || total > kDirectReplyMax) return false;
+    int idle = kWireIdle;
+    if (!wire_.compare_exchange_strong(idle, kWireDirect)) return false;
+    if (closing_.load()) {  // close() waits for us to let go; the answer is moot
+      wire_.store(kWireIdle);
+      return true;
+    }
+    char header[protocol::kFrameHeaderSize];
+    protocol::write_frame_header(header, type, protocol::kFlagResponse, request_id, status,
+                                 head.size() + body.size());
+    iovec iov[3] = {{header, sizeof header},
+                    {const_cast<char*>(head.data()), head.size()},
+                    {const_cast<char*>(body.data()), body.size()}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 3;
+    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    if (sent == total) {
+      // Settled before the write side is let go: close() takes it before it
+      // settles the counters, so none is counted twice.
+      in_flight_.fetch_sub(1);
+      server_->in_flight_total.fetch_sub(1, std::memory_order_relaxed);
+      wire_.store(kWireIdle);
+      if (paused_.load())
+        asio::post(socket_.get_executor(), [self = shared_from_this()] {
+          if (self->paused_.load() && !self->closed_) self->pump();
+        });
+      return true;
+    }
+    // Short write, EAGAIN or an error: the strand writes the rest (or meets the error).
+    std::string rest;
+    rest.reserve(total - sent);
+    std::string_view parts[3] = {{header, sizeof header}, head, body};
+    size_t skip = sent;
+    for (auto part : parts) {
+      size_t k = std::min(skip, part.size());
+      rest.append(part.substr(k));
+      skip -= k;
+    }
+    posted_bytes_.fetch_add(rest.size(), std::memory_order_relaxed);
+    server_->posted_bytes_total.fetch_add(rest.size(), std::memory_order_relaxed);
+    wire_.store(kWireStrand);
+    asio::post(socket_.get_executor(), [self = shared_from_this(), rest = std::move(rest)]() mutable {
+      self->on_direct_rest(std::move(rest));
+    });
+    return true;
+  }
+
+  // On the strand, owning the write side (kWireStrand): a direct answer's rest.
+  void on_direct_rest(std::string rest) {
+    posted_bytes_.fetch_sub(rest.size(), std::memory_order_relaxed);
+    server_->posted_bytes_total.fetch_sub(rest.size(), std::memory_order_relaxed);
+    if (closed_) return;  // counters were settled by close(); the write side stays taken
+    in_flight_.fetch_sub(1);
+    server_->in_flight_total.fetch_sub(1, std::memory_order_relaxed);
+    add_out_bytes(rest.size() + kPieceCost);
+    out_.insert(out_.begin(), std::move(rest));
+    if (stuck() && !stuck_armed_) arm_stuck_timer();
+    start_write();
+    if (paused_.load()) pump();
+  }
+
   bool over_limit() const {
     return in_flight_ >= server_->opt.max_in_flight || pending() >= server_->opt.max_pending_bytes ||
            over_share();
@@ -149,10 +239,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Frame f;
     while (!closed_) {
       if (over_limit()) {
-        if (!paused_) spdlog::debug("connection from {}: reading paused", *peer_);
-        paused_ = true;
+        if (!paused_.load()) spdlog::debug("connection from {}: reading paused", *peer_);
+        paused_.store(true);
         if (stuck() && !stuck_armed_) arm_stuck_timer();
-        return;
+        // A direct reply settles in_flight_ and then looks at paused_: look
+        // again after setting it, or both could miss the other.
+        if (over_limit()) return;
+        paused_.store(false);
+        continue;
       }
       auto st = decoder_.next(f);
       if (st == protocol::FrameDecoder::State::need_more) break;
@@ -163,7 +257,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       dispatch(std::move(f));
     }
     if (closed_) return;
-    paused_ = false;
+    paused_.store(false);
     read();
   }
 
@@ -182,15 +276,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
       });
       return;
     }
-    char* at = decoder_.prepare(kReadChunk);
+    char* at = decoder_.prepare(chunk_);
     auto handler = [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); };
-    if (tls_) tls_->async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
-    else socket_.async_read_some(asio::buffer(at, kReadChunk), std::move(handler));
+    if (tls_) tls_->async_read_some(asio::buffer(at, chunk_), std::move(handler));
+    else socket_.async_read_some(asio::buffer(at, chunk_), std::move(handler));
   }
 
   void on_read(const error_code& ec, size_t n) {
     reading_ = false;
     decoder_.commit(n);
+    chunk_ = n * 2 > chunk_ ? kReadChunk : kSmallReadChunk;  // big reads while data streams in
     if (closed_) return;
     if (ec) {
       bool eof = ec == asio::error::eof || ec == ssl::error::stream_truncated;
@@ -224,7 +319,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       server_->posted_bytes_total.fetch_sub(head.size() + body.size(), std::memory_order_relaxed);
     }
     if (closed_) return;  // counters were settled by close()
-    --in_flight_;
+    in_flight_.fetch_sub(1);
     server_->in_flight_total.fetch_sub(1, std::memory_order_relaxed);
     if (!oneway) {
       std::string header(protocol::kFrameHeaderSize, '\0');
@@ -246,7 +341,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (stuck() && !stuck_armed_) arm_stuck_timer();
       write_some();
     }
-    if (paused_) pump();
+    if (paused_.load()) pump();
   }
 
   void add_out_bytes(size_t n) {
@@ -260,6 +355,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void write_some() {
     if (writing_ || out_.empty() || closed_) return;
+    int idle = kWireIdle;
+    if (!wire_.compare_exchange_strong(idle, kWireStrand)) {
+      // kWireStrand: a direct answer's rest is on its way here and writes
+      // out_ too. kWireDirect: one sendmsg, a few microseconds: come back.
+      if (idle == kWireDirect)
+        asio::post(socket_.get_executor(), [self = shared_from_this()] { self->write_some(); });
+      return;
+    }
+    start_write();
+  }
+
+  // Owning the write side (kWireStrand).
+  void start_write() {
     writing_ = true;
     batch_ = std::move(out_);
     out_.clear();
@@ -288,7 +396,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_written(const error_code& ec, size_t bytes) {
     writing_ = false;
     batch_.clear();
-    if (closed_) return;
+    if (closed_) return;  // the write side stays taken: no direct answers after close
+    wire_.store(kWireIdle);
     sub_out_bytes(bytes);
     if (ec) return close(spdlog::level::debug, fmt::format("write failed: {}", ec.message()));
     if (stuck_armed_) {  // writes progress: a stuck connection gets a fresh stuck_timeout
@@ -297,7 +406,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (stuck()) arm_stuck_timer();
     }
     write_some();
-    if (paused_) pump();
+    if (paused_.load()) pump();
   }
 
   void arm_stuck_timer() {
@@ -317,14 +426,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close(spdlog::level::level_enum level, std::string_view reason) {
     if (closed_) return;
     closed_ = true;
+    // Take the write side for good: a direct answer in progress finishes its
+    // sendmsg first (the socket must not close under it), later ones see
+    // closing_ or find it taken. kWireStrand is ours already (strand work).
+    closing_.store(true);
+    for (;;) {
+      int idle = kWireIdle;
+      if (wire_.compare_exchange_strong(idle, kWireStrand) || idle == kWireStrand) break;
+      std::this_thread::yield();
+    }
     spdlog::log(level, "connection from {} closed: {}", *peer_, reason);
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     stuck_timer_.cancel();
-    server_->in_flight_total.fetch_sub(in_flight_, std::memory_order_relaxed);
+    server_->in_flight_total.fetch_sub(in_flight_.exchange(0), std::memory_order_relaxed);
     server_->out_bytes_total.fetch_sub(out_bytes_, std::memory_order_relaxed);
-    in_flight_ = 0;
     out_bytes_ = 0;
     out_.clear();
     server_->remove(id_);
@@ -341,11 +458,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::string> out_;    // answers waiting for the current write
   std::vector<std::string> batch_;  // answers being written (owned until the write completes)
   size_t out_bytes_ = 0;            // bytes in out_ and batch_, kPieceCost added per piece
-  size_t in_flight_ = 0;            // requests handed to the handler, not yet answered
+  size_t chunk_ = kSmallReadChunk;  // the next read's size
+  std::atomic<size_t> in_flight_{0};  // requests handed to the handler, not yet answered
   std::atomic<size_t> posted_bytes_{0};  // answers replied from any thread, not yet in out_
   bool reading_ = false;
   bool writing_ = false;
-  bool paused_ = false;
+  std::atomic<bool> paused_{false};  // reading stopped at a limit (direct replies look)
+  std::atomic<int> wire_{kWireIdle};   // who writes the socket (kWire*)
+  std::atomic<bool> closing_{false};   // close() began: no direct answers
   bool stuck_armed_ = false;
   bool closed_ = false;
   bool secured_ = false;

@@ -174,6 +174,20 @@ void FaultFileSystem::fail_sync(SyncFault mode, std::string path_contains) {
   sync_fault_path_ = std::move(path_contains);
 }
 
+void FaultFileSystem::hold_syncs(bool on, std::string path_contains) {
+  {
+    std::lock_guard lk(mu_);
+    hold_syncs_ = on;
+    hold_path_ = std::move(path_contains);
+  }
+  hold_cv_.notify_all();
+}
+
+size_t FaultFileSystem::held_syncs() {
+  std::lock_guard lk(mu_);
+  return held_;
+}
+
 void FaultFileSystem::set_short_writes(bool on) {
   std::lock_guard lk(mu_);
   short_writes_ = on;
@@ -248,8 +262,17 @@ Result<size_t> FaultFileSystem::do_pread(const std::shared_ptr<Node>& n, uint64_
 }
 
 Status FaultFileSystem::do_sync(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p) {
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   MQ_RETURN_IF_ERROR(check_gen(gen, p));
+  auto held = [&] {
+    return hold_syncs_ && (hold_path_.empty() || p.string().find(hold_path_) != std::string::npos);
+  };
+  if (held()) {
+    ++held_;
+    hold_cv_.wait(lk, [&] { return !held(); });
+    --held_;
+    MQ_RETURN_IF_ERROR(check_gen(gen, p));  // crashed meanwhile
+  }
   if (sync_fault_ != SyncFault::off &&
       (sync_fault_path_.empty() || p.string().find(sync_fault_path_) != std::string::npos)) {
     if (sync_fault_ == SyncFault::once) sync_fault_ = SyncFault::off;

@@ -12,10 +12,12 @@
 // Faults: ENOSPC once a write budget is used up (a write then writes what
 // fits: a short write, the next one fails), EIO on sync (once or always,
 // optionally only for paths containing a substring), short writes, a file
-// system that cannot punch holes. Reads are counted per reading thread.
+// system that cannot punch holes, and a slow disk: syncs that block until the
+// test lets them go. Reads are counted per reading thread.
 // Thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +60,11 @@ class FaultFileSystem final : public FileSystem {
   // punch_hole() zeroes the range (true, the default) or reports that the
   // file system cannot punch holes (false) and leaves the bytes.
   void set_punch_holes(bool supported);
+  // While on, sync() of files whose path contains `path_contains` blocks
+  // (a disk that takes as long as the test wants); off lets them complete.
+  void hold_syncs(bool on, std::string path_contains = "");
+  // syncs blocked by hold_syncs right now.
+  size_t held_syncs();
 
   // Test inspection and damage. content() is the current content ("" when missing).
   std::string content(const fs::path& path);
@@ -95,6 +102,10 @@ class FaultFileSystem final : public FileSystem {
   std::string sync_fault_path_;
   bool short_writes_ = false;
   bool punch_holes_ = true;
+  bool hold_syncs_ = false;
+  std::string hold_path_;
+  size_t held_ = 0;
+  std::condition_variable hold_cv_;
   uint64_t syncs_ = 0;
   std::map<std::pair<std::thread::id, std::string>, uint64_t> reads_;  // (thread, path) -> bytes
 };

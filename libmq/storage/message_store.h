@@ -33,6 +33,9 @@ struct StoreOptions {
   fs::path dir;
   FlushMode flush = FlushMode::sync;
   Millis flush_interval{500};
+  // Flush sync: an append whose covering fdatasync has not completed this long
+  // after the append is answered with timeout (see append()); 0 = wait forever.
+  Millis flush_timeout{5000};
   uint64_t segment_size = 1ull << 30;
   Millis retention{72ll * 3600 * 1000};
   // nullptr: real POSIX files. Not owned; must outlive the store.
@@ -66,6 +69,7 @@ struct StoreStats {
   uint64_t appends = 0;    // append() batches written
   uint64_t records = 0;    // records written by append() and append_raw()
   uint64_t log_syncs = 0;  // fdatasyncs of commit log segments (group commits, rolls, close, replication)
+  uint64_t flush_timeouts = 0;  // appends answered timeout: their fdatasync took over flush_timeout
 };
 
 struct QueueInfo {
@@ -107,7 +111,12 @@ class MessageStore {
   // fail the whole batch with invalid_argument and nothing is written.
   // `done` runs exactly once: with flush sync after an fdatasync covered the
   // batch (concurrent appends share one fdatasync), with flush async right
-  // after the write. On error (disk_full, io_error, or a log poisoned by an
+  // after the write. With flush sync, when that fdatasync has not completed
+  // flush_timeout after the write, `done` runs then (on the store's watchdog
+  // thread) with a timeout Status and the placed offsets: the batch is
+  // written (page cache) and keeps its offsets, but is not known to be
+  // durable; it becomes visible only once an fdatasync covers it, and is lost
+  // like any unsynced write if that fdatasync fails. On error (disk_full, io_error, or a log poisoned by an
   // earlier fdatasync failure) nothing of the batch is visible or kept and the
   // queue offsets are not consumed.
   virtual void append(std::string batch, AppendCallback done) = 0;

@@ -51,6 +51,8 @@ Status StoreImpl::start(RecoveryReport& report) {
   MQ_RETURN_IF_ERROR(recover(report));
   started_ = true;
   flusher_ = std::thread([this] { flusher_loop(); });
+  if (opt_.flush == FlushMode::sync && opt_.flush_timeout.count() > 0)
+    watch_ = std::thread([this] { flush_watch_loop(); });
   maint_ = std::thread([this] { maintenance_loop(); });
   return Status::ok();
 }
@@ -184,10 +186,14 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
           written_end_ = end;
         } else {
           p.done = std::move(done);
+          p.deadline = std::chrono::steady_clock::now() + opt_.flush_timeout;
           std::lock_guard fl(flush_mu_);
           written_end_ = end;
+          p.seq = next_seq_++;
           pending_.push_back(std::move(p));
-          flush_cv_.notify_one();
+          // Only when the flusher waits for this many: a wake-up per append
+          // while it gathers would cost every round a context switch per producer.
+          if (pending_.size() >= wake_at_) flush_cv_.notify_one();
         }
       }
     }
@@ -284,6 +290,7 @@ StoreStats StoreImpl::stats() const {
   st.appends = appends_.load(std::memory_order_relaxed);
   st.records = records_.load(std::memory_order_relaxed);
   st.log_syncs = log_ ? log_->syncs() : 0;
+  st.flush_timeouts = flush_timeouts_.load(std::memory_order_relaxed);
   return st;
 }
 
@@ -327,14 +334,18 @@ void StoreImpl::flusher_loop() {
   std::chrono::microseconds gather{0};  // how long to wait for them
   for (;;) {
     if (sync_mode) {
+      wake_at_ = 1;
       flush_cv_.wait(lk, [&] { return stop_flusher_ || !pending_.empty(); });
       // Gathering: the appenders acked by the last round usually append again
       // within a round trip. Waiting for them (at most half the last
       // fdatasync, at most kMaxGather) lets one fdatasync cover them all,
       // instead of the producers splitting into groups whose rounds
       // alternate. A lone appender (expect <= 1) never waits here.
-      if (expect > 1 && gather.count() > 0 && !stop_flusher_ && pending_.size() < expect)
+      if (expect > 1 && gather.count() > 0 && !stop_flusher_ && pending_.size() < expect) {
+        wake_at_ = expect;
         flush_cv_.wait_for(lk, gather, [&] { return stop_flusher_ || pending_.size() >= expect; });
+      }
+      wake_at_ = SIZE_MAX;  // syncing: appends need not wake us, the next round takes them
     } else {
       flush_cv_.wait_for(lk, opt_.flush_interval, [&] { return stop_flusher_; });
     }
@@ -372,6 +383,7 @@ void StoreImpl::flusher_loop() {
       }
       if (any) notify_visible();  // before the acks: an acked record is already visible
       for (auto& p : done) {
+        if (!p.done) continue;  // answered timeout by the watchdog
         if (s.is_ok())
           p.done(Status::ok(), std::move(p.appended));
         else
@@ -382,6 +394,45 @@ void StoreImpl::flusher_loop() {
       continue;
     }
     if (stopping) break;
+  }
+}
+
+// Answers the appends whose fdatasync is late (flush sync with a timeout).
+// The flusher may be stuck inside that fdatasync, hence a thread of its own.
+// Deadlines grow with seq, so the first pending not yet answered is the next
+// one due; with none, a wake-up every flush_timeout finds an append made just
+// after the last look before its deadline (it is at most that old), so no
+// append needs to wake this thread.
+void StoreImpl::flush_watch_loop() {
+  const Status late = Status::timeout(fmt::format(
+      "commit log: fdatasync not done within {}", format_duration(opt_.flush_timeout)));
+  std::vector<std::pair<AppendCallback, std::vector<Appended>>> due;
+  std::unique_lock lk(flush_mu_);
+  while (!stop_watch_) {
+    auto now = std::chrono::steady_clock::now();
+    auto next = now + opt_.flush_timeout;
+    if (!pending_.empty()) {
+      size_t i = watched_seq_ > pending_.front().seq ? watched_seq_ - pending_.front().seq : 0;
+      for (; i < pending_.size(); ++i) {
+        Pending& p = pending_[i];
+        if (p.deadline > now) {
+          next = p.deadline;
+          break;
+        }
+        due.emplace_back(std::move(p.done), std::move(p.appended));
+        p.done = nullptr;
+        watched_seq_ = p.seq + 1;
+      }
+    }
+    if (!due.empty()) {
+      flush_timeouts_.fetch_add(due.size(), std::memory_order_relaxed);
+      lk.unlock();
+      for (auto& [done, appended] : due) done(late, std::move(appended));
+      due.clear();
+      lk.lock();
+      continue;
+    }
+    watch_cv_.wait_until(lk, next, [&] { return stop_watch_; });
   }
 }
 
@@ -521,6 +572,13 @@ Status StoreImpl::close() {
   }
   flush_cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
+  // After the flusher: appends it is still syncing for may time out meanwhile.
+  {
+    std::lock_guard lk(flush_mu_);
+    stop_watch_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watch_.joinable()) watch_.join();
   if (!log_ || !started_) return close_status_;
   Status s = log_->health();
   if (s.is_ok() && durable_end_.load() < log_->end()) {

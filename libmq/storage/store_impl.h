@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -83,7 +84,9 @@ class StoreImpl final : public MessageStore {
   };
   struct Pending {
     uint64_t end = 0;
-    AppendCallback done;
+    uint64_t seq = 0;  // append order (pending_ is sorted by it)
+    std::chrono::steady_clock::time_point deadline;  // flush_timeout after the write
+    AppendCallback done;  // empty once the watchdog answered timeout
     std::vector<Appended> appended;
     std::vector<Visibility> vis;
   };
@@ -110,6 +113,7 @@ class StoreImpl final : public MessageStore {
   void apply_visibility(const std::vector<Visibility>& vis);
   void notify_visible();
   void flusher_loop();
+  void flush_watch_loop();
   void maintenance_loop();
   Status checkpoint(bool clean);
   uint64_t visible_end() const;
@@ -133,8 +137,17 @@ class StoreImpl final : public MessageStore {
   std::deque<Pending> pending_;
   uint64_t written_end_ = 0;
   bool stop_flusher_ = false;
+  size_t wake_at_ = 1;  // appends notify flush_cv_ once pending_ holds this many
   std::atomic<uint64_t> durable_end_{0};
   std::thread flusher_;
+  // Flush timeout watchdog (flush sync with a flush_timeout): answers pending
+  // appends whose fdatasync is late. Every pending with seq < watched_seq_ has
+  // been answered by it.
+  std::condition_variable watch_cv_;
+  bool stop_watch_ = false;
+  uint64_t next_seq_ = 0, watched_seq_ = 0;
+  std::atomic<uint64_t> flush_timeouts_{0};
+  std::thread watch_;
 
   std::mutex maint_mu_;
   std::condition_variable maint_cv_;

@@ -457,4 +457,68 @@ TEST_CASE("never-reading peers together stay under the broker-wide cap while a r
   // The deaf ones make no progress: closed after stuck_timeout, and what they held is freed.
   CHECK(wait_until([&] { return (*server)->connections() == 1; }, 10s));
   CHECK(wait_until([&] { return (*server)->busy() == 0; }, 5s));
+
+TEST_CASE("answers from several threads at once, small and large, all arrive while reading pauses",
+          "[net]") {
+  // Small answers are written straight from the answering thread, large ones
+  // (and whatever the socket does not take) by the connection's strand: both
+  // at once on one socket, with reading paused and resumed all along.
+  IoThread server_io, client_io;
+  ServerOptions opt;
+  opt.max_in_flight = 8;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<std::string, Responder>> queue;
+  bool stop = false;
+  auto server = Server::listen(server_io.io(), "127.0.0.1:0", opt, [&](Frame f, Responder r) {
+    if (f.payload == "inline") return r.reply(Code::ok, "inline");  // from the strand itself
+    std::lock_guard lock(mu);
+    queue.emplace_back(std::move(f.payload), r);
+    cv.notify_one();
+  });
+  REQUIRE(server);
+  std::vector<std::thread> answerers;
+  for (int t = 0; t < 4; ++t)
+    answerers.emplace_back([&] {
+      std::unique_lock lock(mu);
+      for (;;) {
+        cv.wait(lock, [&] { return stop || !queue.empty(); });
+        if (queue.empty()) return;
+        auto [payload, r] = std::move(queue.back());
+        queue.pop_back();
+        lock.unlock();
+        // Every 50th answer is 200 KiB: larger than a direct write takes.
+        std::string body = payload.back() == '0' && payload.size() > 1 && payload[payload.size() - 2] == '5'
+                               ? std::string(200 * 1024, 'L')
+                               : "re:" + payload;
+        r.reply(Code::ok, std::move(body));
+        lock.lock();
+      }
+    });
+  auto ch = Channel::create(client_io.io(), (*server)->local_address());
+  constexpr int kN = 3000;
+  std::atomic<int> good{0}, bad{0}, done{0};
+  std::promise<void> all;
+  for (int i = 0; i < kN; ++i) {
+    std::string p = i % 7 == 0 ? "inline" : std::to_string(i);
+    ch->request(Type::send, p, 20000ms, [&, p](mq::Result<Frame> r) {
+      bool large = p.size() > 1 && p.back() == '0' && p[p.size() - 2] == '5';
+      bool ok = r && r->header.status == Code::ok &&
+                (p == "inline" ? r->payload == "inline"
+                               : large ? r->payload.size() == 200 * 1024 : r->payload == "re:" + p);
+      ok ? ++good : ++bad;
+      if (++done == kN) all.set_value();
+    });
+  }
+  bool finished = all.get_future().wait_for(30s) == std::future_status::ready;
+  {
+    std::lock_guard lock(mu);
+    stop = true;
+  }
+  cv.notify_all();
+  for (auto& t : answerers) t.join();
+  REQUIRE(finished);
+  CHECK(good == kN);
+  CHECK(bad == 0);
+  CHECK(wait_until([&] { return (*server)->busy() == 0; }));
 }
