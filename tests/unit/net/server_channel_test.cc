@@ -457,6 +457,7 @@ TEST_CASE("never-reading peers together stay under the broker-wide cap while a r
   // The deaf ones make no progress: closed after stuck_timeout, and what they held is freed.
   CHECK(wait_until([&] { return (*server)->connections() == 1; }, 10s));
   CHECK(wait_until([&] { return (*server)->busy() == 0; }, 5s));
+}
 
 TEST_CASE("answers from several threads at once, small and large, all arrive while reading pauses",
           "[net]") {
