@@ -300,7 +300,11 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     std::string payload;
     ByteWriter(payload).str16(opt_.client_name);
     uint32_t probe_id = start_request(Type::hello, payload, std::clamp(timeout / 2, Millis(100), Millis(1000)),
-                  [self = shared_from_this()](Result<Frame>) { self->probing_ = false; });
+                  // weak: the callback lives in pending_, a strong self would be a
+                  // cycle that outlives a client exiting with the probe in flight
+                  [w = weak_from_this()](Result<Frame>) {
+                    if (auto self = w.lock()) self->probing_ = false;
+                  });
     pending_[probe_id].probe = true;
   }
 

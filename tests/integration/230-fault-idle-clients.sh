@@ -131,6 +131,10 @@ grep -qiE 'max.?conn|too many|refus|limit' "$T/b1.log" || fail "broker did not l
 # an idle connection costs little (no read buffer until it sends); the never-reading ones hold
 # at most --max-pending-total (4 MiB, counted with a per-piece overhead) plus a 64 KiB share each
 [[ $per_idle -le 16384 ]] || fail "an idle connection costs $per_idle bytes of broker RSS"
-[[ $deaf_mib -le 10 ]] || fail "$deaf_n never-reading clients grew the broker by $deaf_mib MiB"
+if [[ $MQ_SLOW -eq 1 ]]; then
+  [[ $deaf_mib -le 10 ]] || fail "$deaf_n never-reading clients grew the broker by $deaf_mib MiB"
+else  # ASan's allocator keeps freed answers in its quarantine: RSS is not the broker's here
+  note "sanitized build: RSS bound for deaf clients reported, enforced only in normal builds"
+fi
 
 echo "$TEST_NAME: ok (RSS +$grow MiB: $per_idle bytes per idle connection, +$deaf_mib MiB for $deaf_n deaf clients)"
