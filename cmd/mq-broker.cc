@@ -52,6 +52,10 @@ int main(int argc, char** argv) {
   cmd.add_option("--max-connections", opt.max_connections, "refuse connections beyond this")
       ->check(CLI::PositiveNumber)
       ->default_str("10000");
+  cmd.add_option("--max-topics", opt.max_topics,
+                 "topics producers may create (the broker's own %... topics exempt)")
+      ->check(CLI::PositiveNumber)
+      ->default_str("10000");
   cmd.add_option_function<std::string>("--max-frame", mq::cli::to_size(opt.max_frame),
                                        "close connections that send a larger frame (default 64MiB)");
   cmd.add_option_function<std::string>("--max-pending", mq::cli::to_size(opt.max_pending),

@@ -93,6 +93,7 @@ Status validate(const BrokerOptions& opt) {
     return Status::invalid(fmt::format("--segment-size {}: expected at least 4KiB", opt.segment_size));
   if (opt.retention.count() <= 0) return Status::invalid("--retention must be above 0");
   if (opt.max_connections < 1) return Status::invalid("--max-connections must be at least 1");
+  if (opt.max_topics < 1) return Status::invalid("--max-topics must be at least 1");
   if (opt.max_frame < (64u << 10) || opt.max_frame > (1ull << 30))
     return Status::invalid(fmt::format("--max-frame {}: expected 64KiB to 1GiB", opt.max_frame));
   if (opt.max_pending < (64u << 10))
@@ -187,6 +188,10 @@ Status broker(const BrokerOptions& opt) {
   cfg.default_queues = opt.queues;
   cfg.max_message_size = static_cast<uint32_t>(opt.max_message_size);
   cfg.auto_create = !opt.no_auto_create;
+  cfg.max_topics = opt.max_topics;
+  if (size_t n = (*topics)->user_topics(); n > opt.max_topics)
+    spdlog::warn("{} topics exist, more than --max-topics {}: they are kept, new ones are refused",
+                 n, opt.max_topics);
   broker::Broker brk(io, **store, **topics, cfg);
   if (auth) brk.set_auth(auth);
   auto levels = broker::parse_delay_levels(opt.delay_levels.empty() ? broker::kDefaultDelayLevels

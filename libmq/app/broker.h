@@ -30,6 +30,7 @@ struct BrokerOptions {
   std::string ready_file;
   std::string log_level;  // empty: from -q/-v
   size_t max_connections = 10000;
+  size_t max_topics = 10000;  // user topics auto-create may reach (reserved ones exempt)
   uint64_t max_frame = 64u << 20;  // largest request frame
   uint64_t max_pending = 16u << 20;         // unwritten answers per connection
   uint64_t max_pending_total = 256u << 20;  // unwritten answers of all connections

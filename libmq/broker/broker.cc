@@ -122,7 +122,7 @@ Result<uint32_t> Broker::topic_queues(std::string_view topic, bool create) {
     return Status::not_found(
         create ? fmt::format("topic {} does not exist and the broker runs with --no-auto-create", topic)
                : fmt::format("topic {} does not exist", topic));
-  auto q = topics_.ensure(topic, config_.default_queues);
+  auto q = topics_.ensure(topic, config_.default_queues, config_.max_topics);
   if (q) spdlog::info("created topic {} with {} queues", topic, *q);
   return q;
 }
@@ -183,8 +183,14 @@ void Broker::send(Frame& f, const net::Responder& r) {
                                 v.body.size(), config_.max_message_size));
     auto queues = topic_queues(v.topic, /*create=*/true);
     if (!queues) {
-      auto code = queues.status().code() == mq::Code::not_found ? Code::topic_not_found
-                                                                : store_code(queues.status());
+      Code code = store_code(queues.status());
+      if (queues.status().code() == mq::Code::not_found) code = Code::topic_not_found;
+      if (queues.status().code() == mq::Code::limit_reached) {
+        code = Code::too_many_topics;
+        // Once at warn (the operator should know), then at debug: producers may insist.
+        if (!topic_limit_warned_.exchange(true)) spdlog::warn("{}", queues.status().message());
+        else spdlog::debug("from {}: {}", r.peer(), queues.status().message());
+      }
       return r.fail(code, queues.status().message());
     }
     if (v.queue >= *queues)

@@ -34,6 +34,7 @@ struct BrokerConfig {
   uint32_t default_queues = 4;           // for auto-created topics
   uint32_t max_message_size = 4u << 20;  // body bytes
   bool auto_create = true;
+  size_t max_topics = 10000;             // user topics auto-create may reach (topics.h)
   size_t max_parked_per_connection = 1024;
   Millis max_wait{5 * 60 * 1000};        // long-poll waits are clamped to this
   uint32_t max_pull_bytes = 16u << 20;   // pull max_bytes is clamped to this
@@ -112,6 +113,7 @@ class Broker {
   AckGate ack_gate_;
   std::vector<std::function<void()>> visible_listeners_;
   std::atomic<size_t> appends_in_flight_{0};
+  std::atomic<bool> topic_limit_warned_{false};
   std::atomic<int64_t> late_warned_{0};  // steady_clock ticks of the last warn_late line
   std::unique_ptr<Authorizer> auth_ = std::make_unique<Authorizer>(nullptr);
 };

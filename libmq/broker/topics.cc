@@ -13,6 +13,8 @@ using json = nlohmann::json;
 
 namespace {
 
+bool is_reserved(std::string_view name) { return !name.empty() && name.front() == '%'; }
+
 // Names in the file: user topics follow validate_topic; internal ones (the
 // broker's own, '%' first: %RETRY%g, %DLQ%g, %SCHEDULE%) only need to be
 // plain ASCII of a sane length, since the broker made them itself.
@@ -51,6 +53,7 @@ Result<std::unique_ptr<TopicRegistry>> TopicRegistry::open(const std::filesystem
     if (q < 1 || q > kMaxQueues)
       return bad(fmt::format("topic {}: {} queues is outside 1..{}", name, q, kMaxQueues));
     reg->topics_.emplace(name, static_cast<uint32_t>(q));
+    if (!is_reserved(name)) ++reg->user_topics_;
   }
   return reg;
 }
@@ -62,18 +65,31 @@ std::optional<uint32_t> TopicRegistry::queues(std::string_view topic) const {
   return it->second;
 }
 
-Result<uint32_t> TopicRegistry::ensure(std::string_view topic, uint32_t queues) {
+Result<uint32_t> TopicRegistry::ensure(std::string_view topic, uint32_t queues,
+                                       size_t max_user_topics) {
   std::lock_guard lock(mu_);
   auto it = topics_.find(topic);
   if (it != topics_.end()) return it->second;
   if (queues < 1 || queues > kMaxQueues)
     return Status::invalid(fmt::format("topic {}: {} queues is outside 1..{}", topic, queues, kMaxQueues));
+  const bool user = !is_reserved(topic);
+  // Checked under the lock: concurrent creations cannot overshoot the limit.
+  if (user && user_topics_ >= max_user_topics)
+    return Status::limit_reached(fmt::format(
+        "topic {} not created: the broker holds {} topics, its limit (--max-topics {})", topic,
+        user_topics_, max_user_topics));
   auto [pos, inserted] = topics_.emplace(std::string(topic), queues);
   if (auto st = save_locked(); !st) {
     topics_.erase(pos);  // not durable: not created
     return st.with_context(fmt::format("create topic {}", topic));
   }
+  if (user) ++user_topics_;
   return queues;
+}
+
+size_t TopicRegistry::user_topics() const {
+  std::lock_guard lock(mu_);
+  return user_topics_;
 }
 
 std::vector<std::pair<std::string, uint32_t>> TopicRegistry::list() const {
@@ -90,6 +106,7 @@ Status TopicRegistry::adopt(const std::vector<std::pair<std::string, uint32_t>>&
     auto it = topics_.find(topic);
     if (it == topics_.end()) {
       topics_.emplace(topic, std::max(default_queues, need));
+      if (!is_reserved(topic)) ++user_topics_;
       changed = true;
     } else if (it->second < need) {
       it->second = need;

@@ -4,8 +4,15 @@
 //   {"topics": {"orders": {"queues": 4}, "%RETRY%billing": {"queues": 1}}}
 //
 // Thread-safe. A created topic is durable when ensure() returns.
+//
+// The --max-topics limit counts user topics only: the broker's own (names
+// starting with '%': %RETRY%G, %DLQ%G, %SCHEDULE%) are neither counted nor
+// refused, so a retry or a dead letter never fails on the limit. Topics copied
+// from a master (slaves) and found in the store at start (adopt) are not
+// refused either: the limit is on what producers may create.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -23,6 +30,7 @@ namespace mq::broker {
 
 inline constexpr uint32_t kMaxQueues = 1024;
 inline constexpr const char* kTopicsFile = "topics.json";
+inline constexpr size_t kNoTopicLimit = static_cast<size_t>(-1);
 
 class TopicRegistry {
  public:
@@ -34,7 +42,12 @@ class TopicRegistry {
   std::optional<uint32_t> queues(std::string_view topic) const;
   // The topic's queue count, creating it with `queues` queues (and writing
   // the file) when it does not exist yet. The name is not validated here.
-  Result<uint32_t> ensure(std::string_view topic, uint32_t queues);
+  // A new user topic when `max_user_topics` exist already is refused with
+  // limit_reached naming the topic and the limit (reserved names never are).
+  Result<uint32_t> ensure(std::string_view topic, uint32_t queues,
+                          size_t max_user_topics = kNoTopicLimit);
+  // Topics whose names do not start with '%' (what --max-topics counts).
+  size_t user_topics() const;
   // Every topic, sorted by name.
   std::vector<std::pair<std::string, uint32_t>> list() const;
   // Makes the registry cover every (topic, queue) the store has an index for
@@ -50,6 +63,7 @@ class TopicRegistry {
   std::filesystem::path file_;
   mutable std::mutex mu_;
   std::map<std::string, uint32_t, std::less<>> topics_;
+  size_t user_topics_ = 0;  // entries of topics_ not starting with '%'
 };
 
 }  // namespace mq::broker

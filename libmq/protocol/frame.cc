@@ -21,6 +21,7 @@ std::string_view code_name(Code c) {
     case Code::busy: return "BUSY";
     case Code::conflict: return "CONFLICT";
     case Code::internal: return "INTERNAL";
+    case Code::too_many_topics: return "TOO_MANY_TOPICS";
   }
   return "UNKNOWN";
 }
@@ -37,6 +38,7 @@ Status status_from_response(Code c, std::string_view payload) {
     case Code::disk_full: return {mq::Code::disk_full, msg};
     case Code::io_error: return Status::io_error(msg);
     case Code::denied: return {mq::Code::permission_denied, msg};
+    case Code::too_many_topics: return Status::limit_reached(msg);
     case Code::flush_disk_timeout:
     case Code::flush_slave_timeout: return Status::timeout(msg);
     default: return Status::unavailable(msg);
@@ -52,6 +54,7 @@ Code code_from_status(const Status& s) {
     case mq::Code::io_error:
     case mq::Code::corruption: return Code::io_error;
     case mq::Code::permission_denied: return Code::denied;
+    case mq::Code::limit_reached: return Code::too_many_topics;  // the only limit of its kind
     case mq::Code::timeout: return Code::flush_disk_timeout;
     case mq::Code::unavailable: return Code::busy;
   }

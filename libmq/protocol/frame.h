@@ -62,6 +62,7 @@ enum class Code : uint16_t {
   busy = 28,
   conflict = 29,             // compare-and-set lost
   internal = 30,
+  too_many_topics = 31,      // a new topic past the broker's --max-topics
 };
 
 std::string_view code_name(Code c);  // "SEND_OK", "FLUSH_DISK_TIMEOUT", ..., "DISK_FULL"

@@ -16,6 +16,7 @@ std::string_view code_name(Code c) {
     case Code::unavailable: return "unavailable";
     case Code::timeout: return "timeout";
     case Code::permission_denied: return "permission denied";
+    case Code::limit_reached: return "limit reached";
   }
   return "unknown";
 }

@@ -21,6 +21,7 @@ enum class Code {
   unavailable,  // peer unreachable, connection lost, role does not allow it
   timeout,
   permission_denied,
+  limit_reached,  // a configured limit (--max-topics) refuses it: exit status 1
 };
 
 std::string_view code_name(Code c);
@@ -38,6 +39,7 @@ class [[nodiscard]] Status {
   static Status unavailable(std::string m) { return {Code::unavailable, std::move(m)}; }
   static Status timeout(std::string m) { return {Code::timeout, std::move(m)}; }
   static Status permission_denied(std::string m) { return {Code::permission_denied, std::move(m)}; }
+  static Status limit_reached(std::string m) { return {Code::limit_reached, std::move(m)}; }
   // "<what>: <strerror(err)>", with ENOSPC/EDQUOT mapped to disk_full.
   static Status from_errno(std::string_view what, int err);
 

@@ -396,3 +396,59 @@ TEST_CASE("topic registry keeps the broker's internal topics across restarts", "
                                 "{\"topics\": {\"%bad name\": {\"queues\": 1}}}"));
   CHECK_FALSE(mq::broker::TopicRegistry::open(dir.path()));
 }
+
+TEST_CASE("topic registry refuses user topics past the limit, never reserved ones", "[broker]") {
+  BrokerTempDir dir;
+  {
+    auto reg = mq::broker::TopicRegistry::open(dir.path());
+    REQUIRE(reg);
+    REQUIRE((*reg)->ensure("a", 1, 2));
+    REQUIRE((*reg)->ensure("b", 1, 2));
+    auto a = (*reg)->ensure("a", 3, 2);  // existing topics are never refused
+    REQUIRE(a);
+    CHECK(*a == 1u);
+    auto c = (*reg)->ensure("c", 1, 2);
+    REQUIRE_FALSE(c);
+    CHECK(c.status().code() == mq::Code::limit_reached);
+    CHECK(c.status().message().find("topic c") != std::string::npos);
+    CHECK(c.status().message().find("--max-topics 2") != std::string::npos);
+    CHECK_FALSE((*reg)->queues("c"));
+    // the broker's own topics: created at the limit, and not counted
+    REQUIRE((*reg)->ensure("%RETRY%g", 1, 2));
+    REQUIRE((*reg)->ensure("%DLQ%g", 1, 2));
+    REQUIRE((*reg)->ensure("%SCHEDULE%", 18, 2));
+    CHECK((*reg)->user_topics() == 2);
+    CHECK((*reg)->list().size() == 5);
+    // without a limit (a slave copying its master's topics)
+    REQUIRE((*reg)->ensure("c", 1));
+    CHECK((*reg)->user_topics() == 3);
+  }
+  auto again = mq::broker::TopicRegistry::open(dir.path());
+  REQUIRE(again);
+  CHECK((*again)->user_topics() == 3);  // counted again from the file
+  CHECK_FALSE((*again)->ensure("d", 1, 3));
+  REQUIRE((*again)->ensure("d", 1, 4));
+  REQUIRE((*again)->adopt({{"e", 0}}, 1));  // found in the store: kept whatever the limit
+  CHECK((*again)->user_topics() == 5);
+}
+
+TEST_CASE("auto-create past --max-topics answers TOO_MANY_TOPICS naming the topic", "[broker]") {
+  mq::broker::BrokerConfig cfg;
+  cfg.max_topics = 2;
+  BrokerFixture fx(cfg);
+  fx.send_ok({make_message("one", 0, "1")});
+  fx.send_ok({make_message("two", 0, "2")});
+  auto f = fx.call(Type::send, send_payload({make_message("two", 0, "x"), make_message("three", 0, "3")}));
+  CHECK(f.header.status == Code::too_many_topics);
+  CHECK(mq::protocol::code_name(f.header.status) == "TOO_MANY_TOPICS");
+  CHECK(error_text(f).find("topic three") != std::string::npos);
+  CHECK(error_text(f).find("--max-topics 2") != std::string::npos);
+  auto st = mq::protocol::status_from_response(f.header.status, f.payload);
+  CHECK(st.code() == mq::Code::limit_reached);
+  CHECK_FALSE(fx.topics->queues("three"));
+  CHECK(fx.pull_ok("two", 0, 0).count == 1);  // nothing of the refused batch was stored
+  fx.send_ok({make_message("one", 0, "still")});  // existing topics keep working
+  // the broker's own topics are exempt: a retry or a dead letter never fails on the limit
+  REQUIRE(fx.topics->ensure("%DLQ%g", 1, cfg.max_topics));
+  CHECK(fx.pull_ok("one", 0, 0).count == 2);
+}
