@@ -445,7 +445,7 @@ Status import_cmd(Ctx& c) {
   // Every broker must answer before anything is set: an unreachable one fails the import whole.
   for (auto& [key, req] : reqs)
     if (auto g = admins.at(key.first).groups(req.group); !g)
-      return g.status().with_context("nothing imported");
+      return client::reach_error(g.status()).with_context("nothing imported");
   cli::Table t({"group", "topic", "broker", {"queue", true}, {"old", true}, {"new", true}});
   for (auto& [key, req] : reqs) {
     auto res = admins.at(key.first).reset(req);
