@@ -32,9 +32,36 @@ struct Ctx {
   cli::Stdio io;
   cli::TableFormat format;
   std::unique_ptr<client::Cluster> cluster;
-  std::vector<std::pair<std::string, Admin>> admins;  // (address, admin) for reachable masters
-  net::ChannelOptions channel;                        // timeout and security for new connections
+  // (address, admin) per master-slave pair: the reachable master, else (read-only
+  // commands) a slave of it, named by its master's address: the rows are the pair's and
+  // an export stays importable into the master.
+  std::vector<std::pair<std::string, Admin>> admins;
+  net::ChannelOptions channel;  // timeout and security for new connections
 };
+
+// Picks what c.admins reads from. Masters always; for a pair whose master is down, its
+// slave when `read_only` (it holds the log and the replicated offsets, said on stderr),
+// else fails naming the master: changes must go to it.
+Status pick_admins(Ctx& c, bool read_only) {
+  auto& cl = *c.cluster;
+  for (size_t i : cl.read_sources()) {
+    auto& n = cl.node(i);
+    if (n.hello.role == protocol::Role::master) {
+      c.admins.emplace_back(n.address, Admin(n.channel, c.opt.timeout));
+      continue;
+    }
+    const std::string& master = n.hello.master_addr;
+    if (!read_only)
+      return Status::unavailable(
+          master.empty() ? fmt::format("the master of slave {} is unreachable: {} needs it", n.address, c.opt.command)
+                         : fmt::format("master {} is unreachable: {} needs it (its slave {} is read-only)", master,
+                                       c.opt.command, n.address));
+    spdlog::warn("master {} is unreachable: read from its slave {}", master.empty() ? "?" : master, n.address);
+    c.admins.emplace_back(master.empty() ? n.address : master, Admin(n.channel, c.opt.timeout));
+  }
+  if (c.admins.empty()) return Status::unavailable("no master broker reachable");
+  return Status::ok();
+}
 
 Status emit(Ctx& c, const cli::Table& t) {
   cli::OutputWriter out(c.io.out);
@@ -418,7 +445,7 @@ Status import_cmd(Ctx& c) {
   // Every broker must answer before anything is set: an unreachable one fails the import whole.
   for (auto& [key, req] : reqs)
     if (auto g = admins.at(key.first).groups(req.group); !g)
-      return g.status().with_context("nothing imported");
+      return client::reach_error(g.status()).with_context("nothing imported");
   cli::Table t({"group", "topic", "broker", {"queue", true}, {"old", true}, {"new", true}});
   for (auto& [key, req] : reqs) {
     auto res = admins.at(key.first).reset(req);
@@ -455,8 +482,7 @@ Status offset(const OffsetOptions& opt, cli::Stdio io) {
   auto cluster = cli::connect_cluster(opt.common, "mq-offset", opt.timeout);
   if (!cluster) return fail(cluster.status());
   c.cluster = std::move(*cluster);
-  for (size_t i : c.cluster->masters()) c.admins.emplace_back(c.cluster->node(i).address, Admin(c.cluster->node(i).channel, opt.timeout));
-  if (c.admins.empty()) return fail(Status::unavailable("no master broker reachable"));
+  if (auto st = pick_admins(c, opt.command != "reset"); !st) return fail(st);
   Status st;
   if (opt.command == "topics") st = topics_cmd(c);
   else if (opt.command == "show") st = show_cmd(c);

@@ -18,7 +18,8 @@ namespace mq::client {
 struct Tail::Shared {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::pair<size_t, Result<protocol::Frame>>> results;
+  std::deque<std::pair<size_t, Result<protocol::Frame>>> results;  // (queue, pull answer)
+  std::deque<std::pair<size_t, Result<protocol::Frame>>> probes;   // (source, master's hello)
 };
 
 Result<std::vector<std::string>> split_tags(std::string_view expr) {
@@ -40,14 +41,20 @@ Result<std::vector<std::string>> split_tags(std::string_view expr) {
 Tail::Tail(Cluster& cluster, TailOptions opt)
     : cluster_(cluster), opt_(std::move(opt)), shared_(std::make_shared<Shared>()) {
   for (auto& t : opt_.tags) tag_hashes_.push_back(storage::tag_hash(t));
-  for (size_t n : cluster_.read_sources()) sources_.push_back(Source{n});
+  // pair_of may add nodes: done here, before any request is out.
+  for (size_t n : cluster_.read_sources()) {
+    Source s;
+    s.route = cluster_.pair_of(n);
+    s.serving = n;
+    sources_.push_back(std::move(s));
+  }
   if (opt_.to_end) opt_.wait_ms = 0;
 }
 
 Tail::~Tail() = default;
 
 Status Tail::resolve(Source& s, bool first) {
-  auto& node = cluster_.node(s.node);
+  auto& node = cluster_.node(s.serving);
   auto info = fetch_topic_info(node, opt_.topic, opt_.timeout);
   if (!info) return info.status();
   const protocol::TopicStat* topic = nullptr;
@@ -98,7 +105,8 @@ Status Tail::resolve(Source& s, bool first) {
 
 void Tail::issue_pull(size_t qi) {
   auto& q = queues_[qi];
-  auto& node = cluster_.node(sources_[q.source].node);
+  q.asked = sources_[q.source].serving;
+  auto& node = cluster_.node(q.asked);
   protocol::PullRequest req;
   req.topic = opt_.topic;
   req.queue = q.queue;
@@ -118,12 +126,51 @@ void Tail::issue_pull(size_t qi) {
                         });
 }
 
+void Tail::switch_to(Source& s, size_t to) {
+  s.serving = to;
+  s.next_master_probe_ms = now_ms() + 2000;
+}
+
+// Each queue keeps its own next offset across a switch: the logs of a pair
+// are byte for byte the same, so the next pull asks the new broker for
+// exactly what was not printed yet. A slave behind the master answers
+// nothing new until it catches up (next_offset never moves a queue back).
+bool Tail::fail_over(Source& s, size_t failed) {
+  if (failed != s.serving) return false;  // answered by a broker we already left
+  bool all_round = ++s.failures >= s.route.size();
+  if (all_round) s.failures = 0;
+  if (s.route.size() < 2) return true;
+  auto it = std::find(s.route.begin(), s.route.end(), s.serving);
+  size_t next = s.route[(static_cast<size_t>(it - s.route.begin()) + 1) % s.route.size()];
+  if (!s.warned)
+    spdlog::warn("{} unreachable: continuing on {}{}", cluster_.node(s.serving).address, cluster_.node(next).address,
+                 next == s.route.front() ? "" : " (a slave)");
+  switch_to(s, next);
+  return all_round;
+}
+
+void Tail::probe_master(size_t si, int64_t now) {
+  auto& s = sources_[si];
+  if (s.route.empty() || s.serving == s.route.front() || s.probing || now < s.next_master_probe_ms) return;
+  s.probing = true;
+  s.next_master_probe_ms = now + 2000;
+  std::string payload;
+  ByteWriter(payload).str16(cluster_.channel_options().client_name);
+  cluster_.node(s.route.front())
+      .channel->request(protocol::Type::hello, std::move(payload), opt_.timeout,
+                        [sh = shared_, si](Result<protocol::Frame> r) {
+                          std::lock_guard lock(sh->mu);
+                          sh->probes.emplace_back(si, std::move(r));
+                          sh->cv.notify_all();
+                        });
+}
+
 Status Tail::handle(size_t qi, Result<protocol::Frame> r,
                     const std::function<bool(const storage::RecordView&)>& on_message, bool& stop) {
   auto& q = queues_[qi];
   q.in_flight = false;
   auto& src = sources_[q.source];
-  const std::string& addr = cluster_.node(src.node).address;
+  const std::string& addr = cluster_.node(q.asked).address;
   if (r && r->header.status != protocol::Code::ok) {
     if (r->header.status == protocol::Code::topic_not_found && opt_.to_end) {
       q.done = true;
@@ -136,13 +183,18 @@ Status Tail::handle(size_t qi, Result<protocol::Frame> r,
   }
   if (!r) {
     Status s = reach_error(r.status());
+    bool all_round = fail_over(src, q.asked);
+    if (!all_round) return Status::ok();  // retried on the pair's next broker
     if (opt_.to_end) return s;
     if (!src.warned) spdlog::warn("{} (retrying)", s.message());
     src.warned = true;
     q.retry_at_ms = now_ms() + 1000;
     return Status::ok();
   }
-  src.warned = false;
+  if (q.asked == src.serving) {
+    src.failures = 0;
+    src.warned = false;
+  }
   protocol::PullResponse resp;
   if (!resp.decode(r->payload))
     return Status::corruption(fmt::format("bad pull answer for queue {} from {}", q.queue, addr));
@@ -172,6 +224,7 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
   if (sources_.empty()) return Status::unavailable("no broker to read from");
   for (auto& s : sources_) {
     Status st = resolve(s, true);
+    while (!st && s.route.size() > 1 && !fail_over(s, s.serving)) st = resolve(s, true);
     if (!st) {
       if (opt_.to_end) return st;
       spdlog::warn("{} (retrying)", st.message());
@@ -185,6 +238,7 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
     for (auto& s : sources_) {
       if (s.resolved || now < s.next_probe_ms) continue;
       Status st = resolve(s, false);
+      if (!st && s.route.size() > 1) (void)fail_over(s, s.serving);
       if (!st) {
         if (opt_.to_end) return st;
         if (!s.warned) spdlog::warn("{} (retrying)", st.message());
@@ -192,6 +246,7 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
       }
       s.next_probe_ms = now + 1000;
     }
+    for (size_t i = 0; i < sources_.size(); ++i) probe_master(i, now);
     bool all_done = true;
     for (size_t i = 0; i < queues_.size(); ++i) {
       auto& q = queues_[i];
@@ -204,18 +259,31 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
       return Status::ok();
     }
     std::pair<size_t, Result<protocol::Frame>> item{0, Status::unavailable("none")};
+    std::deque<std::pair<size_t, Result<protocol::Frame>>> probes;
     bool got = false;
     bool more = false;
     {
       std::unique_lock lock(shared_->mu);
-      if (shared_->results.empty())
-        shared_->cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return !shared_->results.empty(); });
+      auto ready = [&] { return !shared_->results.empty() || !shared_->probes.empty(); };
+      if (!ready()) shared_->cv.wait_for(lock, std::chrono::milliseconds(100), ready);
+      probes.swap(shared_->probes);
       if (!shared_->results.empty()) {
         item = std::move(shared_->results.front());
         shared_->results.pop_front();
         got = true;
         more = !shared_->results.empty();
       }
+    }
+    for (auto& [si, r] : probes) {
+      auto& s = sources_[si];
+      s.probing = false;
+      protocol::HelloResponse h;
+      if (!r || r->header.status != protocol::Code::ok || !h.decode(r->payload) || h.role != protocol::Role::master ||
+          s.serving == s.route.front())
+        continue;
+      spdlog::info("{} is back: continuing on it", cluster_.node(s.route.front()).address);
+      s.failures = 0;
+      switch_to(s, s.route.front());
     }
     if (!got) {
       if (!on_idle()) return Status::ok();

@@ -9,6 +9,13 @@
 // topic that does not exist then has nothing to read. Without to_end a
 // missing topic is looked up again every second.
 //
+// Failover: each read source is a master-slave pair (Cluster::pair_of). A
+// pull that fails (refused, reset, timed out) moves the pair to its next
+// broker (master -> slave -> master ...); every queue continues there at its
+// own next offset (identical logs), so nothing is printed twice or skipped.
+// While a slave serves, the master is probed every 2 s and takes over again
+// once it answers as a master.
+//
 // Threading: run() on one thread; pull answers arrive on the io thread and
 // are handed over through a queue; callbacks run on run()'s thread.
 #pragma once
@@ -58,16 +65,21 @@ class Tail {
  private:
   struct Shared;
   struct Source {
-    size_t node = 0;
+    std::vector<size_t> route;  // the pair's nodes, master first
+    size_t serving = 0;         // the node pulls go to now
     bool resolved = false;
-    int64_t next_probe_ms = 0;
+    int64_t next_probe_ms = 0;  // topic lookup retry (unresolved)
     bool warned = false;
+    size_t failures = 0;        // failed requests in a row, across the route
+    int64_t next_master_probe_ms = 0;
+    bool probing = false;
   };
   struct QueueState {
     size_t source = 0;
     uint32_t queue = 0;
     uint64_t next = 0;
     bool in_flight = false;
+    size_t asked = 0;  // the node the pull in flight went to
     bool done = false;
     int64_t retry_at_ms = 0;
   };
@@ -76,6 +88,12 @@ class Tail {
   // (latest means max offset) rather than a topic appearing later.
   Status resolve(Source& s, bool first);
   void issue_pull(size_t qi);
+  // A request to `failed` (a node of s's route) failed: move s to the next
+  // node of its route when `failed` still serves. Returns true when the
+  // route was tried all round without success (wait before trying again).
+  bool fail_over(Source& s, size_t failed);
+  void switch_to(Source& s, size_t to);
+  void probe_master(size_t si, int64_t now);
   Status handle(size_t qi, Result<protocol::Frame> r, const std::function<bool(const storage::RecordView&)>& on_message,
                 bool& stop);
 
