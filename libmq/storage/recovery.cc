@@ -261,11 +261,7 @@ void StoreImpl::count_open_bytes() {
   // make sure their deletion is durable first, or a power loss could bring
   // back segments whose index entries are gone.
   if (!fs_.sync_dir(log_->dir()).is_ok()) return;
-  std::vector<QueueState*> qs;
-  {
-    std::shared_lock lk(state_mu_);
-    for (auto& [k, q] : queues_) qs.push_back(q.get());
-  }
+  auto qs = queue_list();
   for (auto* q : qs) {
     uint64_t lo, hi;
     {

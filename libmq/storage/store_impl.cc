@@ -464,11 +464,7 @@ Status StoreImpl::checkpoint(bool clean) {
   // written before the log), so once the index files are synced, recovery may
   // start scanning there.
   uint64_t pos = durable_end_.load();
-  std::vector<QueueState*> qs;
-  {
-    std::shared_lock lk(state_mu_);
-    for (auto& [k, q] : queues_) qs.push_back(q.get());
-  }
+  auto qs = queue_list();
   bool changed = false;
   std::vector<std::string> new_dirs;
   for (auto* q : qs) {
@@ -498,6 +494,14 @@ Status StoreImpl::checkpoint(bool clean) {
   return Status::ok();
 }
 
+std::vector<QueueState*> StoreImpl::queue_list() const {
+  std::shared_lock lk(state_mu_);
+  std::vector<QueueState*> qs;
+  qs.reserve(queues_.size());
+  for (auto& [k, q] : queues_) qs.push_back(q.get());
+  return qs;
+}
+
 void StoreImpl::enforce_retention(int64_t now) {
   std::lock_guard rl(retention_mu_);
   count_open_bytes();  // `bytes` must be whole before retention subtracts from it
@@ -516,11 +520,7 @@ void StoreImpl::enforce_retention(int64_t now) {
     std::lock_guard lk(append_mu_);  // no roll while segments go
     if (!log_->drop_before(new_start).is_ok()) return;
   }
-  std::vector<QueueState*> qs;
-  {
-    std::shared_lock lk(state_mu_);
-    for (auto& [k, q] : queues_) qs.push_back(q.get());
-  }
+  auto qs = queue_list();
   for (auto* q : qs) {
     uint64_t lo, hi;
     {

@@ -106,6 +106,8 @@ class StoreImpl final : public MessageStore {
   Result<bool> tail_indexed(uint64_t end);
   Status finish_queue_state(QueueState& q);
   void count_open_bytes();
+  // Every queue's state, taken under state_mu_; the pointers stay valid (queues are never removed).
+  std::vector<QueueState*> queue_list() const;
 
   // store_impl.cc, store_read.cc
   Result<QueueState*> queue_for_append(std::string_view topic, uint32_t queue);
