@@ -8,8 +8,10 @@ start_broker m
 export MQ_BROKER=$M
 
 # on a terminal: a redrawn progress line (\r ... \e[K) with counts and a rate, then the summary
+# (a pause in the input: a fast machine sends 100,000 lines before the first redraw is due)
 seq 100000 >"$T/in"
-timeout 60 script -qefc "mq-send -t p < '$T/in'" /dev/null >"$T/tty.out" || fail "mq-send on a pty: exit $?"
+timeout 60 script -qefc "{ head -n 50000 '$T/in'; sleep 0.4; tail -n 50000 '$T/in'; } | mq-send -t p" /dev/null >"$T/tty.out" ||
+  fail "mq-send on a pty: exit $?"
 grep -qa $'\r'"mq-send: [0-9,]* sent, [0-9,]* acked, [0-9]*/s" "$T/tty.out" || fail "no progress line on a terminal: $(head -c 300 "$T/tty.out" | od -c | head)"
 grep -qa $'\e\[K' "$T/tty.out" || fail "the progress line is not erased/redrawn"
 grep -qa "sent 100000, acked 100000" "$T/tty.out" || fail "no summary on a terminal"
