@@ -1,6 +1,7 @@
 #include "storage/commit_log.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "storage/record.h"
 #include "util/bytes.h"
@@ -55,6 +56,21 @@ Result<std::unique_ptr<CommitLog>> CommitLog::open(FileSystem& fsys, const fs::p
     seg->file = std::move(*f);
     log->segments_[base] = std::move(seg);
   }
+  // A segment longer than the distance to the next one by zeros only kept
+  // preallocated space whose cut at the roll a power loss undid: those zeros
+  // were never part of the log (otherwise recovery sees a gap and cuts).
+  for (auto it = log->segments_.begin(); it != log->segments_.end() && std::next(it) != log->segments_.end(); ++it) {
+    Segment& seg = *it->second;
+    uint64_t want = std::next(it)->first - seg.base;
+    if (std::next(it)->first <= seg.base || seg.size <= want || seg.size - want > (64u << 20)) continue;
+    std::string tail(seg.size - want, '\0');
+    if (!read_exact(*seg.file, tail.data(), tail.size(), want).is_ok() ||
+        std::any_of(tail.begin(), tail.end(), [](char c) { return c != 0; }))
+      continue;  // real bytes: recovery decides
+    MQ_RETURN_IF_ERROR(seg.file->truncate(want));
+    MQ_RETURN_IF_ERROR(seg.file->sync());
+    seg.size = want;
+  }
   if (log->segments_.empty()) {
     auto seg = log->create_segment(0);
     if (!seg) return seg.status();
@@ -89,7 +105,7 @@ Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
   if (act->size > 0 && act->size + n > segment_size_) {
     // Roll: the old segment must be durable before appends move on, since
     // the flusher only ever syncs the active segment.
-    Status s = sync_segment(*act);
+    Status s = seal(*act);
     if (!s) {
       poison(s);
       return s;
@@ -99,12 +115,12 @@ Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
     act = *seg;
   }
   uint64_t off = act->size;
+  reserve(*act, off + n);
   Status s = write_all(*act->file, batch, off);
   if (!s) {
     // Never leave a partial batch behind the end: a stale complete record
     // there would come back as a valid one at recovery.
-    Status t = act->file->truncate(off);
-    if (!t) poison(t.with_context("commit log truncate after failed write"));
+    drop_tail(*act, off);
     return s;
   }
   if (off == 0) act->first_store_ms = store_ms;
@@ -119,7 +135,7 @@ Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segme
   if (act->end() != pos)
     return Status::invalid(fmt::format("commit log: append at {} but the log ends at {}", pos, act->end()));
   if (new_segment && act->size > 0) {
-    Status s = sync_segment(*act);  // as in append(): a rolled segment is durable
+    Status s = seal(*act);  // as in append(): a rolled segment is durable
     if (!s) {
       poison(s);
       return s;
@@ -129,15 +145,157 @@ Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segme
     act = *seg;
   }
   uint64_t off = act->size;
+  reserve(*act, off + batch.size());
   Status s = write_all(*act->file, batch, off);
   if (!s) {
-    Status t = act->file->truncate(off);
-    if (!t) poison(t.with_context("commit log truncate after failed write"));
+    drop_tail(*act, off);
     return s;
   }
   if (off == 0) act->first_store_ms = store_ms;
   act->size += batch.size();
   return Status::ok();
+}
+
+// ---- preallocation ---------------------------------------------------------------
+
+namespace {
+constexpr uint64_t kMaxZeroChunk = 1u << 20;  // zeros written (and synced) per round, at most
+const std::string& zero_chunk() {
+  static const std::string z(kMaxZeroChunk, '\0');
+  return z;
+}
+}  // namespace
+
+void CommitLog::reserve(Segment& seg, uint64_t end) {
+  if (ahead_ == 0) return;
+  std::unique_lock lk(zero_mu_);
+  zero_cv_.wait(lk, [&] { return zeroing_ != &seg || end <= zeroing_from_; });
+  seg.reserved = std::max(seg.reserved, end);
+  // Wake the zeroer only when less than half of `ahead` is left: not per append.
+  bool wake = !zeroing_ && !seg.zero_full && seg.zeroed < std::min(segment_size_, end + ahead_ / 2);
+  lk.unlock();
+  if (wake) zero_cv_.notify_all();
+}
+
+void CommitLog::drop_tail(Segment& seg, uint64_t off) {
+  std::unique_lock lk(zero_mu_);
+  zero_cv_.wait(lk, [&] { return zeroing_ != &seg; });
+  seg.zeroed = 0;  // the zeros past off go with the failed batch
+  seg.reserved = off;
+  Status t = seg.file->truncate(off);
+  if (!t) poison(t.with_context("commit log truncate after failed write"));
+}
+
+Status CommitLog::cut_zeros(Segment& seg) {
+  {
+    std::unique_lock lk(zero_mu_);
+    zero_cv_.wait(lk, [&] { return zeroing_ != &seg; });
+    if (ahead_ == 0) return Status::ok();
+    seg.zeroed = 0;
+  }
+  // The file size, not `zeroed`: a failed round of zeros may have left some.
+  auto fsz = seg.file->size();
+  if (!fsz) return fsz.status();
+  if (*fsz > seg.size.load()) return seg.file->truncate(seg.size.load());
+  return Status::ok();
+}
+
+Status CommitLog::seal(Segment& seg) {
+  {
+    std::lock_guard lk(zero_mu_);
+    seg.sealed = true;
+  }
+  // Only the active segment may end in zeros (recovery relies on it): the
+  // cut is made durable by the same fdatasync as the data.
+  MQ_RETURN_IF_ERROR(cut_zeros(seg));
+  return sync_segment(seg);
+}
+
+void CommitLog::start_preallocation(uint64_t ahead) {
+  if (ahead == 0 || zeroer_.joinable()) return;
+  ahead_ = ahead;
+  zeroer_ = std::thread([this] { zero_loop(); });
+}
+
+Status CommitLog::stop_preallocation() {
+  {
+    std::lock_guard lk(zero_mu_);
+    stop_zero_ = true;
+  }
+  zero_cv_.notify_all();
+  if (zeroer_.joinable()) zeroer_.join();
+  if (ahead_ == 0) return Status::ok();
+  MQ_RETURN_IF_ERROR(health());
+  auto act = active();
+  Status s = cut_zeros(*act);
+  if (s) s = sync_segment(*act);
+  if (!s) poison(s);
+  return s;
+}
+
+CommitLog::~CommitLog() {
+  {
+    std::lock_guard lk(zero_mu_);
+    stop_zero_ = true;
+  }
+  zero_cv_.notify_all();
+  if (zeroer_.joinable()) zeroer_.join();
+}
+
+void CommitLog::zero_loop() {
+  // An eighth of `ahead` per round (4 KiB to 1 MiB): the appends' next
+  // fdatasync may have to write some of these pages too, keep them few.
+  const uint64_t chunk = std::clamp<uint64_t>(ahead_ / 8 / 4096 * 4096, 4096, kMaxZeroChunk);
+  std::unique_lock lk(zero_mu_);
+  std::chrono::steady_clock::time_point backoff{};
+  while (!stop_zero_) {
+    auto seg = active();
+    uint64_t live = std::max(seg->reserved, seg->size.load());
+    uint64_t from = seg->zeroed;
+    if (from <= live) {
+      // Behind (a new segment, a start, a burst): begin a chunk further on,
+      // so that the next appends need not wait for these zeros; they grow
+      // the file up to there as without preallocation.
+      from = (live + chunk + 4095) / 4096 * 4096;
+    }
+    uint64_t to = std::min(segment_size_, live + ahead_);
+    bool wait_out = std::chrono::steady_clock::now() < backoff;
+    if (from >= to && to == segment_size_) seg->zero_full = true;
+    if (seg->sealed || seg->zero_full || !health().is_ok() || wait_out || from >= to) {
+      if (wait_out)
+        zero_cv_.wait_until(lk, backoff);
+      else
+        zero_cv_.wait(lk);  // reserve() wakes us when the zeros run short
+      continue;
+    }
+    to = std::min(to, from + chunk);
+    zeroing_ = seg.get();
+    zeroing_from_ = from;
+    lk.unlock();
+    Status s = write_all(*seg->file, std::string_view(zero_chunk()).substr(0, to - from), from);
+    bool synced = false;
+    if (s) {
+      // A failed fdatasync here may have consumed the error of data pages the
+      // flusher's next fdatasync would then not see: it poisons the log.
+      s = seg->file->sync();
+      if (!s) poison(s.with_context("commit log preallocation"));
+      synced = s.is_ok();
+    } else {
+      // Out of space (or another write error): no zeros, the file grows per
+      // append as without preallocation; try again later.
+      (void)seg->file->truncate(from);
+    }
+    lk.lock();
+    if (synced) {
+      seg->zeroed = to;
+      zeroed_bytes_.fetch_add(to - from, std::memory_order_relaxed);
+    } else {
+      zero_failures_.fetch_add(1, std::memory_order_relaxed);
+      backoff = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    }
+    zeroing_ = nullptr;
+    zero_cv_.notify_all();
+  }
 }
 
 Status CommitLog::sync_segment(Segment& seg) {

@@ -7,17 +7,27 @@
 // Poisoning: a failed sync, or a failed write that cannot be truncated away,
 // poisons the log: health() stays non-OK and every later append fails.
 //
+// Preallocation (start_preallocation): a background thread keeps the space
+// just past the active segment's end written with zeros and synced, so that
+// the fdatasync of a group commit writes data only: on ext4 an append that
+// grows the file also has the size change written (here 170 -> 100 us per
+// 4 KiB append+fdatasync). The zeros are never part of the log: size is the
+// logical end, recovery ends the log at a zero tail without calling it a cut,
+// and a roll or stop_preallocation() truncates the file back to its size.
+//
 // Threading: append/truncate_to/drop_before are serialised by the caller;
 // reads, active(), sync_active() and the accessors may run concurrently.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage/file_system.h"
@@ -29,6 +39,12 @@ struct Segment {
   std::unique_ptr<File> file;
   std::atomic<uint64_t> size{0};         // bytes written
   std::atomic<int64_t> first_store_ms{0};  // store time of its first record, 0 when empty
+  // Preallocation, guarded by CommitLog's zero mutex: the file holds synced
+  // zeros up to `zeroed` (when above size); appends write below `reserved`.
+  uint64_t zeroed = 0;
+  uint64_t reserved = 0;
+  bool sealed = false;  // no longer active: never zeroed again
+  bool zero_full = false;  // zeroed as far as the segment size allows
   uint64_t end() const { return base + size.load(); }
 };
 
@@ -76,6 +92,18 @@ class CommitLog {
   // active one) and syncs the directory.
   Status drop_before(uint64_t new_start);
 
+  // Starts the preallocation thread: up to `ahead` bytes of zeros past the
+  // active segment's end (never past the segment size). Call after recovery.
+  void start_preallocation(uint64_t ahead);
+  // Stops it and truncates the active segment back to its end (synced): the
+  // files on disk then hold exactly the log. Done before a clean checkpoint.
+  Status stop_preallocation();
+  // Zero bytes written ahead so far, and rounds that failed (e.g. disk full).
+  uint64_t zeroed_bytes() const { return zeroed_bytes_.load(std::memory_order_relaxed); }
+  uint64_t zero_failures() const { return zero_failures_.load(std::memory_order_relaxed); }
+
+  ~CommitLog();
+
   Status health() const;
   void poison(Status why);
   // fdatasyncs of segment files issued so far (successful or not).
@@ -87,6 +115,16 @@ class CommitLog {
       : fs_(fsys), dir_(std::move(dir)), segment_size_(segment_size) {}
   Result<std::shared_ptr<Segment>> create_segment(uint64_t base);
   Status sync_segment(Segment& seg);
+  // Before writing [.., end) of seg: waits out zeros being written there and
+  // wakes the preallocation thread when the zeros ahead run short.
+  void reserve(Segment& seg, uint64_t end);
+  // After a failed write at off: truncates the file there (zeros included).
+  void drop_tail(Segment& seg, uint64_t off);
+  // Truncates the file to the segment's size (its zeros go; not synced).
+  Status cut_zeros(Segment& seg);
+  // Syncs a segment that stops being active, its zero tail cut first.
+  Status seal(Segment& seg);
+  void zero_loop();
 
   FileSystem& fs_;
   fs::path dir_;
@@ -96,6 +134,16 @@ class CommitLog {
   mutable std::mutex health_mu_;
   Status health_;
   std::atomic<uint64_t> syncs_{0};
+
+  std::mutex zero_mu_;  // taken without mu_ held, never the other way round
+  std::condition_variable zero_cv_;
+  std::thread zeroer_;
+  uint64_t ahead_ = 0;               // 0: no preallocation
+  bool stop_zero_ = false;
+  const Segment* zeroing_ = nullptr;  // being zeroed from zeroing_from_ up
+  uint64_t zeroing_from_ = 0;
+  std::atomic<uint64_t> zeroed_bytes_{0};
+  std::atomic<uint64_t> zero_failures_{0};
 };
 
 }  // namespace mq::storage

@@ -168,6 +168,12 @@ void FaultFileSystem::set_write_budget(std::optional<uint64_t> bytes) {
   write_budget_ = bytes;
 }
 
+void FaultFileSystem::set_file_limit(std::optional<uint64_t> size, std::string path_contains) {
+  std::lock_guard lk(mu_);
+  file_limit_ = size;
+  file_limit_path_ = std::move(path_contains);
+}
+
 void FaultFileSystem::fail_sync(SyncFault mode, std::string path_contains) {
   std::lock_guard lk(mu_);
   sync_fault_ = mode;
@@ -239,6 +245,10 @@ Result<size_t> FaultFileSystem::do_pwrite(const std::shared_ptr<Node>& n, uint64
   MQ_RETURN_IF_ERROR(check_gen(gen, p));
   size_t len = data.size();
   if (short_writes_ && len > 1) len = len / 2;
+  if (file_limit_ && len > 0 && p.string().find(file_limit_path_) != std::string::npos) {
+    if (offset >= *file_limit_) return Status::from_errno("write " + p.string(), ENOSPC);
+    len = static_cast<size_t>(std::min<uint64_t>(len, *file_limit_ - offset));
+  }
   if (write_budget_) {
     if (*write_budget_ == 0 && len > 0) return Status::from_errno("write " + p.string(), ENOSPC);
     len = static_cast<size_t>(std::min<uint64_t>(len, *write_budget_));

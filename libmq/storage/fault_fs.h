@@ -53,6 +53,9 @@ class FaultFileSystem final : public FileSystem {
   void restart();
   // After `bytes` more bytes written, writes fail with ENOSPC; nullopt = unlimited.
   void set_write_budget(std::optional<uint64_t> bytes);
+  // Writes past `size` in files whose path contains `path_contains` fail with
+  // ENOSPC (a disk that fills up at that point of the file); nullopt = none.
+  void set_file_limit(std::optional<uint64_t> size, std::string path_contains = "");
   // Makes sync() fail with EIO (for files whose path contains `path_contains`).
   void fail_sync(SyncFault mode, std::string path_contains = "");
   // Every pwrite writes at most half of what it was asked (at least one byte).
@@ -98,6 +101,8 @@ class FaultFileSystem final : public FileSystem {
   uint64_t generation_ = 0;
   bool down_ = false;
   std::optional<uint64_t> write_budget_;
+  std::optional<uint64_t> file_limit_;
+  std::string file_limit_path_;
   SyncFault sync_fault_ = SyncFault::off;
   std::string sync_fault_path_;
   bool short_writes_ = false;

@@ -37,6 +37,9 @@ struct StoreOptions {
   // after the append is answered with timeout (see append()); 0 = wait forever.
   Millis flush_timeout{5000};
   uint64_t segment_size = 1ull << 30;
+  // Zeros kept written and synced past the log end, so that a group commit's
+  // fdatasync need not also write a size change (see commit_log.h); 0 = none.
+  uint64_t preallocate = 8u << 20;
   Millis retention{72ll * 3600 * 1000};
   // nullptr: real POSIX files. Not owned; must outlive the store.
   FileSystem* fs = nullptr;
@@ -70,6 +73,8 @@ struct StoreStats {
   uint64_t records = 0;    // records written by append() and append_raw()
   uint64_t log_syncs = 0;  // fdatasyncs of commit log segments (group commits, rolls, close, replication)
   uint64_t flush_timeouts = 0;  // appends answered timeout: their fdatasync took over flush_timeout
+  uint64_t preallocated_bytes = 0;  // zeros written ahead of the log end (StoreOptions::preallocate)
+  uint64_t preallocation_failures = 0;  // rounds of them that failed (disk full): appends grow the file
 };
 
 struct QueueInfo {

@@ -28,6 +28,21 @@ struct Seen {
   uint64_t buf_start = 0;
 };
 
+// True when the segment holds only zero bytes from `off` to its end: the
+// preallocated space past the log's end (see commit_log.h), not damage.
+Result<bool> zeros_to_end(const Segment& seg, uint64_t off) {
+  std::string buf(1u << 20, '\0');
+  uint64_t size = seg.size.load();
+  while (off < size) {
+    auto r = seg.file->pread(buf.data(), std::min<uint64_t>(buf.size(), size - off), off);
+    if (!r) return r.status();
+    if (*r == 0) break;
+    if (std::any_of(buf.data(), buf.data() + *r, [](char c) { return c != 0; })) return false;
+    off += *r;
+  }
+  return true;
+}
+
 }  // namespace
 
 Status StoreImpl::load_indexes() {
@@ -67,6 +82,7 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
   };
   std::optional<uint64_t> cut;
   std::string reason;
+  bool zero_tail = false;  // the cut only drops preallocated zeros
   std::string buf;
   uint64_t prev_end = 0;
   bool have_prev = false;
@@ -118,18 +134,20 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
       std::string why;
       auto d = decode_record(std::string_view(buf).substr(p), v, &why);
       uint64_t at = seg->base + buf_off + p;
-      if (d == DecodeResult::need_more) {
-        cut = at;
-        reason = fmt::format("torn record at {}", at);
-        break;
-      }
       if (d == DecodeResult::ok && !safe_topic_name(v.topic)) {
         d = DecodeResult::bad;
         why = "bad topic name";
       }
-      if (d == DecodeResult::bad) {
+      if (d != DecodeResult::ok) {
         cut = at;
-        reason = fmt::format("{} at {}", why, at);
+        reason = d == DecodeResult::need_more ? fmt::format("torn record at {}", at)
+                                              : fmt::format("{} at {}", why, at);
+        // Zeros up to the end of the last segment are where the log ended.
+        if (seg == log_->active()) {
+          auto z = zeros_to_end(*seg, buf_off + p);
+          if (!z) return z.status();
+          zero_tail = *z;
+        }
         break;
       }
       if (!full && at < boundary && boundary < at + v.bytes.size()) {
@@ -192,12 +210,13 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
 
   if (cut) {
     for (auto& seg : log_->segments()) {  // bytes really removed from disk
+      if (zero_tail) break;
       if (seg->base >= *cut)
         report.bytes_cut += seg->size.load();
       else if (seg->end() > *cut)
         report.bytes_cut += seg->end() - *cut;
     }
-    if (report.cut_reason.empty()) report.cut_reason = reason;
+    if (report.cut_reason.empty() && !zero_tail) report.cut_reason = reason;
     MQ_RETURN_IF_ERROR(log_->truncate_to(*cut));
   }
   // What was scanned may sit in the page cache only (a process crash): make

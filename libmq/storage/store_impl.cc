@@ -50,6 +50,7 @@ Status StoreImpl::start(RecoveryReport& report) {
   log_ = std::move(*log);
   MQ_RETURN_IF_ERROR(recover(report));
   started_ = true;
+  log_->start_preallocation(opt_.preallocate);
   flusher_ = std::thread([this] { flusher_loop(); });
   if (opt_.flush == FlushMode::sync && opt_.flush_timeout.count() > 0)
     watch_ = std::thread([this] { flush_watch_loop(); });
@@ -291,6 +292,8 @@ StoreStats StoreImpl::stats() const {
   st.records = records_.load(std::memory_order_relaxed);
   st.log_syncs = log_ ? log_->syncs() : 0;
   st.flush_timeouts = flush_timeouts_.load(std::memory_order_relaxed);
+  st.preallocated_bytes = log_ ? log_->zeroed_bytes() : 0;
+  st.preallocation_failures = log_ ? log_->zero_failures() : 0;
   return st;
 }
 
@@ -580,7 +583,10 @@ Status StoreImpl::close() {
   watch_cv_.notify_all();
   if (watch_.joinable()) watch_.join();
   if (!log_ || !started_) return close_status_;
+  // The zeros past the end go first: a clean stop leaves exactly the log.
+  Status z = log_->stop_preallocation();
   Status s = log_->health();
+  if (s.is_ok()) s = z;
   if (s.is_ok() && durable_end_.load() < log_->end()) {
     s = log_->sync_active();
     if (s.is_ok()) durable_end_ = log_->end();

@@ -6,7 +6,7 @@
 # slave's data dir started as a master holds every message acked SEND_OK.
 . "$(dirname "$0")/lib.sh"
 
-logs_equal() { cmp -s <(cat "$T/m/commitlog/"*) <(cat "$T/s/commitlog/"*); }
+logs_equal() { same_logs "$T/m" "$T/s"; }
 fmt='%q\t%o\t%i\n'
 # receipts FILE -> "queue offset id" of the SEND_OK lines, sorted
 ok_receipts() { awk -F'\t' '$6 == "SEND_OK" { print $4 "\t" $5 "\t" $2 }' "$1" | sort; }
