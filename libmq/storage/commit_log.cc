@@ -160,6 +160,8 @@ Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segme
 
 namespace {
 constexpr uint64_t kMaxZeroChunk = 1u << 20;  // zeros written (and synced) per round, at most
+constexpr uint64_t kFreshGap = 16u << 10;     // a fresh segment's zeros start this far past the end
+constexpr uint64_t kFreshRound = 64u << 10;   // and their first round is this long
 const std::string& zero_chunk() {
   static const std::string z(kMaxZeroChunk, '\0');
   return z;
@@ -252,11 +254,16 @@ void CommitLog::zero_loop() {
     auto seg = active();
     uint64_t live = std::max(seg->reserved, seg->size.load());
     uint64_t from = seg->zeroed;
+    uint64_t round = chunk;
     if (from <= live) {
-      // Behind (a new segment, a start, a burst): begin a chunk further on,
-      // so that the next appends need not wait for these zeros; they grow
-      // the file up to there as without preallocation.
-      from = (live + chunk + 4095) / 4096 * 4096;
+      // Behind: begin further on, so that the next appends need not wait for
+      // these zeros (they grow the file up to there, as without them). In a
+      // fresh segment (or after a start) a short step and a short first
+      // round, so that the zeros are in use soon; when appends overtook them
+      // (a burst), a whole round further.
+      bool fresh = seg->zeroed == 0;
+      from = (live + (fresh ? kFreshGap : chunk) + 4095) / 4096 * 4096;
+      if (fresh) round = std::min(chunk, kFreshRound);
     }
     uint64_t to = std::min(segment_size_, live + ahead_);
     bool wait_out = std::chrono::steady_clock::now() < backoff;
@@ -268,7 +275,7 @@ void CommitLog::zero_loop() {
         zero_cv_.wait(lk);  // reserve() wakes us when the zeros run short
       continue;
     }
-    to = std::min(to, from + chunk);
+    to = std::min(to, from + round);
     zeroing_ = seg.get();
     zeroing_from_ = from;
     lk.unlock();
