@@ -3,7 +3,8 @@
 # at a random moment it is frozen (SIGSTOP), the backing image is copied (the copy holds what the
 # kernel had written back: the disk after a power cut, without the dirty page cache), the broker is
 # killed, the copy is mounted (ext4 replays its journal) and a broker started on it.
-# --flush sync: every message acked SEND_OK is there (lost 0) and no corrupt body is served.
+# --flush sync: every message acked SEND_OK is there (lost 0) and no corrupt body is served; these
+# trials use 4 MiB segments, so the cut disk holds preallocated zeros past the log (checked).
 # --flush async --flush-interval 200ms: loss is reported; allowed at most the flush window.
 # --replication sync: the master on an ordinary temp dir, its slave's data directory on the image;
 # the slave loses power, a broker started as master on the copy (the slave promoted after its power
@@ -34,7 +35,23 @@ producers() {
   PS=$!; EXTRA_PIDS+=("$PS")
 }
 
-# trial N FLUSH_ARGS...: one power cut; leaves the figures in $FIG
+# zero_tail SEGMENT: 1 when at least 4 KiB of zeros follow the segment's last record (the
+# preallocated space of mq-data(5)), else 0
+zero_tail() {
+  python3 - "$1" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+pos = 0
+while pos + 4 <= len(data):
+    size = struct.unpack_from("<I", data, pos)[0]
+    if size < 72 or pos + size > len(data): break
+    pos += size
+print(int(len(data) - pos >= 4096 and data.count(0, pos) == len(data) - pos))
+PY
+}
+
+# trial N FLUSH_ARGS...: one power cut; leaves the figures in $FIG and in $ZT whether the cut
+# disk's newest segment ended in preallocated zeros
 trial() {
   local n=$1; shift
   local b="pc$n"
@@ -53,6 +70,8 @@ trial() {
   wait "$pa" 2>/dev/null || true
   wait "$ps" 2>/dev/null || true
   mount -o loop "$T/snap.img" "$T/after" || fail "trial $n: cannot mount the snapshot"
+  local segs="$T/after/d$n/commitlog"
+  ZT=$(zero_tail "$segs/$(ls "$segs" | sort | tail -n 1)")
   start_broker "r$n" --data "$T/after/d$n" --queues 4 --segment-size 1MiB
   local rup="R$n"
   timeout 30 mq-consume -b "${!rup}" -t pc --from earliest -e --format json >"$T/r$n.json" \
@@ -64,15 +83,19 @@ trial() {
 }
 
 total_acked=0
+zero_tails=0
 for n in $(seq 1 "$sync_trials"); do
   # 4 MiB segments: large enough for preallocated zeros past the end (mq-data(5)), which the
   # power cut must not turn into lost or corrupt records either
   SEG=4MiB trial "$n" --flush sync
   figures "power-cut sync #$n" -r "$T/a$n.rcpt=a$n" -R "$T/s$n.rcpt=s$n" -c "$T/r$n.json"
   total_acked=$((total_acked + $(fig_get acked)))
+  zero_tails=$((zero_tails + ZT))
   [[ $(fig_get corrupt) -eq 0 ]] || fail "corrupt records served"
 done
 [[ $total_acked -gt 100 ]] || fail "only $total_acked messages acked over all trials: nothing exercised"
+[[ $zero_tails -gt 0 ]] || fail "no sync power cut left preallocated zeros past the log: not exercised"
+note "$zero_tails of $sync_trials sync power cuts left preallocated zeros past the log end"
 
 for k in $(seq 1 "$async_trials"); do
   n=$((sync_trials + k))
