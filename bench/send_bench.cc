@@ -3,6 +3,7 @@
 // protocol, all on one epoll thread like redis-benchmark; prints throughput and
 // ack latency percentiles as one JSON line.
 //   send_bench --broker HOST:PORT [--producers N] [--seconds S] [--size B] [--topic T]
+//              [--topics N: round the topics T-0 .. T-(N-1)]
 //   send_bench --rtt N: the machine's loopback TCP round trip (1-byte ping-pong, N times, no
 //   broker) as the same JSON line, for make bench's limits.
 #include <arpa/inet.h>
@@ -93,7 +94,7 @@ int rtt(int n) {
 // as the peer's client does (a thread per producer spent more CPU than the
 // broker, time the broker then lacked).
 int producers_loop(const std::string& broker, const std::string& topic, int producers, double seconds,
-                   size_t size) {
+                   size_t size, int topics) {
   auto colon = broker.rfind(':');
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -130,8 +131,12 @@ int producers_loop(const std::string& broker, const std::string& topic, int prod
     }
     return true;
   };
+  uint64_t sent = 0;
   auto send_next = [&](Conn& c) {
     m.queue = c.queue;
+    // --topics N: the sends go round the topics TOPIC-0 .. TOPIC-(N-1)
+    if (topics > 1) m.topic = topic + "-" + std::to_string(sent % static_cast<uint64_t>(topics));
+    ++sent;
     m.id = protocol::new_message_id();
     std::string payload;
     ByteWriter(payload).u32(1);
@@ -218,7 +223,7 @@ int producers_loop(const std::string& broker, const std::string& topic, int prod
 
 int main(int argc, char** argv) {
   std::string broker = "127.0.0.1:9876", topic = "bench-sync";
-  int producers = 1;
+  int producers = 1, topics = 1;
   double seconds = 3;
   size_t size = 100;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -228,11 +233,12 @@ int main(int argc, char** argv) {
     else if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     else if (a == "--size") size = static_cast<size_t>(std::atol(argv[i + 1]));
     else if (a == "--topic") topic = argv[i + 1];
+    else if (a == "--topics") topics = std::max(1, std::atoi(argv[i + 1]));
     else if (a == "--rtt") return rtt(std::max(1, std::atoi(argv[i + 1])));
     else {
       std::fprintf(stderr, "send_bench: unknown option %s\n", a.c_str());
       return 2;
     }
   }
-  return producers_loop(broker, topic, producers, seconds, size);
+  return producers_loop(broker, topic, producers, seconds, size, topics);
 }

@@ -1,6 +1,7 @@
 #include "app/broker.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -42,6 +43,18 @@ std::string recovery_line(const storage::RecoveryReport& r) {
     line += fmt::format(", index entries rebuilt {} dropped {}", r.index_entries_rebuilt,
                         r.index_entries_dropped);
   return line + fmt::format(" in {:.2f}s", r.seconds);
+}
+
+// Every queue written keeps its index file open (and every connection is a
+// socket): a soft limit of 1024 would make a broker with a few hundred busy
+// topics fail sends with "Too many open files". Raise it to the hard limit.
+void raise_open_file_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rlim_t was = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
+    spdlog::debug("open file limit raised from {} to {}", was, rl.rlim_max);
 }
 
 bool is_loopback(const std::string& address) {
@@ -121,6 +134,7 @@ Status validate(const BrokerOptions& opt) {
 Status broker(const BrokerOptions& opt) {
   MQ_RETURN_IF_ERROR(validate(opt));
   if (!opt.log_level.empty()) MQ_RETURN_IF_ERROR(cli::set_log_level(opt.log_level));
+  raise_open_file_limit();
 
   fs::path dir = data_dir(opt);
   std::error_code ec;

@@ -3,6 +3,7 @@
 # refused naming the topic and the limit, mq-send exits 1, nothing of it is stored, existing
 # topics keep working. The broker's own topics are exempt: at the limit a failing message still
 # goes through %RETRY%G to %DLQ%G. A limit below what the data directory holds keeps its topics.
+# 400 topics work under a soft open-file limit of 256 (the broker raises it).
 . "$(dirname "$0")/lib.sh"
 
 printf 'flush = "async"\nmax-topics = 2\n' >"$T/broker.conf"
@@ -46,4 +47,19 @@ timeout 10 mq-send -b "$B2" -t four m4 2>"$T/four.err" || rc=$?
 rc=0
 timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --max-topics 0 2>"$T/zero.err" || rc=$?
 [[ $rc -eq 2 ]] || fail "--max-topics 0 exited $rc"
+
+# many topics on a low soft open-file limit: the broker raises it to the hard limit at start
+# (each queue written keeps its index file open), so 400 topics work under a soft limit of 256
+soft=$(ulimit -S -n)
+ulimit -S -n 256
+start_broker many --flush async
+ulimit -S -n "$soft"
+read -r _ _ _ lsoft lhard _ < <(grep 'Max open files' "/proc/${PIDS[many]}/limits")
+[[ $lsoft == "$lhard" ]] || fail "open file limit not raised: soft $lsoft, hard $lhard"
+for i in $(seq 1 400); do echo "m$i"; done | while read -r m; do
+  timeout 10 mq-send -b "$MANY" -q -t "t-$m" "$m" || { echo "send to t-$m failed" >&2; exit 1; }
+done || fail "sending to 400 topics"
+[[ $(timeout 10 mq-consume -b "$MANY" -t t-m400 --from earliest -e) == m400 ]] || fail "topic 400 unreadable"
+[[ $(ls /proc/"${PIDS[many]}"/fd | wc -l) -gt 256 ]] || fail "the test did not need more than 256 files"
+stop_broker many -TERM
 echo "$TEST_NAME: ok"
