@@ -160,7 +160,7 @@ Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segme
 
 namespace {
 constexpr uint64_t kMaxZeroChunk = 1u << 20;  // zeros written (and synced) per round, at most
-constexpr uint64_t kFreshGap = 16u << 10;     // a fresh segment's zeros start this far past the end
+constexpr uint64_t kFreshGap = 16u << 10;     // a fresh segment's zeros start this far past the end (at most a round)
 constexpr uint64_t kFreshRound = 64u << 10;   // and their first round is this long
 const std::string& zero_chunk() {
   static const std::string z(kMaxZeroChunk, '\0');
@@ -262,7 +262,7 @@ void CommitLog::zero_loop() {
       // round, so that the zeros are in use soon; when appends overtook them
       // (a burst), a whole round further.
       bool fresh = seg->zeroed == 0;
-      from = (live + (fresh ? kFreshGap : chunk) + 4095) / 4096 * 4096;
+      from = (live + (fresh ? std::min(kFreshGap, chunk) : chunk) + 4095) / 4096 * 4096;
       if (fresh) round = std::min(chunk, kFreshRound);
     }
     uint64_t to = std::min(segment_size_, live + ahead_);
