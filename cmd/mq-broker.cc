@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
   cmd.add_option("--max-connections", opt.max_connections, "refuse connections beyond this")
       ->check(CLI::PositiveNumber)
       ->default_str("10000");
+  cmd.add_option("--io-threads", opt.io_threads,
+                 "threads serving connections (default: 1 on up to 2 cores, else half the cores, at most 4)")
+      ->check(CLI::Range(0, 64));
   cmd.add_option("--max-topics", opt.max_topics,
                  "topics producers may create (the broker's own %... topics exempt)")
       ->check(CLI::PositiveNumber)

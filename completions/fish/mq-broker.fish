@@ -20,6 +20,7 @@ complete -c mq-broker -l ready-file -r -F -d 'write the bound address here when 
 complete -c mq-broker -l config -r -F -d 'read options from a file'
 complete -c mq-broker -l log-level -x -a 'trace debug info warn error off' -d 'log level'
 complete -c mq-broker -l max-connections -x -d 'connections served at once'
+complete -c mq-broker -l io-threads -x -d 'threads serving connections'
 complete -c mq-broker -l max-topics -x -d 'topics producers may create'
 complete -c mq-broker -l max-frame -x -d 'largest request frame'
 complete -c mq-broker -l max-pending -x -d 'unread answers per connection'

@@ -30,6 +30,7 @@ struct BrokerOptions {
   std::string ready_file;
   std::string log_level;  // empty: from -q/-v
   size_t max_connections = 10000;
+  unsigned io_threads = 0;     // 0: 1 on up to 2 cores, else half the cores (at most 4)
   size_t max_topics = 10000;  // user topics auto-create may reach (reserved ones exempt)
   uint64_t max_frame = 64u << 20;  // largest request frame
   uint64_t max_pending = 16u << 20;         // unwritten answers per connection

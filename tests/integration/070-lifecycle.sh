@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Broker lifecycle: ready file, data-dir lock, SIGTERM = clean exit 0 with acked data kept and a
-# fast clean restart, --no-auto-create, --config, --max-message-size, reserved topic names.
+# fast clean restart, --no-auto-create, --config, --max-message-size, reserved topic names,
+# --io-threads.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush sync
@@ -48,4 +49,19 @@ timeout 10 mq-send -b "$STRICT" -t unknown m 2>"$T/strict.err"; rc=$?
 set -e
 [[ $rc -eq 1 ]] || fail "send to a missing topic with --no-auto-create: exit $rc"
 grep -qi 'unknown\|not found\|exist' "$T/strict.err" || fail "no-auto-create error unclear: $(cat "$T/strict.err")"
+
+# --io-threads: 3 threads serve a round trip and show in the thread count; out of range is a usage error
+start_broker threads --io-threads 3 --flush async
+seq 2000 | timeout 20 mq-send -b "$THREADS" -t th || fail "send with --io-threads 3"
+timeout 20 mq-consume -b "$THREADS" -t th --from earliest -e | sort -n | diff -q - <(seq 2000) >/dev/null \
+  || fail "data with --io-threads 3"
+n3=$(ls "/proc/${PIDS[threads]}/task" | wc -l)
+stop_broker threads -TERM
+start_broker one --io-threads 1 --flush async
+n1=$(ls "/proc/${PIDS[one]}/task" | wc -l)
+stop_broker one -TERM
+[[ $((n3 - n1)) -eq 2 ]] || fail "--io-threads 3 runs $n3 threads, --io-threads 1 runs $n1"
+rc=0
+timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --io-threads 65 2>"$T/io.err" || rc=$?
+[[ $rc -eq 2 ]] || fail "--io-threads 65 exited $rc"
 echo "$TEST_NAME: ok"
