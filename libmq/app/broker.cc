@@ -53,8 +53,12 @@ void raise_open_file_limit() {
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
   rlim_t was = rl.rlim_cur;
   rl.rlim_cur = rl.rlim_max;
-  if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
-    spdlog::debug("open file limit raised from {} to {}", was, rl.rlim_max);
+  // An unlimited hard limit is capped by fs.nr_open (1048576 by default).
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0 && rl.rlim_max == RLIM_INFINITY) {
+    rl.rlim_cur = 1u << 20;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  }
+  spdlog::debug("open file limit raised from {} to {}", was, rl.rlim_cur);
 }
 
 bool is_loopback(const std::string& address) {
