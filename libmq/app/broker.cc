@@ -54,7 +54,8 @@ void raise_open_file_limit() {
   rlim_t was = rl.rlim_cur;
   rl.rlim_cur = rl.rlim_max;
   // An unlimited hard limit is capped by fs.nr_open (1048576 by default).
-  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0 && rl.rlim_max == RLIM_INFINITY) {
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    if (rl.rlim_max != RLIM_INFINITY) return;
     rl.rlim_cur = 1u << 20;
     if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return;
   }
