@@ -5,26 +5,12 @@
 # last record.
 . "$(dirname "$0")/lib.sh"
 
-# records SEGMENT: "END SIZE ZEROS" — where the back-to-back records end, the file size, and
-# whether everything after the records is zeros
-records() {
-  python3 - "$1" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-pos = 0
-while pos + 4 <= len(data):
-    size = struct.unpack_from("<I", data, pos)[0]
-    if size < 72 or pos + size > len(data): break
-    pos += size
-print(pos, len(data), int(data[pos:].count(0) == len(data) - pos))
-PY
-}
 seg() { echo "${DATA[p]}/commitlog/00000000000000000000"; }
 
 start_broker p --flush sync
 seq 3000 | timeout 30 mq-send -b "$P" -t z || fail "send"
-wait_until 10 bash -c "[[ \$(stat -c %s '$(seg)') -gt $((4 << 20)) ]]" || fail "no zeros past the log end: $(records "$(seg)")"
-read -r end size zeros < <(records "$(seg)")
+wait_until 10 bash -c "[[ \$(stat -c %s '$(seg)') -gt $((4 << 20)) ]]" || fail "no zeros past the log end: $(segment_records "$(seg)")"
+read -r end size zeros < <(segment_records "$(seg)")
 [[ $zeros -eq 1 && $size -gt $end ]] || fail "running: records end at $end of $size bytes, zeros after: $zeros"
 stop_broker p -9
 
@@ -35,7 +21,7 @@ seq 3001 3100 | timeout 20 mq-send -b "$P" -t z --mode sync || fail "send after 
 timeout 20 mq-consume -b "$P" -t z --from earliest -e | sort -n | diff -q - <(seq 3100) >/dev/null || fail "data after more sends"
 
 stop_broker p -TERM
-read -r end size zeros < <(records "$(seg)")
+read -r end size zeros < <(segment_records "$(seg)")
 [[ $end -eq $size && $end -gt 0 ]] || fail "clean stop: records end at $end of $size bytes"
 restart_broker p
 grep -q "clean" <(grep "listening" "$T/p.log" | tail -n 1) || fail "no clean start after SIGTERM: $(grep listening "$T/p.log" | tail -n 1)"

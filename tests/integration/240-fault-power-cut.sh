@@ -38,16 +38,9 @@ producers() {
 # zero_tail SEGMENT: 1 when at least 4 KiB of zeros follow the segment's last record (the
 # preallocated space of mq-data(5)), else 0
 zero_tail() {
-  python3 - "$1" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-pos = 0
-while pos + 4 <= len(data):
-    size = struct.unpack_from("<I", data, pos)[0]
-    if size < 72 or pos + size > len(data): break
-    pos += size
-print(int(len(data) - pos >= 4096 and data.count(0, pos) == len(data) - pos))
-PY
+  local end size zeros
+  read -r end size zeros < <(segment_records "$1")
+  echo $(( zeros == 1 && size - end >= 4096 ? 1 : 0 ))
 }
 
 # trial N FLUSH_ARGS...: one power cut; leaves the figures in $FIG and in $ZT whether the cut

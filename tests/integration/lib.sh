@@ -178,3 +178,18 @@ def log(d):
 sys.exit(0 if log(sys.argv[1]) == log(sys.argv[2]) else 1)
 PY
 }
+
+# segment_records SEGMENT: "END SIZE ZEROS" for a commit log segment file: where its back-to-back
+# records end, the file size, and 1 when everything after the records is zeros (else 0)
+segment_records() {
+  python3 - "$1" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+pos = 0
+while pos + 4 <= len(data):
+    size = struct.unpack_from("<I", data, pos)[0]
+    if size < 72 or pos + size > len(data): break
+    pos += size
+print(pos, len(data), int(data.count(0, pos) == len(data) - pos))
+PY
+}

@@ -57,6 +57,21 @@ uint64_t fill(MessageStore& s, int n, const std::string& tag) {
   return s.log_end();
 }
 
+// Appends n records, waits until the zeros reach at least half of
+// `preallocate` past them, and cuts the power (every acked append was synced,
+// and so were the zeros); returns the log end.
+uint64_t crash_in_zeros(FaultFileSystem& ffs, const StoreOptions& o, int n) {
+  uint64_t end;
+  {
+    auto store = open_ok(o);
+    end = fill(*store, n, "a");
+    REQUIRE(wait_for([&] { return ffs.content(kSeg0).size() >= end + (32u << 10); }));
+    ffs.crash();
+  }
+  ffs.restart();
+  return end;
+}
+
 }  // namespace
 
 TEST_CASE("preallocated zeros follow the log end and go at a clean close", "[storage][prealloc]") {
@@ -91,14 +106,7 @@ TEST_CASE("preallocated zeros follow the log end and go at a clean close", "[sto
 TEST_CASE("a crash in preallocated zeros ends the log there without a cut", "[storage][prealloc]") {
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs);
-  uint64_t end;
-  {
-    auto store = open_ok(o);
-    end = fill(*store, 30, "a");
-    REQUIRE(wait_for([&] { return ffs.content(kSeg0).size() >= end + (32u << 10); }));
-    ffs.crash();  // every acked append was synced, and so were the zeros
-  }
-  ffs.restart();
+  uint64_t end = crash_in_zeros(ffs, o, 30);
   REQUIRE(ffs.content(kSeg0).size() > end);
   RecoveryReport rep;
   auto store = open_ok(o, &rep);
@@ -120,14 +128,7 @@ TEST_CASE("a crash in preallocated zeros ends the log there without a cut", "[st
 TEST_CASE("bytes among the preallocated zeros are cut and reported", "[storage][prealloc]") {
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs);
-  uint64_t end;
-  {
-    auto store = open_ok(o);
-    end = fill(*store, 10, "a");
-    REQUIRE(wait_for([&] { return ffs.content(kSeg0).size() >= end + (32u << 10); }));
-    ffs.crash();
-  }
-  ffs.restart();
+  uint64_t end = crash_in_zeros(ffs, o, 10);
   SECTION("a torn record at the end") {
     std::string c = ffs.content(kSeg0);
     std::string rec = make_record("t", 0, "torn");
