@@ -32,12 +32,6 @@ StoreOptions timeout_options(FaultFileSystem& ffs, Millis timeout) {
   return o;
 }
 
-std::unique_ptr<MessageStore> open_store(const StoreOptions& o) {
-  auto s = MessageStore::open(o);
-  REQUIRE(s.status().to_string() == "ok");
-  return std::move(*s);
-}
-
 // Lets held syncs go when a test ends early, before the store closes (declare after the store).
 struct ReleaseSyncs {
   FaultFileSystem& ffs;
@@ -59,16 +53,6 @@ struct Answers {
     return got.size();
   }
 };
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds within = std::chrono::milliseconds(5000)) {
-  auto end = Clock::now() + within;
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
 
 std::vector<std::string> bodies(MessageStore& s) {
   auto r = s.read("t", 0, 0, 100, 1 << 20);

@@ -32,12 +32,6 @@ StoreOptions trim_options(const fs::path& dir, FlushMode mode = FlushMode::async
   return o;
 }
 
-std::unique_ptr<MessageStore> open_ok(const StoreOptions& o, RecoveryReport* rep = nullptr) {
-  auto s = MessageStore::open(o, rep);
-  REQUIRE(s.status().to_string() == "ok");
-  return std::move(*s);
-}
-
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -103,12 +97,12 @@ TEST_CASE("retention frees the disk blocks of the index entries below the new mi
     CAPTURE(dir.path());
     auto o = trim_options(dir.path());
     fs::path idx = dir.path() / "index" / "t" / "0";
-    auto store = open_ok(o);
+    auto store = open_store(o);
     fill(*store, 3000);
     store->enforce_retention(0);  // nothing old yet
     REQUIRE(store->queue_info("t", 0).min_offset == 0);
     REQUIRE(store->close().is_ok());
-    store = open_ok(o);
+    store = open_store(o);
     uint64_t size = size_of(idx);
     CHECK(size == 2700 * kIndexEntrySize);
     uint64_t before = allocated(idx);
@@ -148,7 +142,7 @@ TEST_CASE("retention frees the disk blocks of the index entries below the new mi
     uint64_t alloc = allocated(idx);
     REQUIRE(store->close().is_ok());
     RecoveryReport rep;
-    store = open_ok(o, &rep);
+    store = open_store(o, &rep);
     CHECK(rep.clean);
     store->enforce_retention(0);  // waits for the byte count open left to the background
     auto again = store->queue_info("t", 0);
@@ -163,7 +157,7 @@ TEST_CASE("retention frees the disk blocks of the index entries below the new mi
     fs::copy(dir.path(), snap.path() / "d", fs::copy_options::recursive);
     auto oc = o;
     oc.dir = snap.path() / "d";
-    auto crashed = open_ok(oc, &rep);
+    auto crashed = open_store(oc, &rep);
     CHECK(!rep.clean);
     crashed->enforce_retention(0);
     auto ci = crashed->queue_info("t", 0);
@@ -183,10 +177,10 @@ TEST_CASE("a trimmed index recovers after a power loss whether or not the trim w
     auto o = trim_options("/data", FlushMode::sync);
     o.fs = &ffs;
     fs::path idx = "/data/index/t/0";
-    auto store = open_ok(o);
+    auto store = open_store(o);
     fill(*store, 1500);
     REQUIRE(store->close().is_ok());  // index entries durable
-    store = open_ok(o);
+    store = open_store(o);
     store->enforce_retention(wall_ms() + 10'000);
     auto info = store->queue_info("t", 0);
     REQUIRE(info.min_offset > 1000);
@@ -202,7 +196,7 @@ TEST_CASE("a trimmed index recovers after a power loss whether or not the trim w
     if (variant >= 1) REQUIRE(store->close().is_ok());  // the zeros are synced now
     if (variant == 2) {
       // Unclean on top of a durable trim: more appends, then the power goes.
-      store = open_ok(o);
+      store = open_store(o);
       fill(*store, 100, 1500);
       for (int k = 1500; k < 1600; ++k)
         if (k % 10) expect.push_back("m" + std::to_string(k));
@@ -211,7 +205,7 @@ TEST_CASE("a trimmed index recovers after a power loss whether or not the trim w
     store.reset();
     ffs.restart();
     RecoveryReport rep;
-    store = open_ok(o, &rep);
+    store = open_store(o, &rep);
     CHECK(rep.clean == (variant == 1));
     CHECK(rep.bytes_cut == 0);
     auto after = store->queue_info("t", 0);
@@ -231,7 +225,7 @@ TEST_CASE("where holes cannot be punched the index keeps its entries, and a late
   auto o = trim_options("/data");
   o.fs = &ffs;
   fs::path idx = "/data/index/t/0";
-  auto store = open_ok(o);
+  auto store = open_store(o);
   fill(*store, 1500);
   std::string untrimmed = ffs.content(idx);
   REQUIRE(untrimmed.size() == 1350 * kIndexEntrySize);
@@ -243,7 +237,7 @@ TEST_CASE("where holes cannot be punched the index keeps its entries, and a late
   REQUIRE(store->close().is_ok());
   // Now on a file system that can (or an index written by an older mq).
   ffs.set_punch_holes(true);
-  store = open_ok(o);
+  store = open_store(o);
   store->enforce_retention(0);
   uint64_t trimmed = info.min_offset * kIndexEntrySize / kTrimBlock * kTrimBlock;
   std::string content = ffs.content(idx);
@@ -262,7 +256,7 @@ TEST_CASE("opening a store with a large index reads only a few of its entries", 
   constexpr int kRecords = 200'000;
   uint64_t total_bytes = 0;
   {
-    auto store = open_ok(o);
+    auto store = open_store(o);
     for (int i = 0; i < kRecords; i += 500) {  // a batch fits in a segment
       std::string batch;
       for (int k = i; k < i + 500; ++k) batch += make_record("t", k % 2, "m" + std::to_string(k));
@@ -278,7 +272,7 @@ TEST_CASE("opening a store with a large index reads only a few of its entries", 
   auto check_open = [&](bool clean) {
     uint64_t read0 = ffs.bytes_read(me, "/index/");
     RecoveryReport rep;
-    auto store = open_ok(o, &rep);
+    auto store = open_store(o, &rep);
     CHECK(rep.clean == clean);
     uint64_t index_read = ffs.bytes_read(me, "/index/") - read0;
     // A binary search for each min offset and the newest entry (clean), plus

@@ -30,22 +30,6 @@ StoreOptions prealloc_options(FaultFileSystem& ffs, uint64_t segment_size = 1u <
   return o;
 }
 
-std::unique_ptr<MessageStore> open_ok(const StoreOptions& o, RecoveryReport* rep = nullptr) {
-  auto s = MessageStore::open(o, rep);
-  REQUIRE(s.status().to_string() == "ok");
-  return std::move(*s);
-}
-
-template <class F>
-bool wait_for(F cond) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 bool all_zero(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c == 0; });
 }
@@ -63,9 +47,9 @@ uint64_t fill(MessageStore& s, int n, const std::string& tag) {
 uint64_t crash_in_zeros(FaultFileSystem& ffs, const StoreOptions& o, int n) {
   uint64_t end;
   {
-    auto store = open_ok(o);
+    auto store = open_store(o);
     end = fill(*store, n, "a");
-    REQUIRE(wait_for([&] { return ffs.content(kSeg0).size() >= end + (32u << 10); }));
+    REQUIRE(eventually([&] { return ffs.content(kSeg0).size() >= end + (32u << 10); }));
     ffs.crash();
   }
   ffs.restart();
@@ -77,11 +61,11 @@ uint64_t crash_in_zeros(FaultFileSystem& ffs, const StoreOptions& o, int n) {
 TEST_CASE("preallocated zeros follow the log end and go at a clean close", "[storage][prealloc]") {
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs);
-  auto store = open_ok(o);
+  auto store = open_store(o);
   uint64_t end = fill(*store, 20, "a");
   // The zeroer runs in the background: it keeps at least half of `preallocate`
   // (and at most all of it) past the end.
-  REQUIRE(wait_for([&] { return ffs.content(kSeg0).size() >= end + (32u << 10); }));
+  REQUIRE(eventually([&] { return ffs.content(kSeg0).size() >= end + (32u << 10); }));
   std::string c = ffs.content(kSeg0);
   CHECK(c.size() <= end + (64u << 10));
   CHECK(all_zero(std::string_view(c).substr(end)));
@@ -98,7 +82,7 @@ TEST_CASE("preallocated zeros follow the log end and go at a clean close", "[sto
   ffs.crash();
   ffs.restart();
   RecoveryReport rep;
-  store = open_ok(o, &rep);
+  store = open_store(o, &rep);
   CHECK(rep.clean);
   CHECK(store->queue_info("t", 0).max_offset == 40);
 }
@@ -109,7 +93,7 @@ TEST_CASE("a crash in preallocated zeros ends the log there without a cut", "[st
   uint64_t end = crash_in_zeros(ffs, o, 30);
   REQUIRE(ffs.content(kSeg0).size() > end);
   RecoveryReport rep;
-  auto store = open_ok(o, &rep);
+  auto store = open_store(o, &rep);
   CHECK_FALSE(rep.clean);
   CHECK(rep.cut_reason == "");
   CHECK(rep.bytes_cut == 0);
@@ -141,7 +125,7 @@ TEST_CASE("bytes among the preallocated zeros are cut and reported", "[storage][
     ffs.set_content(kSeg0, c);
   }
   RecoveryReport rep;
-  auto store = open_ok(o, &rep);
+  auto store = open_store(o, &rep);
   CHECK(rep.cut_reason != "");
   CHECK(rep.bytes_cut > 0);
   CHECK(rep.log_end == end);
@@ -151,7 +135,7 @@ TEST_CASE("bytes among the preallocated zeros are cut and reported", "[storage][
 TEST_CASE("rolled segments keep no zeros, the active one does", "[storage][prealloc]") {
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs, 128u << 10);
-  auto store = open_ok(o);
+  auto store = open_store(o);
   for (int round = 0; round < 12; ++round) {
     fill(*store, 100, "r" + std::to_string(round));
     // Let the zeroer catch up now and then so that rolls meet zeros.
@@ -176,7 +160,7 @@ TEST_CASE("rolled segments keep no zeros, the active one does", "[storage][preal
   CHECK(ffs.content(last).size() + std::stoull(last.substr(16)) == store->log_end());
   store.reset();
   RecoveryReport rep;
-  store = open_ok(o, &rep);
+  store = open_store(o, &rep);
   CHECK(rep.clean);
   CHECK(store->queue_info("t", 0).max_offset == 1200);
 }
@@ -185,7 +169,7 @@ TEST_CASE("zeros left after an older segment (an undone cut) are not a gap", "[s
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs, 128u << 10);
   {
-    auto store = open_ok(o);
+    auto store = open_store(o);
     fill(*store, 1000, "a");
     ffs.crash();  // unclean: recovery checks how the segments line up
   }
@@ -196,7 +180,7 @@ TEST_CASE("zeros left after an older segment (an undone cut) are not a gap", "[s
   // The cut at the roll did not reach the disk: the zeros are back.
   ffs.set_content(first, ffs.content(first) + std::string(40000, '\0'));
   RecoveryReport rep;
-  auto store = open_ok(o, &rep);
+  auto store = open_store(o, &rep);
   CHECK(rep.cut_reason == "");
   CHECK(store->queue_info("t", 0).max_offset == 1000);
   CHECK(ffs.content(first).size() < (128u << 10));
@@ -208,9 +192,9 @@ TEST_CASE("a full disk stops preallocation, not appends", "[storage][prealloc]")
   // The disk fills up 12 KiB into the segment: room for a few appends, not
   // for the zeros (they start a round, 8 KiB, past the end).
   ffs.set_file_limit(12u << 10, "commitlog/");
-  auto store = open_ok(o);
+  auto store = open_store(o);
   uint64_t end = fill(*store, 3, "a");
-  REQUIRE(wait_for([&] { return store->stats().preallocation_failures >= 1; }));
+  REQUIRE(eventually([&] { return store->stats().preallocation_failures >= 1; }));
   CHECK(store->health().is_ok());
   CHECK(store->stats().preallocated_bytes == 0);
   end = fill(*store, 3, "b");  // below the limit: fine
@@ -225,6 +209,6 @@ TEST_CASE("a full disk stops preallocation, not appends", "[storage][prealloc]")
   store.reset();
   ffs.crash();
   ffs.restart();
-  store = open_ok(o);
+  store = open_store(o);
   CHECK(store->queue_info("t", 0).max_offset == 8);
 }

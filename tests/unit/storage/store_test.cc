@@ -23,12 +23,6 @@ StoreOptions small_options(const fs::path& dir, FlushMode mode = FlushMode::sync
   return o;
 }
 
-std::unique_ptr<MessageStore> open_store(const StoreOptions& o, RecoveryReport* rep = nullptr) {
-  auto s = MessageStore::open(o, rep);
-  REQUIRE(s.status().to_string() == "ok");
-  return std::move(*s);
-}
-
 }  // namespace
 
 TEST_CASE("a store round-trips many records across several small segments", "[storage]") {

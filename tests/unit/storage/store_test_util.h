@@ -1,12 +1,16 @@
 // Helpers shared by the storage tests.
 #pragma once
 
+#include <catch2/catch.hpp>
+
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <unistd.h>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -14,6 +18,24 @@
 #include "storage/record.h"
 
 namespace mq::storage::test {
+
+// Opens a store and requires success.
+inline std::unique_ptr<MessageStore> open_store(const StoreOptions& o, RecoveryReport* rep = nullptr) {
+  auto s = MessageStore::open(o, rep);
+  REQUIRE(s.status().to_string() == "ok");
+  return std::move(*s);
+}
+
+// Polls pred every 2 ms until it holds (true) or `within` passed (false).
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds within = std::chrono::milliseconds(5000)) {
+  auto end = std::chrono::steady_clock::now() + within;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
 
 class TempDir {
  public:
