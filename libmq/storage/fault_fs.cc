@@ -189,6 +189,11 @@ void FaultFileSystem::hold_syncs(bool on, std::string path_contains) {
   hold_cv_.notify_all();
 }
 
+void FaultFileSystem::set_sync_delay(std::chrono::microseconds d) {
+  std::lock_guard lk(mu_);
+  sync_delay_ = d;
+}
+
 size_t FaultFileSystem::held_syncs() {
   std::lock_guard lk(mu_);
   return held_;
@@ -282,6 +287,13 @@ Status FaultFileSystem::do_sync(const std::shared_ptr<Node>& n, uint64_t gen, co
     hold_cv_.wait(lk, [&] { return !held(); });
     --held_;
     MQ_RETURN_IF_ERROR(check_gen(gen, p));  // crashed meanwhile
+  }
+  if (sync_delay_.count() > 0) {
+    auto d = sync_delay_;
+    lk.unlock();
+    std::this_thread::sleep_for(d);
+    lk.lock();
+    MQ_RETURN_IF_ERROR(check_gen(gen, p));
   }
   if (sync_fault_ != SyncFault::off &&
       (sync_fault_path_.empty() || p.string().find(sync_fault_path_) != std::string::npos)) {

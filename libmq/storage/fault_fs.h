@@ -13,10 +13,11 @@
 // fits: a short write, the next one fails), EIO on sync (once or always,
 // optionally only for paths containing a substring), short writes, a file
 // system that cannot punch holes, and a slow disk: syncs that block until the
-// test lets them go. Reads are counted per reading thread.
+// test lets them go, or that take a given time. Reads are counted per reading thread.
 // Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -66,6 +67,8 @@ class FaultFileSystem final : public FileSystem {
   // While on, sync() of files whose path contains `path_contains` blocks
   // (a disk that takes as long as the test wants); off lets them complete.
   void hold_syncs(bool on, std::string path_contains = "");
+  // Every sync() takes at least `d` (a disk with that fdatasync latency).
+  void set_sync_delay(std::chrono::microseconds d);
   // syncs blocked by hold_syncs right now.
   size_t held_syncs();
 
@@ -110,6 +113,7 @@ class FaultFileSystem final : public FileSystem {
   bool hold_syncs_ = false;
   std::string hold_path_;
   size_t held_ = 0;
+  std::chrono::microseconds sync_delay_{0};
   std::condition_variable hold_cv_;
   uint64_t syncs_ = 0;
   std::map<std::pair<std::thread::id, std::string>, uint64_t> reads_;  // (thread, path) -> bytes

@@ -125,6 +125,14 @@ class MessageStore {
   // earlier fdatasync failure) nothing of the batch is visible or kept and the
   // queue offsets are not consumed.
   virtual void append(std::string batch, AppendCallback done) = 0;
+  // Flush sync: where the append that completes the expected group (or a lone
+  // appender's append) sends that group's round, its fdatasync and its
+  // answers, instead of waking the flusher thread: `runner` is called with
+  // no lock held and must run the function later, on a thread of its own
+  // (the broker posts it to its io threads, so the round runs after the
+  // requests they already read, which then join it). Without a runner, or
+  // while fdatasyncs take over 2 ms, the flusher runs every round.
+  virtual void set_round_runner(std::function<void(std::function<void()>)> runner) = 0;
 
   // Reads visible records of (topic, queue) from `offset`: at most max_msgs
   // records and about max_bytes (always at least one record when one is

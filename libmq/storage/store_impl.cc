@@ -19,6 +19,10 @@ int64_t now_ms() {
 constexpr uint64_t kIndexChunk = 512;
 // Upper bound of the group commit gathering wait (see flusher_loop).
 constexpr std::chrono::microseconds kMaxGather{500};
+// A group's round goes to the round runner only while fdatasyncs take less
+// than this: a stalling disk then holds up the flusher alone, not the
+// runner's (network) threads.
+constexpr std::chrono::microseconds kMaxLeaderSync{2000};
 
 }  // namespace
 
@@ -50,6 +54,8 @@ Status StoreImpl::start(RecoveryReport& report) {
   log_ = std::move(*log);
   MQ_RETURN_IF_ERROR(recover(report));
   started_ = true;
+  gate_ = std::make_shared<LeadGate>();
+  gate_->store = this;
   log_->start_preallocation(opt_.preallocate);
   flusher_ = std::thread([this] { flusher_loop(); });
   if (opt_.flush == FlushMode::sync && opt_.flush_timeout.count() > 0)
@@ -111,6 +117,7 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
   Pending p;
   Status err;
   bool async = opt_.flush == FlushMode::async;
+  std::function<void(std::function<void()>)> run;  // set: this append leads its group's round
   {
     std::lock_guard lk(append_mu_);
     if (closed_) {
@@ -194,7 +201,13 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
           pending_.push_back(std::move(p));
           // Only when the flusher waits for this many: a wake-up per append
           // while it gathers would cost every round a context switch per producer.
-          if (pending_.size() >= wake_at_) flush_cv_.notify_one();
+          if (pending_.size() >= lead_at_ && lead_ok()) {
+            run = runner_;  // the round goes there (below, with no lock held)
+            posted_ = syncing_ = true;
+            wake_at_ = lead_at_ = SIZE_MAX;
+          } else if (pending_.size() >= wake_at_) {
+            flush_cv_.notify_one();
+          }
         }
       }
     }
@@ -204,6 +217,28 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
     notify_visible();
     done(Status::ok(), std::move(p.appended));
   }
+  if (run) {
+    run([gate = gate_] {
+      std::lock_guard g(gate->mu);
+      if (gate->store) gate->store->run_posted_round();
+    });
+  }
+}
+
+void StoreImpl::set_round_runner(std::function<void(std::function<void()>)> runner) {
+  std::lock_guard lk(flush_mu_);
+  runner_ = std::move(runner);
+}
+
+// A round an append handed to the runner; the flusher takes it back when it
+// stops before the runner got to it.
+void StoreImpl::run_posted_round() {
+  std::unique_lock lk(flush_mu_);
+  if (!posted_) return;
+  posted_ = false;
+  (void)sync_round(lk);
+  lk.unlock();
+  flush_cv_.notify_one();  // the flusher gathers what arrived meanwhile
 }
 
 Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_segment) {
@@ -329,71 +364,111 @@ void StoreImpl::set_visible_listener(std::function<void()> listener) {
 
 // ---- flusher -----------------------------------------------------------------
 
+// Between rounds: the first append wakes the flusher, which starts the
+// gathering wait; the append that completes the expected group (or a lone
+// appender's) runs the round itself.
+void StoreImpl::idle() {
+  wake_at_ = 1;
+  lead_at_ = std::max<size_t>(expect_, 1);
+}
+
+// A round on the runner's thread saves two wake-ups, but that thread reads
+// no requests meanwhile. Worth it while answering a group takes less than
+// its fdatasync (few appenders, all in one group: nothing else to read). With
+// many, the flusher's rounds overlap with the io threads' answering and
+// appending the next group, which then takes more than the fdatasync.
+bool StoreImpl::lead_ok() const {
+  return runner_ && !syncing_ && !stop_flusher_ && last_sync_ < kMaxLeaderSync &&
+         last_answers_ < last_sync_;
+}
+
+// One group commit: an fdatasync covering every append written before it
+// starts, then their visibility and answers. Runs on the flusher or on the
+// appender that completed the group (lead_ok), one round at a time
+// (syncing_). Called and returns with flush_mu_ held; false when the sync
+// failed.
+bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk) {
+  syncing_ = true;
+  wake_at_ = lead_at_ = SIZE_MAX;  // syncing: appends need not wake anyone, the next round takes them
+  uint64_t target = written_end_;
+  lk.unlock();
+  // Group commit: one fdatasync covers every append that finished its
+  // write before `target` was read; later ones wait for the next round.
+  auto t0 = std::chrono::steady_clock::now();
+  Status s = log_->sync_active();
+  auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+  lk.lock();
+  std::deque<Pending> done;
+  if (s.is_ok()) {
+    if (target > durable_end_.load()) durable_end_ = target;
+    while (!pending_.empty() && pending_.front().end <= target) {
+      done.push_back(std::move(pending_.front()));
+      pending_.pop_front();
+    }
+  } else {
+    done.swap(pending_);  // poisoned: nobody is told a write is durable
+  }
+  // Those acked now come back, those that arrived meanwhile are waiting.
+  expect_ = done.size() + pending_.size();
+  gather_ = std::min(took / 2, kMaxGather);
+  last_sync_ = took;
+  lk.unlock();
+  bool any = false;
+  for (auto& p : done) {
+    if (s.is_ok()) {
+      apply_visibility(p.vis);
+      any = true;
+    }
+  }
+  if (any) notify_visible();  // before the acks: an acked record is already visible
+  auto t1 = std::chrono::steady_clock::now();
+  for (auto& p : done) {
+    if (!p.done) continue;  // answered timeout by the watchdog
+    if (s.is_ok())
+      p.done(Status::ok(), std::move(p.appended));
+    else
+      p.done(s, {});
+  }
+  auto answering = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t1);
+  lk.lock();
+  last_answers_ = answering;
+  syncing_ = false;
+  idle();
+  return s.is_ok();
+}
+
 void StoreImpl::flusher_loop() {
   bool sync_mode = opt_.flush == FlushMode::sync;
   std::unique_lock lk(flush_mu_);
-  bool stopping_failed = false;
-  size_t expect = 0;                    // appends expected in the next round
-  std::chrono::microseconds gather{0};  // how long to wait for them
   for (;;) {
     if (sync_mode) {
-      wake_at_ = 1;
-      flush_cv_.wait(lk, [&] { return stop_flusher_ || !pending_.empty(); });
+      idle();
+      flush_cv_.wait(lk, [&] {
+        return (posted_ && stop_flusher_) || (!syncing_ && (stop_flusher_ || !pending_.empty()));
+      });
+      if (posted_) {  // stopping: the runner may never get to it
+        posted_ = false;
+        (void)sync_round(lk);
+        continue;
+      }
       // Gathering: the appenders acked by the last round usually append again
       // within a round trip. Waiting for them (at most half the last
       // fdatasync, at most kMaxGather) lets one fdatasync cover them all,
       // instead of the producers splitting into groups whose rounds
       // alternate. A lone appender (expect <= 1) never waits here.
-      if (expect > 1 && gather.count() > 0 && !stop_flusher_ && pending_.size() < expect) {
-        wake_at_ = expect;
-        flush_cv_.wait_for(lk, gather, [&] { return stop_flusher_ || pending_.size() >= expect; });
+      if (expect_ > 1 && gather_.count() > 0 && !stop_flusher_ && pending_.size() < expect_) {
+        wake_at_ = lead_at_ = expect_;
+        flush_cv_.wait_for(lk, gather_,
+                           [&] { return stop_flusher_ || syncing_ || pending_.size() >= expect_; });
+        if (syncing_) continue;  // the appender that completed the group runs the round
       }
-      wake_at_ = SIZE_MAX;  // syncing: appends need not wake us, the next round takes them
+      wake_at_ = lead_at_ = SIZE_MAX;
     } else {
       flush_cv_.wait_for(lk, opt_.flush_interval, [&] { return stop_flusher_; });
     }
-    uint64_t target = written_end_;
     bool stopping = stop_flusher_;
-    if (target > durable_end_.load() || !pending_.empty()) {
-      lk.unlock();
-      // Group commit: one fdatasync covers every append that finished its
-      // write before `target` was read; later ones wait for the next round.
-      auto t0 = std::chrono::steady_clock::now();
-      Status s = log_->sync_active();
-      auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
-      lk.lock();
-      std::deque<Pending> done;
-      if (s.is_ok()) {
-        if (target > durable_end_.load()) durable_end_ = target;
-        while (!pending_.empty() && pending_.front().end <= target) {
-          done.push_back(std::move(pending_.front()));
-          pending_.pop_front();
-        }
-      } else {
-        done.swap(pending_);  // poisoned: nobody is told a write is durable
-        if (stopping) stopping_failed = true;
-      }
-      // Those acked now come back, those that arrived meanwhile are waiting.
-      expect = done.size() + pending_.size();
-      gather = std::min(took / 2, kMaxGather);
-      lk.unlock();
-      bool any = false;
-      for (auto& p : done) {
-        if (s.is_ok()) {
-          apply_visibility(p.vis);
-          any = true;
-        }
-      }
-      if (any) notify_visible();  // before the acks: an acked record is already visible
-      for (auto& p : done) {
-        if (!p.done) continue;  // answered timeout by the watchdog
-        if (s.is_ok())
-          p.done(Status::ok(), std::move(p.appended));
-        else
-          p.done(s, {});
-      }
-      lk.lock();
-      if (stopping_failed) break;
+    if (written_end_ > durable_end_.load() || !pending_.empty()) {
+      if (!sync_round(lk) && stopping) break;
       continue;
     }
     if (stopping) break;
@@ -559,6 +634,10 @@ Status StoreImpl::close() {
   std::lock_guard cl(close_mu_);
   if (close_done_) return close_status_;
   close_done_ = true;
+  if (gate_) {
+    std::lock_guard g(gate_->mu);  // waits for a round the runner is running
+    gate_->store = nullptr;
+  }
   {
     std::lock_guard lk(append_mu_);
     closed_ = true;

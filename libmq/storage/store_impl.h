@@ -73,6 +73,7 @@ class StoreImpl final : public MessageStore {
   Status health() const override { return log_->health(); }
   StoreStats stats() const override;
   Status close() override;
+  void set_round_runner(std::function<void(std::function<void()>)> runner) override;
 
  private:
   using QueueMap = std::map<std::pair<std::string, uint32_t>, std::unique_ptr<QueueState>, QueueKeyLess>;
@@ -115,6 +116,10 @@ class StoreImpl final : public MessageStore {
   void apply_visibility(const std::vector<Visibility>& vis);
   void notify_visible();
   void flusher_loop();
+  bool sync_round(std::unique_lock<std::mutex>& lk);
+  bool lead_ok() const;
+  void idle();
+  void run_posted_round();
   void flush_watch_loop();
   void maintenance_loop();
   Status checkpoint(bool clean);
@@ -140,6 +145,21 @@ class StoreImpl final : public MessageStore {
   uint64_t written_end_ = 0;
   bool stop_flusher_ = false;
   size_t wake_at_ = 1;  // appends notify flush_cv_ once pending_ holds this many
+  size_t lead_at_ = 1;  // an append that makes pending_ this long runs the round (lead_ok)
+  bool syncing_ = false;  // a round is running, or posted_
+  bool posted_ = false;   // a round handed to runner_, not yet started
+  std::function<void(std::function<void()>)> runner_;
+  // What a posted round holds on to: close() clears `store` (waiting for a
+  // round that runs), so a round the runner runs later does nothing.
+  struct LeadGate {
+    std::mutex mu;
+    StoreImpl* store = nullptr;
+  };
+  std::shared_ptr<LeadGate> gate_;
+  size_t expect_ = 0;     // appends expected in the next round
+  std::chrono::microseconds gather_{0};     // how long the flusher waits for them
+  std::chrono::microseconds last_sync_{0};     // the last round's fdatasync
+  std::chrono::microseconds last_answers_{0};  // and its callbacks (the answers)
   std::atomic<uint64_t> durable_end_{0};
   std::thread flusher_;
   // Flush timeout watchdog (flush sync with a flush_timeout): answers pending

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <unistd.h>
 #include <string>
@@ -100,6 +101,64 @@ inline AppendOutcome append_wait(MessageStore& s, std::string batch) {
   cv.wait(lk, [&] { return done; });
   return out;
 }
+
+// Stands in for the broker's io threads as a store's round runner
+// (MessageStore::set_round_runner): runs what it is given in order on a
+// thread of its own, or, paused, keeps it. Must outlive the stores using it.
+class TestRunner {
+ public:
+  TestRunner() : th_([this] { loop(); }) {}
+  ~TestRunner() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    th_.join();
+  }
+  std::function<void(std::function<void()>)> runner() {
+    return [this](std::function<void()> f) {
+      std::lock_guard lk(mu_);
+      q_.push_back(std::move(f));
+      ++posted_;
+      cv_.notify_all();
+    };
+  }
+  void pause(bool on) {
+    std::lock_guard lk(mu_);
+    paused_ = on;
+    cv_.notify_all();
+  }
+  // What a paused runner kept, taken out (run them by hand).
+  std::vector<std::function<void()>> take() {
+    std::lock_guard lk(mu_);
+    return std::exchange(q_, {});
+  }
+  size_t posted() {
+    std::lock_guard lk(mu_);
+    return posted_;
+  }
+  std::thread::id id() const { return th_.get_id(); }
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || (!paused_ && !q_.empty()); });
+      if (stop_) return;
+      auto fs = std::exchange(q_, {});
+      lk.unlock();
+      for (auto& f : fs) f();
+      lk.lock();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::function<void()>> q_;
+  size_t posted_ = 0;
+  bool paused_ = false, stop_ = false;
+  std::thread th_;
+};
 
 // Decodes every record of a read result (they were CRC-checked by the store).
 inline std::vector<Message> messages(const ReadResult& r) {
