@@ -23,6 +23,10 @@ constexpr std::chrono::microseconds kMaxGather{500};
 // than this: a stalling disk then holds up the flusher alone, not the
 // runner's (network) threads.
 constexpr std::chrono::microseconds kMaxLeaderSync{2000};
+// While the runner runs the rounds, the flusher looks this often for a group
+// that did not complete, and sleeps until woken after this long without one.
+constexpr std::chrono::milliseconds kLook{1};
+constexpr std::chrono::milliseconds kLeadIdle{100};
 
 }  // namespace
 
@@ -194,7 +198,8 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
           written_end_ = end;
         } else {
           p.done = std::move(done);
-          p.deadline = std::chrono::steady_clock::now() + opt_.flush_timeout;
+          p.at = std::chrono::steady_clock::now();
+          p.deadline = p.at + opt_.flush_timeout;
           std::lock_guard fl(flush_mu_);
           written_end_ = end;
           p.seq = next_seq_++;
@@ -236,9 +241,12 @@ void StoreImpl::run_posted_round() {
   std::unique_lock lk(flush_mu_);
   if (!posted_) return;
   posted_ = false;
-  (void)sync_round(lk);
+  (void)sync_round(lk, true);
+  // The flusher, unless it looks by itself already, now should (led_), or
+  // waits for this round to stop.
+  bool wake = !polling_ || stop_flusher_;
   lk.unlock();
-  flush_cv_.notify_one();  // the flusher gathers what arrived meanwhile
+  if (wake) flush_cv_.notify_one();
 }
 
 Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_segment) {
@@ -365,10 +373,11 @@ void StoreImpl::set_visible_listener(std::function<void()> listener) {
 // ---- flusher -----------------------------------------------------------------
 
 // Between rounds: the first append wakes the flusher, which starts the
-// gathering wait; the append that completes the expected group (or a lone
-// appender's) runs the round itself.
+// gathering wait (unless the runner ran the last round: then the flusher
+// looks by itself, see flusher_loop); the append that completes the
+// expected group (or a lone appender's) sends the round to the runner.
 void StoreImpl::idle() {
-  wake_at_ = 1;
+  wake_at_ = led_ ? SIZE_MAX : 1;  // led_: the flusher looks by itself
   lead_at_ = std::max<size_t>(expect_, 1);
 }
 
@@ -387,7 +396,7 @@ bool StoreImpl::lead_ok() const {
 // appender that completed the group (lead_ok), one round at a time
 // (syncing_). Called and returns with flush_mu_ held; false when the sync
 // failed.
-bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk) {
+bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk, bool on_runner) {
   syncing_ = true;
   wake_at_ = lead_at_ = SIZE_MAX;  // syncing: appends need not wake anyone, the next round takes them
   uint64_t target = written_end_;
@@ -432,6 +441,8 @@ bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk) {
   auto answering = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t1);
   lk.lock();
   last_answers_ = answering;
+  last_round_ = std::chrono::steady_clock::now();
+  led_ = on_runner;
   syncing_ = false;
   idle();
   return s.is_ok();
@@ -443,20 +454,39 @@ void StoreImpl::flusher_loop() {
   for (;;) {
     if (sync_mode) {
       idle();
+      bool stale = false;
+      if (led_ && !stop_flusher_) {
+        // The runner runs the rounds: instead of a wake-up per group, look
+        // every kLook for a group that did not complete (an appender left,
+        // or the runner is no longer worth it).
+        polling_ = true;
+        flush_cv_.wait_for(lk, kLook, [&] { return stop_flusher_; });
+        polling_ = false;
+        if (!stop_flusher_) {
+          auto now = std::chrono::steady_clock::now();
+          if (syncing_ || pending_.empty()) {
+            if (!syncing_ && now - last_round_ > kLeadIdle) led_ = false;  // idle: sleep until woken
+            continue;
+          }
+          if (now - pending_.front().at < kMaxGather) continue;
+          stale = true;  // waited long enough: no gathering
+        }
+      }
       flush_cv_.wait(lk, [&] {
-        return (posted_ && stop_flusher_) || (!syncing_ && (stop_flusher_ || !pending_.empty()));
+        return (posted_ && stop_flusher_) || (!syncing_ && (stop_flusher_ || !pending_.empty() || led_));
       });
-      if (posted_) {  // stopping: the runner may never get to it
+      if (posted_ && stop_flusher_) {  // the runner may never get to it
         posted_ = false;
-        (void)sync_round(lk);
+        (void)sync_round(lk, false);
         continue;
       }
+      if (pending_.empty() && !stop_flusher_) continue;  // led_: look by itself
       // Gathering: the appenders acked by the last round usually append again
       // within a round trip. Waiting for them (at most half the last
       // fdatasync, at most kMaxGather) lets one fdatasync cover them all,
       // instead of the producers splitting into groups whose rounds
       // alternate. A lone appender (expect <= 1) never waits here.
-      if (expect_ > 1 && gather_.count() > 0 && !stop_flusher_ && pending_.size() < expect_) {
+      if (!stale && expect_ > 1 && gather_.count() > 0 && !stop_flusher_ && pending_.size() < expect_) {
         wake_at_ = lead_at_ = expect_;
         flush_cv_.wait_for(lk, gather_,
                            [&] { return stop_flusher_ || syncing_ || pending_.size() >= expect_; });
@@ -468,7 +498,7 @@ void StoreImpl::flusher_loop() {
     }
     bool stopping = stop_flusher_;
     if (written_end_ > durable_end_.load() || !pending_.empty()) {
-      if (!sync_round(lk) && stopping) break;
+      if (!sync_round(lk, false) && stopping) break;
       continue;
     }
     if (stopping) break;

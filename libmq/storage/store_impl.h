@@ -86,6 +86,7 @@ class StoreImpl final : public MessageStore {
   struct Pending {
     uint64_t end = 0;
     uint64_t seq = 0;  // append order (pending_ is sorted by it)
+    std::chrono::steady_clock::time_point at;        // when it was written
     std::chrono::steady_clock::time_point deadline;  // flush_timeout after the write
     AppendCallback done;  // empty once the watchdog answered timeout
     std::vector<Appended> appended;
@@ -116,7 +117,7 @@ class StoreImpl final : public MessageStore {
   void apply_visibility(const std::vector<Visibility>& vis);
   void notify_visible();
   void flusher_loop();
-  bool sync_round(std::unique_lock<std::mutex>& lk);
+  bool sync_round(std::unique_lock<std::mutex>& lk, bool on_runner);
   bool lead_ok() const;
   void idle();
   void run_posted_round();
@@ -148,6 +149,9 @@ class StoreImpl final : public MessageStore {
   size_t lead_at_ = 1;  // an append that makes pending_ this long runs the round (lead_ok)
   bool syncing_ = false;  // a round is running, or posted_
   bool posted_ = false;   // a round handed to runner_, not yet started
+  bool led_ = false;      // the last round ran on the runner
+  bool polling_ = false;  // the flusher looks by itself (led_), waking every kLook
+  std::chrono::steady_clock::time_point last_round_;  // when the last round ended
   std::function<void(std::function<void()>)> runner_;
   // What a posted round holds on to: close() clears `store` (waiting for a
   // round that runs), so a round the runner runs later does nothing.

@@ -164,3 +164,39 @@ TEST_CASE("close runs a round the runner never got to, and the round does nothin
   REQUIRE(messages(*r).size() == 2);
   CHECK(messages(*r)[1].body == "late");
 }
+
+TEST_CASE("groups that no longer complete under the runner are committed by the flusher", "[storage][round-runner]") {
+  TestRunner run;
+  FaultFileSystem ffs;
+  ffs.set_sync_delay(microseconds(300));
+  auto store = open_store(runner_options(ffs));
+  store->set_round_runner(run.runner());
+  std::atomic<int> late{0};
+  // Appenders in lockstep, then one fewer: the rounds expect a group the
+  // appenders no longer make, and nobody completes it.
+  auto appenders = [&](int n) {
+    std::vector<std::thread> ts;
+    for (int t = 0; t < n; ++t)
+      ts.emplace_back([&] {
+        for (int i = 0; i < 30; ++i) {
+          std::promise<Status> p;
+          store->append(make_record("t", 0, "m"), [&](Status st, std::vector<Appended>) { p.set_value(st); });
+          auto f = p.get_future();
+          if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) {
+            ++late;
+            f.wait();
+          }
+          if (!f.get().is_ok()) ++late;
+        }
+      });
+    for (auto& t : ts) t.join();
+  };
+  appenders(4);
+  size_t led = run.posted();
+  appenders(3);
+  appenders(1);
+  CHECK(late == 0);
+  CHECK(led > 0);
+  CHECK(store->stats().appends == 4 * 30 + 3 * 30 + 30);
+  CHECK(store->durable_end() == store->log_end());
+}
