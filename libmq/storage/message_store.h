@@ -40,6 +40,9 @@ struct StoreOptions {
   // Zeros kept written and synced past the log end, so that a group commit's
   // fdatasync need not also write a size change (see commit_log.h); 0 = none.
   uint64_t preallocate = 8u << 20;
+  // Rounds go to the round runner (set_round_runner) only while fdatasyncs
+  // take less than this: a stalling disk then holds up the flusher alone.
+  std::chrono::microseconds runner_max_sync{2000};
   Millis retention{72ll * 3600 * 1000};
   // nullptr: real POSIX files. Not owned; must outlive the store.
   FileSystem* fs = nullptr;
@@ -130,8 +133,9 @@ class MessageStore {
   // answers, instead of waking the flusher thread: `runner` is called with
   // no lock held and must run the function later, on a thread of its own
   // (the broker posts it to its io threads, so the round runs after the
-  // requests they already read, which then join it). Without a runner, or
-  // while fdatasyncs take over 2 ms, the flusher runs every round.
+  // requests they already read, which then join it). Without a runner, while
+  // fdatasyncs take StoreOptions::runner_max_sync or more, or while answering
+  // a group takes longer than its fdatasync, the flusher runs every round.
   virtual void set_round_runner(std::function<void(std::function<void()>)> runner) = 0;
 
   // Reads visible records of (topic, queue) from `offset`: at most max_msgs

@@ -19,10 +19,6 @@ int64_t now_ms() {
 constexpr uint64_t kIndexChunk = 512;
 // Upper bound of the group commit gathering wait (see flusher_loop).
 constexpr std::chrono::microseconds kMaxGather{500};
-// A group's round goes to the round runner only while fdatasyncs take less
-// than this: a stalling disk then holds up the flusher alone, not the
-// runner's (network) threads.
-constexpr std::chrono::microseconds kMaxLeaderSync{2000};
 // While the runner runs the rounds, the flusher looks this often for a group
 // that did not complete, and sleeps until woken after this long without one.
 constexpr std::chrono::milliseconds kLook{1};
@@ -387,7 +383,7 @@ void StoreImpl::idle() {
 // many, the flusher's rounds overlap with the io threads' answering and
 // appending the next group, which then takes more than the fdatasync.
 bool StoreImpl::lead_ok() const {
-  return runner_ && !syncing_ && !stop_flusher_ && last_sync_ < kMaxLeaderSync &&
+  return runner_ && !syncing_ && !stop_flusher_ && last_sync_ < opt_.runner_max_sync &&
          last_answers_ < last_sync_;
 }
 
