@@ -21,7 +21,7 @@ constexpr uint64_t kIndexChunk = 512;
 constexpr std::chrono::microseconds kMaxGather{500};
 // While the runner runs the rounds, the flusher looks this often for a group
 // that did not complete, and sleeps until woken after this long without one.
-constexpr std::chrono::milliseconds kLook{1};
+constexpr std::chrono::microseconds kLook{250};
 constexpr std::chrono::milliseconds kLeadIdle{100};
 
 }  // namespace
@@ -464,8 +464,8 @@ void StoreImpl::flusher_loop() {
             if (!syncing_ && now - last_round_ > kLeadIdle) led_ = false;  // idle: sleep until woken
             continue;
           }
-          if (now - pending_.front().at < kMaxGather) continue;
-          stale = true;  // waited long enough: no gathering
+          if (now - pending_.front().at < gather_) continue;
+          stale = true;  // its gathering window is over
         }
       }
       flush_cv_.wait(lk, [&] {
