@@ -449,7 +449,7 @@ void StoreImpl::flusher_loop() {
   std::unique_lock lk(flush_mu_);
   for (;;) {
     if (sync_mode) {
-      idle();
+      if (!syncing_) idle();  // else the runner's round sets it when done
       bool stale = false;
       if (led_ && !stop_flusher_) {
         // The runner runs the rounds: instead of a wake-up per group, look

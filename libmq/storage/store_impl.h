@@ -2,8 +2,9 @@
 // store_impl.cc (append, flusher, checkpoints, retention), store_read.cc (reads) and
 // recovery.cc (open-time recovery).
 //
-// Lock order: append_mu_ -> state_mu_ -> flush_mu_. Callbacks and the visible
-// listener run with no lock held.
+// Lock order: gate_->mu -> append_mu_ -> state_mu_ -> flush_mu_. Callbacks and
+// the visible listener run with no store lock held (in a round on the runner,
+// with only gate_->mu, which close() waits for).
 #pragma once
 
 #include <atomic>
@@ -146,7 +147,7 @@ class StoreImpl final : public MessageStore {
   uint64_t written_end_ = 0;
   bool stop_flusher_ = false;
   size_t wake_at_ = 1;  // appends notify flush_cv_ once pending_ holds this many
-  size_t lead_at_ = 1;  // an append that makes pending_ this long runs the round (lead_ok)
+  size_t lead_at_ = 1;  // an append that makes pending_ this long sends the round to runner_ (lead_ok)
   bool syncing_ = false;  // a round is running, or posted_
   bool posted_ = false;   // a round handed to runner_, not yet started
   bool led_ = false;      // the last round ran on the runner
