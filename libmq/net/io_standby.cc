@@ -30,7 +30,9 @@ IoStandby::~IoStandby() {
 }
 
 void IoStandby::post(std::function<void()> f) {
-  last_post_.store(steady_ns(), std::memory_order_relaxed);
+  last_post_.store(steady_ns());
+  // Seq-cst with standby_loop's store of sleeping_ then load of last_post_:
+  // either it sees this post and stays awake, or this sees it asleep.
   if (sleeping_.exchange(false)) {
     std::lock_guard lk(mu_);
     cv_.notify_one();
@@ -45,9 +47,11 @@ void IoStandby::post(std::function<void()> f) {
 void IoStandby::standby_loop() {
   std::unique_lock lk(mu_);
   while (!stop_) {
-    if (steady_ns() - last_post_.load(std::memory_order_relaxed) > kActiveNs) {
+    if (steady_ns() - last_post_.load() > kActiveNs) {
       sleeping_ = true;
-      cv_.wait(lk, [&] { return stop_ || !sleeping_; });
+      if (steady_ns() - last_post_.load() > kActiveNs)  // no post since: sleep until one
+        cv_.wait(lk, [&] { return stop_ || !sleeping_; });
+      sleeping_ = false;
       continue;
     }
     cv_.wait_for(lk, kLook, [&] { return stop_; });
