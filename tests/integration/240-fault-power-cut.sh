@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fault suite: simulated power cut (NOTES.md 3a). The broker runs on an ext4 loop image under load;
-# at a random moment it is frozen (SIGSTOP), the backing image is copied (the copy holds what the
-# kernel had written back: the disk after a power cut, without the dirty page cache), the broker is
-# killed, the copy is mounted (ext4 replays its journal) and a broker started on it.
+# at a random moment it is frozen (SIGSTOP, and every thread seen stopped: freeze in fault.sh), the
+# backing image is copied (the copy holds what the kernel had written back: the disk after a power
+# cut, without the dirty page cache), the broker is killed, the copy is mounted (ext4 replays its
+# journal) and a broker started on it.
 # --flush sync: every message acked SEND_OK is there (lost 0) and no corrupt body is served; these
 # trials use 4 MiB segments, so the cut disk holds preallocated zeros past the log (checked).
 # --flush async --flush-interval 200ms: loss is reported; allowed at most the flush window.
@@ -56,7 +57,7 @@ trial() {
   wait_until 20 grep -q "created topic pc" "$T/$b.log" || fail "trial $n: producers did not start"
   rand_sleep 800 2500
   local bpid=${PIDS[$b]}
-  kill -STOP "$bpid"
+  freeze "$bpid"
   cp --sparse=always "$T/disk.img" "$T/snap.img"   # the disk as a power cut leaves it
   stop_broker "$b" -9
   touch "$GEN_STOP"
@@ -113,7 +114,7 @@ rtrial() {
   local pa=$PA ps=$PS
   wait_until 20 grep -q "created topic pc" "$T/rm$n.log" || fail "repl trial $n: producers did not start"
   rand_sleep 800 2500
-  kill -STOP "${PIDS[rs$n]}"
+  freeze "${PIDS[rs$n]}"
   cp --sparse=always "$T/disk.img" "$T/snap.img"   # the slave's disk as a power cut leaves it
   stop_broker "rs$n" -9
   touch "$GEN_STOP"   # acks from here on are FLUSH_SLAVE_TIMEOUT / SLAVE_NOT_AVAILABLE, never SEND_OK

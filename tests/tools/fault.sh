@@ -69,4 +69,23 @@ proxy_ctl() {
 }
 
 # rss_kb PID: resident set size in KiB
+# freeze PID: SIGSTOP, then wait (bounded) until every thread of PID is stopped. kill returns
+# before that: a thread inside fdatasync finishes it first, and until the group stop reaches it
+# (milliseconds on a loaded machine) a running thread may start another fdatasync and ack it,
+# so a disk copied right after kill could miss a write whose ack is still to come.
+freeze() {
+  kill -STOP "$1"
+  local i t state all
+  for i in $(seq 1 1000); do
+    all=1
+    for t in /proc/"$1"/task/*/stat; do
+      state=$(sed 's/.*) \([A-Za-z]\).*/\1/' "$t" 2>/dev/null) || continue
+      [[ $state == T || $state == t ]] || { all=0; break; }
+    done
+    [[ $all -eq 1 ]] && return 0
+    sleep 0.01
+  done
+  fail "process $1 not stopped 10 s after SIGSTOP"
+}
+
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
