@@ -68,7 +68,6 @@ proxy_ctl() {
   tail -n "$#" "$T/$name.ctl"
 }
 
-# rss_kb PID: resident set size in KiB
 # freeze PID: SIGSTOP, then wait (bounded) until every thread of PID is stopped. kill returns
 # before that: a thread inside fdatasync finishes it first, and until the group stop reaches it
 # (milliseconds on a loaded machine) a running thread may start another fdatasync and ack it,
@@ -88,4 +87,5 @@ freeze() {
   fail "process $1 not stopped 10 s after SIGSTOP"
 }
 
+# rss_kb PID: resident set size in KiB
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
