@@ -23,6 +23,7 @@
 #include "storage/message_store.h"
 #include "storage/record.h"
 #include "util/file.h"
+#include "util/thread_name.h"
 
 namespace mq::app {
 
@@ -264,7 +265,10 @@ Status broker(const BrokerOptions& opt) {
   unsigned nthreads = opt.io_threads ? opt.io_threads : std::clamp(std::thread::hardware_concurrency() / 2, 1u, 4u);
   auto work = asio::make_work_guard(io);
   std::vector<std::thread> threads;
-  for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back([&io] {
+      name_this_thread("mq-io");
+      io.run();
+    });
   auto stop_threads = [&] {
     work.reset();
     io.stop();

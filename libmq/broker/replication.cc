@@ -7,6 +7,7 @@
 
 #include "protocol/replication_messages.h"
 #include "storage/record.h"
+#include "util/thread_name.h"
 
 namespace mq::broker {
 
@@ -286,6 +287,7 @@ void ReplicationSlave::backoff_sleep(Millis d) {
 }
 
 void ReplicationSlave::run() {
+  name_this_thread("mq-repl-slave");
   Millis backoff(100);
   std::string last_error;
   for (;;) {

@@ -3,6 +3,7 @@
 #include "net/tls.h"
 #include "protocol/messages.h"
 #include "util/bytes.h"
+#include "util/thread_name.h"
 
 #include <spdlog/spdlog.h>
 
@@ -465,7 +466,10 @@ Result<protocol::Frame> Channel::call(protocol::Type type, std::string payload, 
 }
 
 IoThread::IoThread()
-    : io_(1), work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+    : io_(1), work_(asio::make_work_guard(io_)), thread_([this] {
+        name_this_thread("mq-client-io");
+        io_.run();
+      }) {}
 
 IoThread::~IoThread() {
   work_.reset();

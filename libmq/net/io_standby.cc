@@ -1,4 +1,5 @@
 #include "net/io_standby.h"
+#include "util/thread_name.h"
 
 namespace mq::net {
 
@@ -45,6 +46,7 @@ void IoStandby::post(std::function<void()> f) {
 }
 
 void IoStandby::standby_loop() {
+  name_this_thread("mq-io-standby");
   std::unique_lock lk(mu_);
   while (!stop_) {
     if (steady_ns() - last_post_.load() > kActiveNs) {

@@ -5,6 +5,7 @@
 
 #include "storage/record.h"
 #include "util/bytes.h"
+#include "util/thread_name.h"
 
 namespace mq::storage {
 
@@ -245,6 +246,7 @@ CommitLog::~CommitLog() {
 }
 
 void CommitLog::zero_loop() {
+  name_this_thread("mq-zeroer");
   // An eighth of `ahead` per round (4 KiB to 1 MiB): the appends' next
   // fdatasync may have to write some of these pages too, keep them few.
   const uint64_t chunk = std::clamp<uint64_t>(ahead_ / 8 / 4096 * 4096, 4096, kMaxZeroChunk);

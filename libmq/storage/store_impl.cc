@@ -5,6 +5,7 @@
 
 #include "storage/checkpoint.h"
 #include "util/bytes.h"
+#include "util/thread_name.h"
 
 namespace mq::storage {
 
@@ -445,6 +446,7 @@ bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk, bool on_runner) {
 }
 
 void StoreImpl::flusher_loop() {
+  name_this_thread("mq-flusher");
   bool sync_mode = opt_.flush == FlushMode::sync;
   std::unique_lock lk(flush_mu_);
   for (;;) {
@@ -508,6 +510,7 @@ void StoreImpl::flusher_loop() {
 // after the last look before its deadline (it is at most that old), so no
 // append needs to wake this thread.
 void StoreImpl::flush_watch_loop() {
+  name_this_thread("mq-flush-watch");
   const Status late = Status::timeout(fmt::format(
       "commit log: fdatasync not done within {}", format_duration(opt_.flush_timeout)));
   std::vector<std::pair<AppendCallback, std::vector<Appended>>> due;
@@ -543,6 +546,7 @@ void StoreImpl::flush_watch_loop() {
 // ---- checkpoints and retention -------------------------------------------------
 
 void StoreImpl::maintenance_loop() {
+  name_this_thread("mq-maint");
   {
     std::lock_guard rl(retention_mu_);
     count_open_bytes();  // what open() left out to start fast

@@ -50,12 +50,18 @@ set -e
 [[ $rc -eq 1 ]] || fail "send to a missing topic with --no-auto-create: exit $rc"
 grep -qi 'unknown\|not found\|exist' "$T/strict.err" || fail "no-auto-create error unclear: $(cat "$T/strict.err")"
 
-# --io-threads: 3 threads serve a round trip and show in the thread count; out of range is a usage error
+# --io-threads: 3 threads serve a round trip and show in the thread count and names; out of range is a usage error
 start_broker threads --io-threads 3 --flush async
 seq 2000 | timeout 20 mq-send -b "$THREADS" -t th || fail "send with --io-threads 3"
 timeout 20 mq-consume -b "$THREADS" -t th --from earliest -e | sort -n | diff -q - <(seq 2000) >/dev/null \
   || fail "data with --io-threads 3"
 n3=$(ls "/proc/${PIDS[threads]}/task" | wc -l)
+# threads are named for top -H / ps -L: 3 io threads, the flusher, the zeroer, ... (this broker
+# flushes async: no mq-flush-watch, the --flush-timeout watchdog)
+names=$(cat /proc/"${PIDS[threads]}"/task/*/comm | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')
+for want in mq-io=3 mq-io-standby=1 mq-flusher=1 mq-zeroer=1 mq-maint=1; do
+  [[ " $names" == *" $want "* ]] || fail "broker threads with --io-threads 3: want $want, have: $names"
+done
 stop_broker threads -TERM
 start_broker one --io-threads 1 --flush async
 n1=$(ls "/proc/${PIDS[one]}/task" | wc -l)
