@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
       ->default_str("body");
   cmd.add_flag("-0,--null", opt.nul, "end each body with NUL instead of a newline");
   cmd.add_option("--tag", opt.tag, "only messages with these tags: TAG[||TAG...]");
+  cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"),
+                                       "per request to a broker, on top of a long poll's wait")
+      ->default_str("3s");
   const char* g = "Consumer group";
   cmd.add_option("-g,--group", opt.group, "consume as this group (commits offsets)")->group(g);
   cmd.add_option("--exec", opt.exec, "run sh -c CMD per message, body on stdin")->group(g);
@@ -31,7 +34,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->default_str("2000")
       ->group(g);
-  cmd.add_option_function<std::string>("--consume-timeout", mq::cli::to_duration(opt.consume_timeout),
+  cmd.add_option_function<std::string>("--consume-timeout", mq::cli::to_timeout(opt.consume_timeout, "--consume-timeout"),
                                        "a message unfinished after this has failed")
       ->default_str("15m")
       ->group(g);

@@ -14,9 +14,12 @@ int main(int argc, char** argv) {
   mq::cli::add_common_flags(cmd, opt.common);
   cmd.add_option("--format", opt.format, "table, tsv or json (default: table on a terminal, else tsv)")
       ->check(CLI::IsMember({"table", "tsv", "json"}));
-  cmd.add_option_function<std::string>("--timeout", mq::cli::to_duration(opt.timeout), "per request")
+  cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"), "per request")
       ->default_str("5s");
   cmd.require_subcommand(1);
+  // Subcommands inherit this: the common flags work after the subcommand too
+  // (`mq-offset topics -b HOST:PORT`, as SPEC writes it).
+  cmd.fallthrough();
   auto* topics = cmd.add_subcommand("topics", "queues of each topic: min/max offsets, sizes, newest message");
   topics->add_option("-t,--topic", opt.topic, "only this topic");
   auto* show = cmd.add_subcommand("show", "a group's committed offsets, lag and commit blockers per queue");

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
       ->default_str("async");
   cmd.add_option("--window", opt.window, "async: messages in flight")->check(CLI::PositiveNumber)->default_str("1024");
   cmd.add_option("--retries", opt.retries, "retries after a failed attempt")->check(CLI::NonNegativeNumber)->default_str("2");
-  cmd.add_option_function<std::string>("--timeout", mq::cli::to_duration(opt.timeout),
+  cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"),
                                        "time budget per message, retries included")
       ->default_str("3s");
   cmd.add_option("-k,--key", opt.key, "message key (same key, same queue)");

@@ -51,6 +51,7 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   client::TailOptions to;
   to.topic = opt.topic;
   to.to_end = opt.to_end;
+  to.timeout = opt.timeout;
   if (Status s = parse_from(opt.from, to); !s) return fail(s);
   if (!opt.tag.empty() && opt.tag != "*") {
     auto tags = client::split_tags(opt.tag);
@@ -86,6 +87,7 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
     go.max_retries = static_cast<uint32_t>(opt.max_retries);
     go.commit_interval = opt.commit_interval;
     go.stop_grace = opt.stop_grace;
+    go.request_timeout = opt.timeout;
     client::GroupConsumer gc(**cluster, go);
     Status st = gc.run(
         [&](const storage::RecordView& m) -> std::optional<uint64_t> {

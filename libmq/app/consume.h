@@ -21,6 +21,7 @@ struct ConsumeOptions {
   std::string format = "body";     // body | json | TEMPLATE
   bool nul = false;                // -0
   std::string tag;                 // TAG[||TAG...]
+  Millis timeout{3000};            // per request (pulls: on top of the long poll)
   // Consumer-group options.
   std::string exec;
   int concurrency = 1;

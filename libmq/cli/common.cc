@@ -120,6 +120,15 @@ std::function<void(const std::string&)> to_duration(Millis& out) {
   };
 }
 
+std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag) {
+  return [&out, flag = std::move(flag)](const std::string& v) {
+    auto r = parse_duration(v);
+    if (!r) throw CLI::ValidationError(r.status().message());
+    if (r->count() <= 0) throw CLI::ValidationError(fmt::format("invalid {} '{}': must be more than 0", flag, v));
+    out = *r;
+  };
+}
+
 std::function<void(const std::string&)> to_size(uint64_t& out) {
   return [&out](const std::string& v) {
     auto r = parse_size(v);

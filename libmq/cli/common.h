@@ -38,6 +38,9 @@ std::string closest_option(const CLI::App& app, std::string_view typed);
 
 // Option callbacks that validate while parsing (bad values are usage errors).
 std::function<void(const std::string&)> to_duration(Millis& out);
+// A duration that must be more than zero: a time limit of 0 would fail every
+// request (or message) at once.
+std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag);
 std::function<void(const std::string&)> to_size(uint64_t& out);
 
 // "a:1,b:2" -> {"a:1","b:2"}; each must be HOST:PORT.

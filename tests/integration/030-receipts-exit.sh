@@ -40,7 +40,9 @@ set -e
 # usage errors: exit 2
 for cmd in "mq-send --no-such-flag -t x" "mq-send" "mq-send -t x --mode fast" "mq-send -t x --timeout 5parsecs" \
            "mq-send -t bad/topic m" "mq-consume" "mq-consume -t x --format" "mq-broker --flush sometimes" \
-           "mq-broker --segment-size 12XB" "mq-consume -t x --from yesterday"; do
+           "mq-broker --segment-size 12XB" "mq-consume -t x --from yesterday" "mq-send -t x --timeout 0s m" \
+           "mq-consume -t x --timeout 0" "mq-consume -t x -g g --consume-timeout 0ms" "mq-replay -t x --timeout 0s" \
+           "mq-offset topics --timeout 0s"; do
   set +e
   # shellcheck disable=SC2086
   timeout 10 $cmd -b "$B1" </dev/null >/dev/null 2>"$T/usage.err"; rc=$?
@@ -48,6 +50,9 @@ for cmd in "mq-send --no-such-flag -t x" "mq-send" "mq-send -t x --mode fast" "m
   [[ $rc -eq 2 ]] || fail "'$cmd' exited $rc, expected 2 ($(cat "$T/usage.err"))"
   [[ $(count_lines "$T/usage.err") -le 3 ]] || fail "'$cmd' printed a long error: $(cat "$T/usage.err")"
 done
+# common flags also after mq-offset's subcommand (SPEC: mq-offset topics [-b BROKERS])
+timeout 10 mq-offset topics -b "$B1" --timeout 5s --format tsv >"$T/topics.tsv" || fail "mq-offset topics -b exited $?"
+cut -f1 "$T/topics.tsv" | grep -qx r || fail "mq-offset topics -b: no topic r in $(cat "$T/topics.tsv")"
 for p in mq-broker mq-send mq-consume; do
   $p --help >/dev/null || fail "$p --help exited $?"
   $p --version | grep -q "$p" || fail "$p --version"
