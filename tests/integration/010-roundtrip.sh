@@ -55,4 +55,12 @@ set -o pipefail
 [[ $rc -eq 0 ]] || fail "mq-consume | head -n 3 exited $rc"
 [[ ! -s $T/head.err ]] || fail "mq-consume printed on a closed stdout: $(cat "$T/head.err")"
 [[ $(count_lines "$T/head") -eq 3 ]] || fail "head got $(count_lines "$T/head") lines"
+
+# a topic that exists nowhere: said on stderr (a typo is not silence), exit 0 with -e; -q hides it
+timeout 10 mq-consume -b "$B1" -t no-such-topic --from earliest -e >"$T/none.out" 2>"$T/none.err" \
+  || fail "mq-consume -e of a missing topic exited $?"
+[[ ! -s $T/none.out ]] || fail "mq-consume -e of a missing topic printed: $(cat "$T/none.out")"
+grep -q "topic 'no-such-topic' does not exist" "$T/none.err" || fail "missing topic not reported: $(cat "$T/none.err")"
+timeout 10 mq-consume -b "$B1" -t no-such-topic -e -q 2>"$T/none.q.err" || fail "mq-consume -q -e of a missing topic exited $?"
+[[ ! -s $T/none.q.err ]] || fail "-q still reported: $(cat "$T/none.q.err")"
 echo "$TEST_NAME: ok"
