@@ -265,7 +265,8 @@ Status broker(const BrokerOptions& opt) {
   unsigned nthreads = opt.io_threads ? opt.io_threads : std::clamp(std::thread::hardware_concurrency() / 2, 1u, 4u);
   auto work = asio::make_work_guard(io);
   std::vector<std::thread> threads;
-  for (unsigned i = 0; i < nthreads; ++i) threads.emplace_back([&io] {
+  for (unsigned i = 0; i < nthreads; ++i)
+    threads.emplace_back([&io] {
       name_this_thread("mq-io");
       io.run();
     });
