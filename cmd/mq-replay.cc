@@ -15,8 +15,8 @@ int main(int argc, char** argv) {
   cmd.add_option("-t,--topic", opt.topic, "topic to read");
   cmd.add_option("--dlq", opt.dlq, "re-drive the dead letters of GROUP");
   cmd.add_option("-i,--input", opt.input, "publish a file written by --format json (- = stdin)");
-  cmd.add_option("--from", opt.from, "first OFFSET, TIME or earliest (the default)");
-  cmd.add_option("--until", opt.until, "stop before OFFSET, TIME or latest (default: the end at start)");
+  cmd.add_option("--from", opt.from, "first OFFSET, -N (N before the end), TIME or earliest (the default)");
+  cmd.add_option("--until", opt.until, "stop before OFFSET, -N, TIME or latest (default: the end at start)");
   cmd.add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "only queue Q");
   cmd.add_option_function<std::string>("--key", [&opt](const std::string& k) { opt.key = k; },
                                        "only messages with key KEY");

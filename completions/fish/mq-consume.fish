@@ -17,7 +17,7 @@ complete -c mq-consume -s g -l group -x -a '(__mq_names groups group)' -d 'consu
 complete -c mq-consume -s b -l broker -x -d 'brokers HOST:PORT[,HOST:PORT...]'
 complete -c mq-consume -l credentials -r -F -d 'file with user and password lines'
 complete -c mq-consume -l tls-ca -r -F -d 'connect with TLS, trusting this CA'
-complete -c mq-consume -l from -x -a 'earliest latest' -d 'start: earliest, latest, OFFSET or TIME'
+complete -c mq-consume -l from -x -a 'earliest latest' -d 'start: earliest, latest, OFFSET, -N or TIME'
 complete -c mq-consume -s n -l count -x -d 'stop after COUNT messages'
 complete -c mq-consume -s e -l exit -d 'stop at the end of every queue'
 complete -c mq-consume -l format -x -a 'body json' -d 'output: body, json or a template'

@@ -20,6 +20,9 @@ Status parse_from(std::string_view from, client::TailOptions& t) {
     t.from = client::FromKind::latest;
   } else if (from == "earliest") {
     t.from = client::FromKind::earliest;
+  } else if (auto n = parse_back_count(from)) {
+    t.from = client::FromKind::back;
+    t.from_offset = *n;
   } else if (looks_like_time(from)) {
     auto ms = parse_time(from, now_ms());
     if (!ms) return ms.status();
@@ -28,7 +31,7 @@ Status parse_from(std::string_view from, client::TailOptions& t) {
   } else {
     auto off = parse_uint(from, "--from");
     if (!off)
-      return Status::invalid(fmt::format("invalid --from '{}': expected earliest, latest, an offset or a time", from));
+      return Status::invalid(fmt::format("invalid --from '{}': expected earliest, latest, an offset, -N or a time", from));
     t.from = client::FromKind::offset;
     t.from_offset = *off;
   }

@@ -403,20 +403,24 @@ struct GroupConsumer::Impl {
                                    }));
       return;
     }
-    // latest: the queue's end now
+    // latest: the queue's end now; back: that many before it
     std::string payload;
     ByteWriter(payload).str16(q->ref.topic);
     uint32_t queue = q->ref.queue;
+    uint64_t back = opt.from == FromKind::back ? opt.from_offset : 0;
     bn(q->node).channel->request(
         Type::topic_info, std::move(payload), opt.request_timeout,
-        poster([this, k, queue, commit_init](Result<protocol::Frame> r) {
+        poster([this, k, queue, back, commit_init](Result<protocol::Frame> r) {
           protocol::TopicInfoResponse resp;
           if (r && r->header.status == protocol::Code::ok && resp.decode(r->payload)) {
-            uint64_t end = 0;
+            uint64_t end = 0, min = 0;
             for (auto& t : resp.topics)
               for (auto& qs : t.queues)
-                if (qs.queue == queue) end = qs.max_offset;
-            commit_init(end);
+                if (qs.queue == queue) {
+                  end = qs.max_offset;
+                  min = std::min(qs.min_offset, end);
+                }
+            commit_init(end - std::min(back, end - min));
           } else {
             timers.emplace(Clock::now() + Millis(1000), [this, k] {
               auto it = queues.find(k);

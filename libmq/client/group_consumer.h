@@ -38,7 +38,7 @@ struct GroupOptions {
   std::string group;
   std::string topic;
   FromKind from = FromKind::latest;  // for queues the group has no offset for yet
-  uint64_t from_offset = 0;
+  uint64_t from_offset = 0;  // offset: that offset; back: how many before the end
   int64_t from_ms = 0;
   uint64_t count = 0;      // -n: stop after this many finished messages (0 = no limit)
   bool to_end = false;     // -e: stop once every assigned queue is caught up and nothing is in flight

@@ -21,6 +21,11 @@ Result<ReplayBound> parse_replay_bound(std::string_view text, int64_t now) {
     b.offset = text == "earliest" ? 0 : UINT64_MAX;  // clamped to the queue's range
     return b;
   }
+  if (auto n = parse_back_count(text)) {
+    b.kind = ReplayBound::Kind::back;
+    b.offset = *n;
+    return b;
+  }
   if (!looks_like_time(text)) {
     auto off = parse_uint(text, "offset");
     if (!off) return off.status();
@@ -44,6 +49,7 @@ Result<uint64_t> resolve_bound(Admin& admin, const std::string& topic, const pro
   switch (b.kind) {
     case ReplayBound::Kind::none: break;
     case ReplayBound::Kind::offset: off = b.offset; break;
+    case ReplayBound::Kind::back: off = q.max_offset - std::min(b.offset, q.max_offset); break;
     case ReplayBound::Kind::time: {
       auto r = admin.offset_for_time(topic, q.queue, b.ms);
       if (!r) return r.status();

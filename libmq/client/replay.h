@@ -25,14 +25,14 @@ namespace mq::client {
 
 // A bound of --from/--until: nothing, an offset (the same in every queue) or a time.
 struct ReplayBound {
-  enum class Kind { none, offset, time };
+  enum class Kind { none, offset, time, back };  // back: `offset` messages before the end
   Kind kind = Kind::none;
   uint64_t offset = 0;
   int64_t ms = 0;
 };
 
 // "" = none, "earliest"/"latest" = the queue's first/end offset, digits = offset,
-// otherwise a time as in parse_time.
+// "-N" = N messages before the end, otherwise a time as in parse_time.
 Result<ReplayBound> parse_replay_bound(std::string_view text, int64_t now);
 
 struct ReplayRange {

@@ -31,12 +31,13 @@
 
 namespace mq::client {
 
-enum class FromKind { earliest, latest, offset, time };
+// back: from_offset messages before each queue's end (--from -N).
+enum class FromKind { earliest, latest, offset, time, back };
 
 struct TailOptions {
   std::string topic;
   FromKind from = FromKind::latest;
-  uint64_t from_offset = 0;
+  uint64_t from_offset = 0;  // offset: that offset; back: how many before the end
   int64_t from_ms = 0;
   bool to_end = false;
   std::vector<std::string> tags;  // empty = every message

@@ -102,6 +102,12 @@ bool looks_like_time(std::string_view t) {
   return t.find('-') != std::string_view::npos || t.find(':') != std::string_view::npos;
 }
 
+std::optional<uint64_t> parse_back_count(std::string_view t) {
+  uint64_t n;
+  if (t.size() < 2 || t[0] != '-' || !to_u64(t.substr(1), n)) return std::nullopt;
+  return n;
+}
+
 Result<int64_t> parse_time(std::string_view text, int64_t now) {
   auto bad = [&](std::string_view why) {
     return Status::invalid(fmt::format(

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,9 @@ Result<uint64_t> parse_size(std::string_view text);
 Result<int64_t> parse_time(std::string_view text, int64_t now_ms);
 // True when text looks like a time rather than an offset (for --from OFFSET|TIME).
 bool looks_like_time(std::string_view text);
+// "-N" with digits only (kcat's -o -N): N messages before the end of each
+// queue. nullopt for anything else ("-15m" is a time, "42" an offset).
+std::optional<uint64_t> parse_back_count(std::string_view text);
 // Plain non-negative integer (no sign, no spaces).
 Result<uint64_t> parse_uint(std::string_view text, std::string_view what);
 

@@ -17,6 +17,13 @@ awk '{ if ($1 in last && $2 <= last[$1]) { print "queue " $1 ": " $2 " after " l
   "$T/ordered" || fail "sync mode broke per-queue order"
 # keyless messages spread over all 4 queues
 [[ $(cut -d' ' -f1 "$T/ordered" | sort -u | wc -l) -eq 4 ]] || fail "keyless messages did not spread over 4 queues"
+# --from -N: the last N of each queue (kcat's -o -N); more than a queue holds is all of it
+timeout 30 mq-consume -b "$B1" -t ordered --from -3 -e --format '%q %s\n' >"$T/last3"
+for q in 0 1 2 3; do
+  awk -v q="$q" '$1 == q' "$T/ordered" | tail -n 3 | diff - <(awk -v q="$q" '$1 == q' "$T/last3") >/dev/null \
+    || fail "--from -3, queue $q: $(awk -v q="$q" '$1 == q' "$T/last3" | tr '\n' ' ')"
+done
+[[ $(timeout 30 mq-consume -b "$B1" -t ordered --from -100000 -e | wc -l) -eq 3000 ]] || fail "--from -100000 is not everything"
 
 # BODY arguments, key routing, tag, properties, json output
 timeout 10 mq-send -b "$B1" -t args -k user-7 --tag red -p a=1 -p b=two "first body" "second body" || fail "args send"

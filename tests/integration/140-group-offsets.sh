@@ -36,6 +36,14 @@ timeout 10 mq-consume -b "$B1" -t o -g fresh -e >"$T/h" || fail "fresh group -e"
 timeout 10 mq-send -b "$B1" -t o "after-fresh" || fail "send after"
 timeout 10 mq-consume -b "$B1" -t o -g fresh -e >"$T/i" || fail "fresh group second run"
 [[ $(cat "$T/i") == after-fresh ]] || fail "fresh group got '$(cat "$T/i")'"
+# a new group with --from -N starts N before each queue's end (once: then its commits count)
+timeout 10 mq-consume -b "$B1" -t o -g back2 --from -2 -e --format '%q %o\n' >"$T/back2" || fail "--from -2 group"
+timeout 10 mq-offset -b "$B1" topics -t o --format tsv | awk -F'\t' 'NR > 1 && $6 > 0 { for (o = ($5 >= 2 ? $5 - 2 : 0); o < $5; o++) print $2, o }' \
+  | sort >"$T/back2.want"
+[[ $(count_lines "$T/back2") -eq 2 ]] || fail "--from -2 group on 1 queue read $(count_lines "$T/back2") messages"
+sort "$T/back2" | diff - "$T/back2.want" >/dev/null || fail "--from -2 group read $(tr '\n' ' ' <"$T/back2"), want $(tr '\n' ' ' <"$T/back2.want")"
+timeout 10 mq-consume -b "$B1" -t o -g back2 --from -2 -e >"$T/back2.again" || fail "--from -2 group again"
+[[ ! -s $T/back2.again ]] || fail "a second run of group back2 read again: $(tr '\n' ' ' <"$T/back2.again")"
 # SIGTERM is a clean exit too
 seq 2001 2200 | timeout 10 mq-send -b "$B1" -t o || fail "send 3"
 spawn cpid mq-consume -b "$B1" -t o -g g >"$T/j" 2>/dev/null

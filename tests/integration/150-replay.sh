@@ -17,6 +17,9 @@ timeout 10 mq-replay -b "$B1" -t r --queue 1 >"$T/q1" || fail "empty queue"
 [[ ! -s $T/q1 ]] || fail "queue 1 should be empty"
 timeout 10 mq-replay -b "$B1" -t r --from 95 --format '%q:%o:%s\n' >"$T/tmpl" || fail "template"
 printf '0:95:96\n0:96:97\n0:97:98\n0:98:99\n0:99:100\n' | diff - "$T/tmpl" >/dev/null || fail "template output: $(cat "$T/tmpl")"
+# -N counts back from each queue's end (kcat's -o -N), for --until too
+timeout 10 mq-replay -b "$B1" -t r --from -5 --until -2 --format '%q:%o:%s\n' >"$T/back" || fail "--from -5 --until -2"
+printf '0:95:96\n0:96:97\n0:97:98\n' | diff - "$T/back" >/dev/null || fail "--from -5 --until -2 gave: $(cat "$T/back")"
 # closed stdout is a normal end
 set +o pipefail
 timeout 10 mq-replay -b "$B1" -t r | head -n 3 >"$T/head"

@@ -47,6 +47,9 @@ TEST_CASE("replay bounds are offsets when they are digits and times otherwise", 
   auto end = client::parse_replay_bound("latest", 0);
   REQUIRE(end);
   CHECK((end->kind == client::ReplayBound::Kind::offset && end->offset == UINT64_MAX));
+  auto back = client::parse_replay_bound("-5", 0);
+  REQUIRE(back);
+  CHECK((back->kind == client::ReplayBound::Kind::back && back->offset == 5));
   auto bad = client::parse_replay_bound("12x", 0);
   REQUIRE_FALSE(bad);
   CHECK(bad.status().code() == Code::invalid_argument);

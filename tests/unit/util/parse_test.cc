@@ -119,6 +119,19 @@ TEST_CASE("offsets and times are told apart for --from", "[util]") {
   CHECK(looks_like_time("2026-11-25T10:00:00Z"));
 }
 
+TEST_CASE("-N counts back from the end; -15m, -, 12 and -1x are not counts", "[util]") {
+  CHECK(parse_back_count("-10") == std::optional<uint64_t>(10));
+  CHECK(parse_back_count("-0") == std::optional<uint64_t>(0));
+  CHECK(parse_back_count("-18446744073709551615") == std::optional<uint64_t>(UINT64_MAX));
+  CHECK_FALSE(parse_back_count("-18446744073709551616"));  // overflow: not silently clamped
+  CHECK_FALSE(parse_back_count("-15m"));
+  CHECK_FALSE(parse_back_count("-"));
+  CHECK_FALSE(parse_back_count("12"));
+  CHECK_FALSE(parse_back_count("-1x"));
+  CHECK_FALSE(parse_back_count("--1"));
+  CHECK_FALSE(parse_back_count(""));
+}
+
 TEST_CASE("format_time prints RFC 3339 UTC with milliseconds", "[util]") {
   CHECK(format_time(1795600800250) == "2026-11-25T10:00:00.250Z");
   CHECK(format_time(0) == "1970-01-01T00:00:00.000Z");
