@@ -119,7 +119,7 @@ TEST_CASE("offsets and times are told apart for --from", "[util]") {
   CHECK(looks_like_time("2026-11-25T10:00:00Z"));
 }
 
-TEST_CASE("-N counts back from the end; -15m, -, 12 and -1x are not counts", "[util]") {
+TEST_CASE("a back count is a minus and digits only: -15m, -, 12 and -1x are not counts", "[util]") {
   CHECK(parse_back_count("-10") == std::optional<uint64_t>(10));
   CHECK(parse_back_count("-0") == std::optional<uint64_t>(0));
   CHECK(parse_back_count("-18446744073709551615") == std::optional<uint64_t>(UINT64_MAX));
