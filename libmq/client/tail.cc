@@ -237,12 +237,7 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
   }
   // Said once, so that a mistyped topic is not just silence (-q hides it).
   bool all_answered = std::none_of(sources_.begin(), sources_.end(), [](auto& s) { return s.warned; });
-  if (queues_.empty() && all_answered) {
-    if (opt_.to_end)
-      spdlog::warn("topic '{}' does not exist: nothing to read", opt_.topic);
-    else
-      spdlog::warn("topic '{}' does not exist yet: waiting for its first message", opt_.topic);
-  }
+  if (queues_.empty() && all_answered) say_topic_missing(opt_.topic, opt_.to_end);
   for (;;) {
     if (stop.load()) return Status::ok();
     int64_t now = now_ms();

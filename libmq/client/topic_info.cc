@@ -1,5 +1,7 @@
 #include "client/topic_info.h"
 
+#include <spdlog/spdlog.h>
+
 #include "util/bytes.h"
 
 namespace mq::client {
@@ -14,6 +16,23 @@ Result<protocol::TopicInfoResponse> fetch_topic_info(const BrokerNode& node, std
   if (!r) return reach_error(r.status()).with_context(fmt::format("topic info from {}", node.address));
   if (!info.decode(r->payload)) return Status::corruption(fmt::format("bad topic info answer from {}", node.address));
   return info;
+}
+
+bool topic_missing(Cluster& cluster, std::string_view topic, Millis timeout) {
+  for (size_t n : cluster.read_sources()) {
+    auto info = fetch_topic_info(cluster.node(n), topic, timeout);
+    if (!info) return false;
+    for (auto& t : info->topics)
+      if (t.topic == topic) return false;
+  }
+  return true;
+}
+
+void say_topic_missing(std::string_view topic, bool to_end) {
+  if (to_end)
+    spdlog::warn("topic '{}' does not exist: nothing to read", topic);
+  else
+    spdlog::warn("topic '{}' does not exist yet: waiting for its first message", topic);
 }
 
 }  // namespace mq::client

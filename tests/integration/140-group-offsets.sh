@@ -44,6 +44,9 @@ timeout 10 mq-offset -b "$B1" topics -t o --format tsv | awk -F'\t' 'NR > 1 && $
 sort "$T/back2" | diff - "$T/back2.want" >/dev/null || fail "--from -2 group read $(tr '\n' ' ' <"$T/back2"), want $(tr '\n' ' ' <"$T/back2.want")"
 timeout 10 mq-consume -b "$B1" -t o -g back2 --from -2 -e >"$T/back2.again" || fail "--from -2 group again"
 [[ ! -s $T/back2.again ]] || fail "a second run of group back2 read again: $(tr '\n' ' ' <"$T/back2.again")"
+# a group of a topic no broker has says so, like the tail
+timeout 10 mq-consume -b "$B1" -t no-such-topic -g g -e 2>"$T/none.err" || fail "group -e of a missing topic exited $?"
+grep -q "topic 'no-such-topic' does not exist" "$T/none.err" || fail "group: missing topic not reported: $(cat "$T/none.err")"
 # SIGTERM is a clean exit too
 seq 2001 2200 | timeout 10 mq-send -b "$B1" -t o || fail "send 3"
 spawn cpid mq-consume -b "$B1" -t o -g g >"$T/j" 2>/dev/null
