@@ -10,7 +10,6 @@
 #include "client/exec.h"
 #include "client/group_consumer.h"
 #include "client/tail.h"
-#include "client/topic_info.h"
 
 namespace mq::app {
 
@@ -92,7 +91,6 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
     go.commit_interval = opt.commit_interval;
     go.stop_grace = opt.stop_grace;
     go.request_timeout = opt.timeout;
-    if (client::topic_missing(**cluster, opt.topic, opt.timeout)) client::say_topic_missing(opt.topic, opt.to_end);
     client::GroupConsumer gc(**cluster, go);
     Status st = gc.run(
         [&](const storage::RecordView& m) -> std::optional<uint64_t> {

@@ -16,6 +16,7 @@
 
 #include "client/exec.h"
 #include "client/process_queue.h"
+#include "client/topic_info.h"
 #include "protocol/group_messages.h"
 #include "protocol/message_id.h"
 #include "protocol/messages.h"
@@ -115,6 +116,31 @@ struct GroupConsumer::Impl {
   std::vector<std::thread> workers;
   std::atomic<bool> workers_quit{false};
   std::atomic<bool> kill_running{false};
+
+  // Each queue's range when this consumer started, per read source. --from
+  // latest and -N count from these ends, not from the end when the queue is
+  // assigned (a heartbeat later): what is sent in between is not skipped,
+  // and a topic created later is read from its start, as the tail does.
+  std::map<std::pair<size_t, uint32_t>, std::pair<uint64_t, uint64_t>> start_ranges;  // min, max
+  std::set<size_t> start_known;  // sources that answered at start
+
+  // Blocking, before the event loop (like the tail's start). A pair whose
+  // brokers all fail to answer is left out: its queues count from the end at
+  // assignment, as before.
+  void read_start_ranges() {
+    for (auto& n : nodes) {
+      for (size_t via : n.route) {
+        auto info = fetch_topic_info(cluster.node(via), opt.topic, opt.request_timeout);
+        if (!info) continue;
+        for (auto& t : info->topics)
+          if (t.topic == opt.topic)
+            for (auto& qs : t.queues) start_ranges[{n.index, qs.queue}] = {std::min(qs.min_offset, qs.max_offset), qs.max_offset};
+        start_known.insert(n.index);
+        break;
+      }
+    }
+    if (start_known.size() == nodes.size() && start_ranges.empty()) say_topic_missing(opt.topic, opt.to_end);
+  }
 
   const GroupConsumer::OnMessage* on_message = nullptr;
   const std::function<uint64_t()>* written = nullptr;
@@ -403,11 +429,17 @@ struct GroupConsumer::Impl {
                                    }));
       return;
     }
-    // latest: the queue's end now; back: that many before it
+    // latest: the queue's end at start; back: that many before it
+    uint64_t back = opt.from == FromKind::back ? opt.from_offset : 0;
+    if (start_known.count(q->node)) {
+      auto it = start_ranges.find({q->node, q->ref.queue});
+      if (it == start_ranges.end()) return commit_init(0);  // created since: all of it
+      auto [min, end] = it->second;
+      return commit_init(end - std::min(back, end - min));
+    }
     std::string payload;
     ByteWriter(payload).str16(q->ref.topic);
     uint32_t queue = q->ref.queue;
-    uint64_t back = opt.from == FromKind::back ? opt.from_offset : 0;
     bn(q->node).channel->request(
         Type::topic_info, std::move(payload), opt.request_timeout,
         poster([this, k, queue, back, commit_init](Result<protocol::Frame> r) {
@@ -929,6 +961,7 @@ struct GroupConsumer::Impl {
       nodes.push_back(std::move(n));
     }
     if (nodes.empty()) return Status::unavailable("no broker reachable");
+    read_start_ranges();
     if (!opt.exec.empty())
       for (int i = 0; i < opt.concurrency; ++i) workers.emplace_back([this] { worker(); });
     auto next_commit = Clock::now() + opt.commit_interval;

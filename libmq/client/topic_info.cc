@@ -18,16 +18,6 @@ Result<protocol::TopicInfoResponse> fetch_topic_info(const BrokerNode& node, std
   return info;
 }
 
-bool topic_missing(Cluster& cluster, std::string_view topic, Millis timeout) {
-  for (size_t n : cluster.read_sources()) {
-    auto info = fetch_topic_info(cluster.node(n), topic, timeout);
-    if (!info) return false;
-    for (auto& t : info->topics)
-      if (t.topic == topic) return false;
-  }
-  return true;
-}
-
 void say_topic_missing(std::string_view topic, bool to_end) {
   if (to_end)
     spdlog::warn("topic '{}' does not exist: nothing to read", topic);

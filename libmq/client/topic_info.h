@@ -15,10 +15,6 @@ namespace mq::client {
 // "bad topic info answer from HOST:PORT" (corruption).
 Result<protocol::TopicInfoResponse> fetch_topic_info(const BrokerNode& node, std::string_view topic, Millis timeout);
 
-// True when every broker readers go to (cluster.read_sources()) answered and
-// none has `topic`; false when one has it or did not answer.
-bool topic_missing(Cluster& cluster, std::string_view topic, Millis timeout);
-
 // The consumer's one-line notice for a topic no broker has (a mistyped name
 // is not just silence): with `to_end` there is nothing to read, else it waits
 // for the topic's first message.

@@ -44,6 +44,15 @@ timeout 10 mq-offset -b "$B1" topics -t o --format tsv | awk -F'\t' 'NR > 1 && $
 sort "$T/back2" | diff - "$T/back2.want" >/dev/null || fail "--from -2 group read $(tr '\n' ' ' <"$T/back2"), want $(tr '\n' ' ' <"$T/back2.want")"
 timeout 10 mq-consume -b "$B1" -t o -g back2 --from -2 -e >"$T/back2.again" || fail "--from -2 group again"
 [[ ! -s $T/back2.again ]] || fail "a second run of group back2 read again: $(tr '\n' ' ' <"$T/back2.again")"
+# a new group started before its topic exists reads the topic from its first message: --from
+# latest is the end when the consumer started (the tail does the same), not when a heartbeat
+# later brings the assignment
+spawn early mq-consume -b "$B1" -t born-later -g early --format '%s\n' >"$T/early.out" 2>"$T/early.err"
+wait_until 10 grep -q "does not exist yet" "$T/early.err" || fail "early group: no notice: $(cat "$T/early.err")"
+seq 1 5 | timeout 10 mq-send -b "$B1" -t born-later --mode sync || fail "send born-later"
+wait_until 15 bash -c "[[ \$(wc -l <'$T/early.out') -ge 5 ]]" || fail "early group got $(tr '\n' ' ' <"$T/early.out")"
+kill -TERM "$early"; timeout 20 tail --pid="$early" -f /dev/null || true
+sort -n "$T/early.out" | diff - <(seq 1 5) >/dev/null || fail "early group got $(tr '\n' ' ' <"$T/early.out")"
 # a group of a topic no broker has says so, like the tail
 timeout 10 mq-consume -b "$B1" -t no-such-topic -g g -e 2>"$T/none.err" || fail "group -e of a missing topic exited $?"
 grep -q "topic 'no-such-topic' does not exist" "$T/none.err" || fail "group: missing topic not reported: $(cat "$T/none.err")"
