@@ -134,7 +134,8 @@ struct GroupConsumer::Impl {
         if (!info) continue;
         for (auto& t : info->topics)
           if (t.topic == opt.topic)
-            for (auto& qs : t.queues) start_ranges[{n.index, qs.queue}] = {std::min(qs.min_offset, qs.max_offset), qs.max_offset};
+            for (auto& qs : t.queues)
+              start_ranges[{n.index, qs.queue}] = {std::min(qs.min_offset, qs.max_offset), qs.max_offset};
         start_known.insert(n.index);
         break;
       }
