@@ -12,7 +12,8 @@ int main(int argc, char** argv) {
   mq::app::ConsumeOptions opt;
   mq::cli::add_common_flags(cmd, opt.common);
   cmd.add_option("-t,--topic", opt.topic, "topic to read")->required();
-  cmd.add_option("--from", opt.from, "earliest, latest, OFFSET, -N (N before the end) or TIME")->default_str("latest");
+  cmd.add_option("--from", opt.from, "earliest, latest, OFFSET, -N (N before the end) or TIME")
+      ->default_str("latest");
   cmd.add_option("-n,--count", opt.count, "stop after COUNT messages");
   cmd.add_flag("-e,--exit", opt.to_end, "stop at the end of every queue");
   cmd.add_option("--format", opt.format, "body, json or a template (%t %q %o %i %k %T %s %p{NAME})")
@@ -34,7 +35,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->default_str("2000")
       ->group(g);
-  cmd.add_option_function<std::string>("--consume-timeout", mq::cli::to_timeout(opt.consume_timeout, "--consume-timeout"),
+  cmd.add_option_function<std::string>("--consume-timeout",
+                                       mq::cli::to_timeout(opt.consume_timeout, "--consume-timeout"),
                                        "a message unfinished after this has failed")
       ->default_str("15m")
       ->group(g);

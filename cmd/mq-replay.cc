@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
   cmd.add_option("--window", opt.window, "messages in flight when publishing")
       ->check(CLI::PositiveNumber)
       ->default_str("1024");
-  cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"), "time budget per request")
+  cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"),
+                                       "time budget per request")
       ->default_str("3s");
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
   return mq::cli::exit_code(mq::app::replay(opt, mq::cli::stdio()));

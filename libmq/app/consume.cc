@@ -31,7 +31,8 @@ Status parse_from(std::string_view from, client::TailOptions& t) {
   } else {
     auto off = parse_uint(from, "--from");
     if (!off)
-      return Status::invalid(fmt::format("invalid --from '{}': expected earliest, latest, an offset, -N or a time", from));
+      return Status::invalid(
+          fmt::format("invalid --from '{}': expected earliest, latest, an offset, -N or a time", from));
     t.from = client::FromKind::offset;
     t.from_offset = *off;
   }

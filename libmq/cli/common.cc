@@ -124,7 +124,8 @@ std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag
   return [&out, flag = std::move(flag)](const std::string& v) {
     auto r = parse_duration(v);
     if (!r) throw CLI::ValidationError(r.status().message());
-    if (r->count() <= 0) throw CLI::ValidationError(fmt::format("invalid {} '{}': must be more than 0", flag, v));
+    if (r->count() <= 0)
+      throw CLI::ValidationError(fmt::format("invalid {} '{}': must be more than 0", flag, v));
     out = *r;
   };
 }
