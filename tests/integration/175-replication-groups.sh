@@ -11,13 +11,6 @@
 #    pending delayed retry once, without repeating the retry level the master had already moved.
 . "$(dirname "$0")/lib.sh"
 
-# committed FILE GROUP TOPIC: the sum of GROUP's committed offsets on TOPIC in an offsets.json
-committed() {
-  [[ -s $1 ]] || { echo 0; return; }
-  jq -r --arg g "$2" --arg t "$3" '[.offsets[] | select(.group == $g and .topic == $t) | .offset] | add // 0' "$1"
-}
-# committed_is FILE GROUP TOPIC N
-committed_is() { [[ $(committed "$1" "$2" "$3") -eq $4 ]]; }
 logs_equal() { same_logs "$T/m" "$T/s"; }
 # lag_json: the slave columns of the master's first topics row
 lag_json() { timeout 10 mq-offset -b "$M" topics -t lag --format json | jq -c '.[0] | [.slave, .slave_state, .slave_lag_bytes, .slave_lag_ms]'; }

@@ -167,6 +167,15 @@ wait_until() {
   done
 }
 
+# committed FILE GROUP TOPIC: the sum of GROUP's committed offsets on TOPIC in an offsets.json
+# (a broker writes it at most every 200 ms: a kill -9 right after a commit may lose it)
+committed() {
+  [[ -s $1 ]] || { echo 0; return; }
+  jq -r --arg g "$2" --arg t "$3" '[.offsets[] | select(.group == $g and .topic == $t) | .offset] | add // 0' "$1"
+}
+# committed_is FILE GROUP TOPIC N
+committed_is() { [[ $(committed "$1" "$2" "$3") -eq $4 ]]; }
+
 # same_logs DATA_A DATA_B: the commit logs of two data directories hold the same bytes (a master
 # and its slave). A running broker keeps zeros written past its log end (preallocation, see
 # mq-data(5)), each as far as it got: those are not part of the log and are not compared.
