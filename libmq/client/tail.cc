@@ -76,9 +76,11 @@ Status Tail::resolve(Source& s, bool first) {
         case FromKind::earliest: qs.next = q.min_offset; break;
         case FromKind::latest: qs.next = q.max_offset; break;
         case FromKind::offset: qs.next = std::clamp(opt_.from_offset, q.min_offset, q.max_offset); break;
-        case FromKind::back:
-          qs.next = q.max_offset - std::min(opt_.from_offset, q.max_offset - q.min_offset);
+        case FromKind::back: {
+          uint64_t lo = std::min(q.min_offset, q.max_offset);
+          qs.next = q.max_offset - std::min(opt_.from_offset, q.max_offset - lo);
           break;
+        }
         case FromKind::time: {
           protocol::OffsetForTimeRequest req{opt_.topic, q.queue, opt_.from_ms};
           std::string p;
