@@ -159,6 +159,10 @@ Status check_modes(const ReplayOptions& opt) {
     if (Status v = validate_topic(opt.topic, true); !v) return v;
   if (!opt.dlq.empty())
     if (Status v = validate_group(opt.dlq); !v) return v;
+  // Bad bounds are usage errors before any broker is asked (parsed again for the range).
+  for (auto [flag, text] : {std::pair{"--from", &opt.from}, std::pair{"--until", &opt.until}})
+    if (auto b = client::parse_replay_bound(*text, now_ms()); !b)
+      return Status::invalid(fmt::format("{}: {}", flag, b.status().message()));
   return Status::ok();
 }
 

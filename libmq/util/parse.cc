@@ -122,7 +122,11 @@ Result<int64_t> parse_time(std::string_view text, int64_t now) {
   }
   if (text[0] == '-') {
     auto d = parse_duration(text.substr(1));
-    if (!d) return bad("expected a duration after '-'");
+    if (!d)
+      return bad(text.size() > 1 && text[1] >= '0' && text[1] <= '9'
+                     ? "expected a duration after '-' (in --from and --until, digits alone count "
+                       "messages back: -15)"
+                     : "expected a duration after '-'");
     return now - d->count();
   }
   int y, mo, d, h = 0, mi = 0, s = 0;

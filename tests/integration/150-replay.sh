@@ -215,6 +215,10 @@ rc=0; mq-replay -b "$B1" -i "$T/bin.json" >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || fail "-i without --to-topic: exit $rc"
 rc=0; mq-replay -b "$B1" -t r --from 1x >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || fail "bad --from: exit $rc"
+# a usage error before any broker is asked: exit 2 with none reachable
+rc=0; timeout 10 mq-replay -b 127.0.0.1:1 -t r --until -2x >/dev/null 2>"$T/until.err" || rc=$?
+[[ $rc -eq 2 ]] || fail "bad --until with no broker: exit $rc ($(cat "$T/until.err"))"
+grep -q -- "--until: invalid time '-2x'" "$T/until.err" || fail "bad --until not named: $(cat "$T/until.err")"
 rc=0; timeout 10 mq-replay -b 127.0.0.1:1 -t r >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 1 ]] || fail "unreachable broker: exit $rc"
 note "ok"
