@@ -1,6 +1,7 @@
 #include "app/offset.h"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -205,22 +206,34 @@ std::string undo_line(const std::string& group, const std::string& broker, const
   return fmt::format("{}\t{}\t{}\t{}\t{}\n", group, e.q.topic, broker, e.q.queue, e.expected);
 }
 
-Status reset_cmd(Ctx& c) {
-  const auto& o = c.opt;
+struct ResetTarget {
+  std::optional<int64_t> to_time;
+  std::optional<uint64_t> to_offset;
+};
+
+// The reset's mode and value, checked before any broker is asked (a typo is a usage error).
+Result<ResetTarget> reset_target(const OffsetOptions& o) {
   int modes = (!o.to.empty()) + (!o.to_time.empty()) + (o.shift.has_value());
   if (modes != 1) return Status::invalid("reset needs exactly one of --to, --to-time, --shift");
-  std::optional<int64_t> to_time;
+  ResetTarget r;
   if (!o.to_time.empty()) {
     auto t = parse_time(o.to_time, now_ms());
-    if (!t) return t.status();
-    to_time = *t;
+    if (!t) return t.status().with_context("--to-time");
+    r.to_time = *t;
   }
-  std::optional<uint64_t> to_offset;
   if (!o.to.empty() && o.to != "earliest" && o.to != "latest") {
     auto n = parse_uint(o.to, "--to");
     if (!n) return Status::invalid(fmt::format("invalid --to '{}': expected earliest, latest or an offset", o.to));
-    to_offset = *n;
+    r.to_offset = *n;
   }
+  return r;
+}
+
+Status reset_cmd(Ctx& c) {
+  const auto& o = c.opt;
+  auto target_of = reset_target(o);
+  if (!target_of) return target_of.status();
+  auto [to_time, to_offset] = *target_of;
   // Plan every broker first: nothing is changed unless the whole plan could be made.
   struct Plan {
     Admin* admin;
@@ -260,8 +273,8 @@ Status reset_cmd(Ctx& c) {
           target = static_cast<int64_t>(*off);
         } else {
           if (old < 0)
-            return Status::invalid(
-                fmt::format("--shift: group {} has no offset for {}:{} yet", o.group, t.topic, q.queue));
+            return Status::not_found(fmt::format(
+                "--shift: group {} has no offset for {}:{} yet (use --to or --to-time)", o.group, t.topic, q.queue));
           target = old + *o.shift;
         }
         // The broker clamps again at apply time (the range may have moved since).
@@ -287,7 +300,9 @@ Status reset_cmd(Ctx& c) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return Status::io_error(fmt::format("cannot create the undo directory {}: {}", dir.string(), ec.message()));
-    undo_path = dir / fmt::format("reset-{}-{}.tsv", o.group, now_ms());
+    auto claimed = claim_undo_file(dir, o.group, now_ms());
+    if (!claimed) return claimed.status().with_context("cannot write the undo file");
+    undo_path = std::move(*claimed);
     if (auto w = write_file_atomic(undo_path, undo); !w) return w.with_context("cannot write the undo file");
   }
   cli::Table out({"topic", {"queue", true}, "broker", {"old", true}, {"new", true}, "result"});
@@ -403,7 +418,18 @@ void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
     }
     ln.queue = static_cast<uint32_t>(*q);
     ln.offset = static_cast<int64_t>(*o);
+    ln.line = lineno;
     lines.push_back(std::move(ln));
+  }
+}
+
+Result<fs::path> claim_undo_file(const fs::path& dir, const std::string& group, int64_t ms) {
+  for (int n = 1;; ++n) {
+    fs::path p = dir / (n == 1 ? fmt::format("reset-{}-{}.tsv", group, ms)
+                               : fmt::format("reset-{}-{}-{}.tsv", group, ms, n));
+    UniqueFd fd(::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (fd) return p;
+    if (errno != EEXIST || n >= 1000) return Status::from_errno(p.string(), errno);
   }
 }
 
@@ -446,6 +472,27 @@ Status import_cmd(Ctx& c) {
   for (auto& [key, req] : reqs)
     if (auto g = admins.at(key.first).groups(req.group); !g)
       return client::reach_error(g.status()).with_context("nothing imported");
+  // Every line must name a queue its broker has: a broker keeps the offset of any
+  // queue it is given, so a mistyped topic or queue would stay in show and export.
+  std::map<std::string, std::map<std::string, uint32_t>> queues;  // broker -> topic -> count
+  for (auto& [addr, admin] : admins) {
+    auto ts = admin.topics();
+    if (!ts) return client::reach_error(ts.status()).with_context("nothing imported");
+    for (auto& t : *ts) queues[addr][t.topic] = static_cast<uint32_t>(t.queues.size());
+  }
+  for (auto& l : lines) {
+    auto& known = queues[l.broker];
+    auto it = known.find(l.topic);
+    if (it == known.end())
+      errors.push_back(fmt::format("line {}: topic {} does not exist on {}", l.line, l.topic, l.broker));
+    else if (l.queue >= it->second)
+      errors.push_back(fmt::format("line {}: topic {} has no queue {} on {} (it has {})", l.line, l.topic,
+                                   l.queue, l.broker, it->second));
+  }
+  if (!errors.empty()) {
+    for (size_t i = 0; i + 1 < errors.size(); ++i) spdlog::error("{}", errors[i]);
+    return Status::not_found(fmt::format("{} (nothing imported)", errors.back()));
+  }
   cli::Table t({"group", "topic", "broker", {"queue", true}, {"old", true}, {"new", true}});
   for (auto& [key, req] : reqs) {
     auto res = admins.at(key.first).reset(req);
@@ -471,6 +518,8 @@ Status offset(const OffsetOptions& opt, cli::Stdio io) {
     if (auto st = validate_group(opt.group); !st) return fail(st);
   if (!opt.topic.empty())
     if (auto st = validate_topic(opt.topic, true); !st) return fail(st);
+  if (opt.command == "reset")
+    if (auto t = reset_target(opt); !t) return fail(t.status());
   Ctx c{opt, io, *format, nullptr, {}, {}};
   if (opt.command == "import") {
     auto channel = cli::channel_options(opt.common, "mq-offset", opt.timeout);

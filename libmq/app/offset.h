@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,10 +37,17 @@ struct OffsetLine {
   std::string group, topic, broker;
   uint32_t queue = 0;
   int64_t offset = 0;
+  size_t line = 0;  // in the input, from 1
 };
 // Parses import input (blank lines and '#' comments skipped, CRLF accepted):
 // valid lines go to `lines`, one message per bad line ("line N: ...") to `errors`.
 void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
                       std::vector<std::string>& errors);
+
+// Creates, empty, a new undo file in dir for a reset of group at time ms:
+// reset-GROUP-MS.tsv, or reset-GROUP-MS-2.tsv (-3, ...) when that exists, so that
+// resets of one group in the same millisecond never share a file.
+Result<std::filesystem::path> claim_undo_file(const std::filesystem::path& dir, const std::string& group,
+                                              int64_t ms);
 
 }  // namespace mq::app

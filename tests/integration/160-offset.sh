@@ -126,6 +126,20 @@ printf 'g\tt\t%s\t0\t7\ng\tt\t%s\t1\t12x\n' "$B1" "$B1" >"$T/bad2"
 [[ $(rc_of off import <"$T/bad2") -eq 2 ]] || fail "import with a bad number should exit 2"
 grep -q "line 2.*12x" "$T/rc.err" || fail "bad number not named: $(cat "$T/rc.err")"
 expect_both g t 4 5 "a rejected import applied something"
+# a topic or queue the broker does not have: named with its line, exit 1, nothing applied
+printf 'g\tt\t%s\t0\t7\ng\tt\t%s\t9\t1\n' "$B1" "$B1" >"$T/bad3"
+[[ $(rc_of off import <"$T/bad3") -eq 1 ]] || fail "import of a missing queue should exit 1"
+grep -q "line 2: topic t has no queue 9" "$T/rc.err" || fail "missing queue not named: $(cat "$T/rc.err")"
+printf 'g\tt\t%s\t0\t7\ng\tnosuch\t%s\t0\t1\n' "$B1" "$B1" >"$T/bad4"
+[[ $(rc_of off import <"$T/bad4") -eq 1 ]] || fail "import of a missing topic should exit 1"
+grep -q "line 2: topic nosuch does not exist" "$T/rc.err" || fail "missing topic not named: $(cat "$T/rc.err")"
+expect_both g t 4 5 "an import naming a missing queue applied something"
+off export -g g | grep -q nosuch && fail "an import of a missing topic left an offset for it"
+# usage errors are found before any broker is asked
+[[ $(rc_of off reset -g g -t t --to-time yesterday -b 127.0.0.1:1) -eq 2 ]] ||
+  fail "reset --to-time yesterday: exit $(cat "$T/rc.err")"
+[[ $(rc_of off reset -g nogroup -t t --shift 1 --undo-dir "$T/undo") -eq 1 ]] ||
+  fail "--shift for a group without offsets should exit 1: $(cat "$T/rc.err")"
 
 # ---- a live consumer whose --exec is slow: show names the commit blocker, groups the member
 send s 0 block x1 x2 x3 x4

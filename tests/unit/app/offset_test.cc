@@ -1,0 +1,52 @@
+#include "app/offset.h"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+namespace fs = std::filesystem;
+using mq::app::OffsetLine;
+
+TEST_CASE("import TSV: good lines parsed with their line numbers, bad ones named", "[app][offset]") {
+  std::vector<OffsetLine> lines;
+  std::vector<std::string> errors;
+  mq::app::parse_offset_tsv(
+      "# exported\n"
+      "g\tt\t127.0.0.1:9876\t0\t10\r\n"
+      "\n"
+      "g\tt\t127.0.0.1:9876\t1\n"
+      "g\tt\t127.0.0.1:9876\t70000\t1\n"
+      "g\t%RETRY%g\t127.0.0.1:9876\t0\t3",
+      lines, errors);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].topic == "t");
+  CHECK(lines[0].offset == 10);
+  CHECK(lines[0].line == 2);
+  CHECK(lines[1].topic == "%RETRY%g");
+  CHECK(lines[1].line == 6);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].rfind("line 4: expected 5 tab-separated fields", 0) == 0);
+  CHECK(errors[1] == "line 5: invalid queue '70000'");
+}
+
+TEST_CASE("undo files: two resets in one millisecond get two files", "[app][offset]") {
+  fs::path dir = fs::temp_directory_path() / ("mq-undo-test-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::set<std::string> names;
+  for (int i = 0; i < 3; ++i) {
+    auto p = mq::app::claim_undo_file(dir, "billing", 1764000000123);
+    REQUIRE(p);
+    CHECK(fs::exists(*p));
+    names.insert(p->filename().string());
+  }
+  CHECK(names == std::set<std::string>{"reset-billing-1764000000123.tsv", "reset-billing-1764000000123-2.tsv",
+                                       "reset-billing-1764000000123-3.tsv"});
+  auto missing = mq::app::claim_undo_file(dir / "nope", "billing", 1);
+  CHECK_FALSE(missing);
+  fs::remove_all(dir);
+}
