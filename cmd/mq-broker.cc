@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
                                        mq::cli::to_duration(opt.replication_timeout),
                                        "wait for a slave this long (default 3s)");
   cmd.add_option("--queues", opt.queues, "queues of an auto-created topic")
-      ->check(CLI::Range(1, 1024))
+      ->check(mq::cli::whole_number(1, 1024))
       ->default_str("4");
   cmd.add_option_function<std::string>("--max-message-size", mq::cli::to_size(opt.max_message_size),
                                        "largest message body (default 4MiB)");
@@ -50,14 +50,14 @@ int main(int argc, char** argv) {
   cmd.add_option("--ready-file", opt.ready_file, "write the bound HOST:PORT here once listening");
   cmd.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error or off (default info)");
   cmd.add_option("--max-connections", opt.max_connections, "refuse connections beyond this")
-      ->check(CLI::PositiveNumber)
+      ->check(mq::cli::whole_number(1))
       ->default_str("10000");
   cmd.add_option("--io-threads", opt.io_threads,
                  "threads serving connections (default: 1 on up to 2 cores, else half the cores, at most 4)")
-      ->check(CLI::Range(0, 64));
+      ->check(mq::cli::whole_number(0, 64));
   cmd.add_option("--max-topics", opt.max_topics,
                  "topics producers may create (the broker's own %... topics exempt)")
-      ->check(CLI::PositiveNumber)
+      ->check(mq::cli::whole_number(1))
       ->default_str("10000");
   cmd.add_option_function<std::string>("--max-frame", mq::cli::to_size(opt.max_frame),
                                        "close connections that send a larger frame (default 64MiB)");

@@ -1,5 +1,7 @@
 // mq-consume: tail a topic, or consume it as a group (to stdout or --exec). Thin main.
 #include "app/consume.h"
+#include <climits>
+
 #include "cli/common.h"
 
 int main(int argc, char** argv) {
@@ -14,7 +16,7 @@ int main(int argc, char** argv) {
   cmd.add_option("-t,--topic", opt.topic, "topic to read")->required();
   cmd.add_option("--from", opt.from, "earliest, latest, OFFSET, -N (N before the end) or TIME")
       ->default_str("latest");
-  cmd.add_option("-n,--count", opt.count, "stop after COUNT messages");
+  cmd.add_option("-n,--count", opt.count, "stop after COUNT messages")->check(mq::cli::whole_number());
   cmd.add_flag("-e,--exit", opt.to_end, "stop at the end of every queue");
   cmd.add_option("--format", opt.format, "body, json or a template (%t %q %o %i %k %T %s %p{NAME})")
       ->default_str("body");
@@ -27,12 +29,12 @@ int main(int argc, char** argv) {
   cmd.add_option("-g,--group", opt.group, "consume as this group (commits offsets)")->group(g);
   cmd.add_option("--exec", opt.exec, "run sh -c CMD per message, body on stdin")->group(g);
   cmd.add_option("--concurrency", opt.concurrency, "commands at once")
-      ->check(CLI::PositiveNumber)
+      ->check(mq::cli::whole_number(1, INT_MAX))
       ->default_str("1")
       ->group(g);
   cmd.add_flag("--orderly", opt.orderly, "keep each queue strictly in order")->group(g);
   cmd.add_option("--max-span", opt.max_span, "in-flight span per queue")
-      ->check(CLI::PositiveNumber)
+      ->check(mq::cli::whole_number(1))
       ->default_str("2000")
       ->group(g);
   cmd.add_option_function<std::string>("--consume-timeout",
@@ -41,7 +43,7 @@ int main(int argc, char** argv) {
       ->default_str("15m")
       ->group(g);
   cmd.add_option("--max-retries", opt.max_retries, "retries before the dead-letter queue")
-      ->check(CLI::NonNegativeNumber)
+      ->check(mq::cli::whole_number(0, INT_MAX))
       ->default_str("16")
       ->group(g);
   cmd.add_option_function<std::string>("--commit-interval", mq::cli::to_duration(opt.commit_interval),

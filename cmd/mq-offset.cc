@@ -31,9 +31,10 @@ int main(int argc, char** argv) {
   reset->add_option("-t,--topic", opt.topic, "topic")->required();
   reset->add_option("--to", opt.to, "earliest, latest or an offset");
   reset->add_option("--to-time", opt.to_time, "first message stored at or after TIME");
-  reset->add_option_function<int64_t>("--shift", [&opt](const int64_t& n) { opt.shift = n; },
-                                      "move by N (negative: back)");
-  reset->add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "only queue Q");
+  reset->add_option_function<std::string>("--shift", mq::cli::to_signed(opt.shift, "--shift"),
+                                          "move by N (negative: back)");
+  reset->add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "only queue Q")
+      ->check(mq::cli::whole_number(0, 65535));
   reset->add_flag("--dry-run", opt.dry_run, "print old -> new, change nothing");
   reset->add_option("--undo-dir", opt.undo_dir, "where undo files go (default ~/.local/state/mq/undo)");
   auto* exp = cmd.add_subcommand("export", "a group's offsets as TSV: GROUP TOPIC BROKER QUEUE OFFSET");

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   cmd.add_option("-i,--input", opt.input, "publish a file written by --format json (- = stdin)");
   cmd.add_option("--from", opt.from, "first OFFSET, -N (N before the end), TIME or earliest (the default)");
   cmd.add_option("--until", opt.until, "stop before OFFSET, -N, TIME or latest (default: the end at start)");
-  cmd.add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "only queue Q");
+  cmd.add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "only queue Q")
+      ->check(mq::cli::whole_number(0, 65535));
   cmd.add_option_function<std::string>("--key", [&opt](const std::string& k) { opt.key = k; },
                                        "only messages with key KEY");
   cmd.add_option("--tag", opt.tag, "only messages with these tags: TAG[||TAG...]");
@@ -25,12 +26,12 @@ int main(int argc, char** argv) {
   cmd.add_flag("-0,--null", opt.nul, "end each body with NUL instead of a newline");
   cmd.add_flag("--merge", opt.merge, "order the messages of all queues by store time");
   cmd.add_option("--to-topic", opt.to_topic, "publish to DEST instead of writing to stdout");
-  cmd.add_option("--rate", opt.rate, "at most N messages a second")->check(CLI::NonNegativeNumber);
+  cmd.add_option("--rate", opt.rate, "at most N messages a second")->check(mq::cli::non_negative_number());
   cmd.add_flag("--receipts", opt.receipts, "print LINE ID BROKER QUEUE OFFSET STATUS per message published");
   cmd.add_flag("--dry-run", opt.dry_run, "--dlq: list the dead letters, publish nothing");
   cmd.add_flag("--force", opt.force, "--dlq: re-drive dead letters re-driven before, too");
   cmd.add_option("--window", opt.window, "messages in flight when publishing")
-      ->check(CLI::PositiveNumber)
+      ->check(mq::cli::whole_number(1))
       ->default_str("1024");
   cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"),
                                        "time budget per request")

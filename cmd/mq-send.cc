@@ -1,5 +1,7 @@
 // mq-send: publish messages to a topic. Thin main: flags -> app::send.
 #include "app/send.h"
+#include <climits>
+
 #include "cli/common.h"
 
 int main(int argc, char** argv) {
@@ -15,8 +17,8 @@ int main(int argc, char** argv) {
   cmd.add_option("--mode", opt.mode, "sync, async or oneway")
       ->check(CLI::IsMember({"sync", "async", "oneway"}))
       ->default_str("async");
-  cmd.add_option("--window", opt.window, "async: messages in flight")->check(CLI::PositiveNumber)->default_str("1024");
-  cmd.add_option("--retries", opt.retries, "retries after a failed attempt")->check(CLI::NonNegativeNumber)->default_str("2");
+  cmd.add_option("--window", opt.window, "async: messages in flight")->check(mq::cli::whole_number(1))->default_str("1024");
+  cmd.add_option("--retries", opt.retries, "retries after a failed attempt")->check(mq::cli::whole_number(0, INT_MAX))->default_str("2");
   cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"),
                                        "time budget per message, retries included")
       ->default_str("3s");
@@ -24,7 +26,8 @@ int main(int argc, char** argv) {
   cmd.add_option("--tag", opt.tag, "message tag");
   cmd.add_option("-p,--prop", opt.props, "property NAME=VALUE (repeatable)")
       ->allow_extra_args(false);  // -p a=1 BODY: BODY is a message, not another property
-  cmd.add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "send to queue N only");
+  cmd.add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "send to queue N only")
+      ->check(mq::cli::whole_number(0, 65535));
   auto* nul = cmd.add_flag("-0,--null", opt.nul, "stdin: NUL-separated messages");
   auto* raw = cmd.add_flag("--raw", opt.raw, "stdin: all of it is one message");
   auto* json = cmd.add_flag("--json", opt.json, "stdin: one JSON object per line");

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -51,6 +54,26 @@ void add_common_flags(CLI::App& app, CommonOptions& opt) {
   add_verbosity_flags(app, opt);
 }
 
+namespace {
+
+// Levenshtein distance, for "did you mean" hints.
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
@@ -68,11 +91,44 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
       while (!rest.empty() && hint.empty()) {
         std::string_view word = rest.substr(0, rest.find(' '));
         rest.remove_prefix(std::min(rest.size(), word.size() + 1));
-        if (word.size() > 1 && word[0] == '-') hint = closest_option(app, word);
+        if (word.size() > 1 && word[0] == '-') {
+          hint = closest_option(app, word);
+          if (hint == word.substr(0, word.find('='))) {
+            // Known, but to another subcommand than the one given.
+            std::string owners, given;
+            for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+              if (sub->parsed()) given = sub->get_name();
+              for (const CLI::Option* o : sub->get_options())
+                if (o->check_lname(hint.substr(2))) owners += (owners.empty() ? "" : ", ") + sub->get_name();
+            }
+            what = fmt::format("{} is not an option of {}", hint, given.empty() ? app.get_name() : given);
+            hint = owners.empty() ? "" : "it is one of " + owners;
+          } else if (!hint.empty()) {
+            hint = "did you mean " + hint + "?";
+          }
+        }
       }
+    } else if (dynamic_cast<const CLI::ConversionError*>(&e) != nullptr) {
+      // "Could not convert: --count = abc"
+      auto eq = what.rfind(" = ");
+      auto colon = what.find(": ");
+      if (eq != std::string::npos && colon != std::string::npos && colon < eq)
+        what = fmt::format("invalid {} '{}'", what.substr(colon + 2, eq - colon - 2), what.substr(eq + 3));
+    } else if (!app.get_subcommands([](const CLI::App*) { return true; }).empty() &&
+               app.get_subcommands().empty() && !app.remaining().empty()) {
+      // A subcommand was required and a word that is none was given.
+      std::string word = app.remaining().front(), names, best;
+      size_t best_d = SIZE_MAX;
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+        size_t d = edit_distance(word, sub->get_name());
+        if (d < best_d) best_d = d, best = sub->get_name();
+      }
+      what = fmt::format("unknown command '{}' (commands: {})", word, names);
+      if (best_d <= std::max<size_t>(2, word.size() / 3)) hint = "did you mean " + best + "?";
     }
     std::cerr << app.get_name() << ": error: " << what;
-    if (!hint.empty()) std::cerr << " (did you mean " << hint << "?)";
+    if (!hint.empty()) std::cerr << " (" << hint << ")";
     std::cerr << "\n";
     std::cerr << "Run '" << app.get_name() << " --help' for usage.\n";
     return 2;
@@ -82,20 +138,7 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
 
 std::string closest_option(const CLI::App& app, std::string_view typed) {
   std::string_view bare = typed.substr(0, typed.find('='));
-  auto distance = [](std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-      size_t diag = row[0];
-      row[0] = i;
-      for (size_t j = 1; j <= b.size(); ++j) {
-        size_t up = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        diag = up;
-      }
-    }
-    return row[b.size()];
-  };
+  auto distance = edit_distance;
   std::string best;
   size_t best_d = std::max<size_t>(2, bare.size() / 3) + 1;
   auto consider = [&](const CLI::App& a) {
@@ -117,6 +160,50 @@ std::function<void(const std::string&)> to_duration(Millis& out) {
     auto r = parse_duration(v);
     if (!r) throw CLI::ValidationError(r.status().message());
     out = *r;
+  };
+}
+
+CLI::Validator whole_number(uint64_t min, uint64_t max) {
+  return CLI::Validator(
+      [min, max](std::string& v) -> std::string {
+        bool digits = !v.empty() && v.size() <= 20 &&
+                      std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        auto n = digits ? parse_uint(v, "") : Result<uint64_t>(Status::invalid(""));
+        if (!n) return fmt::format("'{}' is not a whole number", v);
+        if (*n < min) return fmt::format("'{}' must be at least {}", v, min);
+        if (*n > max) return fmt::format("'{}' must be at most {}", v, max);
+        return {};
+      },
+      max != UINT64_MAX ? fmt::format("[{} - {}]", min, max) : min > 0 ? "POSITIVE" : "NONNEGATIVE",
+      "whole number");
+}
+
+CLI::Validator non_negative_number() {
+  return CLI::Validator(
+      [](std::string& v) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        double d = v.empty() ? -1 : std::strtod(v.c_str(), &end);
+        if (v.empty() || *end != '\0' || errno != 0 || !std::isfinite(d))
+          return fmt::format("'{}' is not a number", v);
+        if (d < 0) return fmt::format("'{}' must be 0 or more", v);
+        return {};
+      },
+      "NONNEGATIVE", "non-negative number");
+}
+
+std::function<void(const std::string&)> to_signed(std::optional<int64_t>& out, std::string flag) {
+  return [&out, flag = std::move(flag)](const std::string& v) {
+    std::string_view digits = v;
+    bool neg = !digits.empty() && digits[0] == '-';
+    if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
+    auto n = digits.empty() || digits.size() > 19 ||
+                     !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })
+                 ? Result<uint64_t>(Status::invalid(""))
+                 : parse_uint(digits, "");
+    if (!n || *n > static_cast<uint64_t>(INT64_MAX))
+      throw CLI::ValidationError(fmt::format("invalid {} '{}': expected a whole number (e.g. 10 or -10)", flag, v));
+    out = neg ? -static_cast<int64_t>(*n) : static_cast<int64_t>(*n);
   };
 }
 

@@ -43,6 +43,14 @@ std::function<void(const std::string&)> to_duration(Millis& out);
 std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag);
 std::function<void(const std::string&)> to_size(uint64_t& out);
 
+// Checks for numeric options, with messages a person can act on (CLI11's own
+// print the whole double range): digits only, from min to max.
+CLI::Validator whole_number(uint64_t min = 0, uint64_t max = UINT64_MAX);
+// A decimal number >= 0 (e.g. --rate 0.5).
+CLI::Validator non_negative_number();
+// An integer with an optional sign, for --shift N.
+std::function<void(const std::string&)> to_signed(std::optional<int64_t>& out, std::string flag);
+
 // "a:1,b:2" -> {"a:1","b:2"}; each must be HOST:PORT.
 Result<std::vector<std::string>> split_brokers(std::string_view list);
 

@@ -25,14 +25,15 @@ std::string_view trim(std::string_view s) {
 
 Result<std::pair<std::string, std::string>> read_credentials(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Status::from_errno(fmt::format("--credentials {}", path), errno);
-  if (st.st_uid != ::geteuid())
-    return Status::permission_denied(fmt::format("--credentials {}: not owned by you", path));
+  // Each of these is a configuration error (exit 2), like a malformed file.
+  if (::stat(path.c_str(), &st) != 0)
+    return Status::invalid(Status::from_errno(fmt::format("--credentials {}", path), errno).message());
+  if (st.st_uid != ::geteuid()) return Status::invalid(fmt::format("--credentials {}: not owned by you", path));
   if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return Status::permission_denied(fmt::format(
+    return Status::invalid(fmt::format(
         "--credentials {}: others may read it (mode {:o}): chmod 600 it", path, st.st_mode & 0777));
   auto text = read_file(path);
-  if (!text) return text.status().with_context(fmt::format("--credentials {}", path));
+  if (!text) return Status::invalid(fmt::format("--credentials {}: {}", path, text.status().message()));
   std::string user, password;
   bool have_password = false;
   std::string_view rest = *text;

@@ -28,7 +28,8 @@ Result<ReplayBound> parse_replay_bound(std::string_view text, int64_t now) {
   }
   if (!looks_like_time(text)) {
     auto off = parse_uint(text, "offset");
-    if (!off) return off.status();
+    if (!off)
+      return Status::invalid(fmt::format("invalid '{}': expected earliest, latest, an offset, -N or a time", text));
     b.kind = ReplayBound::Kind::offset;
     b.offset = *off;
     return b;

@@ -63,6 +63,14 @@ for page in "${PAGES[@]}"; do
   for section in "${SECTIONS[@]}"; do
     grep -qx "# $section" "$src" || fail "man/$page.scd has no $section section"
   done
+  # Code blocks: every one closed before the next heading, none empty (an unclosed block
+  # turns the prose after it into code and the next block into prose).
+  bad=$(awk '/^```/ { if (open && prev ~ /^```/) { print NR": empty code block"; exit }
+                      open = !open }
+             /^# / && open { print NR": heading inside a code block"; exit }
+             { prev = $0 }
+             END { if (open) print "unclosed code block at the end" }' "$src")
+  [[ -z $bad ]] || fail "man/$page.scd: $bad"
 done
 
 # --- 2. completion scripts parse -----------------------------------------------------------

@@ -88,7 +88,9 @@ rc=0; MQ_USER=nobody MQ_PASSWORD=x timeout 10 mq-consume -b "$M" -t orders --fro
 # unsafe or incomplete credentials are refused before connecting
 cp alice.cred loose.cred && chmod 640 loose.cred
 rc=0; timeout 10 mq-send -b "$M" --credentials loose.cred -t orders x 2>"$T/e" || rc=$?
-[[ $rc -eq 1 ]] && grep -q "others may read it" "$T/e" || fail "group-readable credentials: exit $rc, $(cat "$T/e")"
+[[ $rc -eq 2 ]] && grep -q "others may read it" "$T/e" || fail "group-readable credentials: exit $rc, $(cat "$T/e")"
+rc=0; timeout 10 mq-send -b "$M" --credentials missing.cred -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "missing.cred" "$T/e" || fail "missing credentials file: exit $rc, $(cat "$T/e")"
 rc=0; MQ_USER=alice timeout 10 mq-send -b "$M" -t orders x 2>"$T/e" || rc=$?
 [[ $rc -eq 2 ]] && grep -q "MQ_PASSWORD is not" "$T/e" || fail "MQ_USER alone: exit $rc, $(cat "$T/e")"
 
