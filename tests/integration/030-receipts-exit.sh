@@ -50,6 +50,27 @@ for cmd in "mq-send --no-such-flag -t x" "mq-send" "mq-send -t x --mode fast" "m
   [[ $rc -eq 2 ]] || fail "'$cmd' exited $rc, expected 2 ($(cat "$T/usage.err"))"
   [[ $(count_lines "$T/usage.err") -le 3 ]] || fail "'$cmd' printed a long error: $(cat "$T/usage.err")"
 done
+# numbers and subcommands: one line that says what was wrong
+while IFS='|' read -r cmd want; do
+  set +e
+  # shellcheck disable=SC2086
+  timeout 10 $cmd -b "$B1" </dev/null >/dev/null 2>"$T/usage.err"; rc=$?
+  set -e
+  [[ $rc -eq 2 ]] || fail "'$cmd' exited $rc, expected 2 ($(cat "$T/usage.err"))"
+  grep -qF -- "$want" "$T/usage.err" || fail "'$cmd' said $(head -n 1 "$T/usage.err"), not: $want"
+  [[ $(head -n 1 "$T/usage.err" | wc -c) -lt 200 ]] || fail "'$cmd' printed a long line: $(cat "$T/usage.err")"
+done <<'CASES'
+mq-send -t x --window 0 m|--window: '0' must be at least 1
+mq-send -t x --retries abc m|--retries: 'abc' is not a whole number
+mq-consume -t x -n -3|--count: '-3' is not a whole number
+mq-consume -t x --concurrency 0|--concurrency: '0' must be at least 1
+mq-replay -t x --rate -1|--rate: '-1' must be 0 or more
+mq-replay -t x --from yesterday|expected earliest, latest, an offset, -N or a time
+mq-offset rest -g g|unknown command 'rest'
+mq-offset import --dry-run|--dry-run is not an option of import
+mq-offset reset -g g -t x --shift abc|invalid --shift 'abc'
+mq-broker --queues 2000|--queues: '2000' must be at most 1024
+CASES
 # common flags also after mq-offset's subcommand (SPEC: mq-offset topics [-b BROKERS])
 timeout 10 mq-offset topics -b "$B1" --timeout 5s --format tsv >"$T/topics.tsv" || fail "mq-offset topics -b exited $?"
 cut -f1 "$T/topics.tsv" | grep -qx r || fail "mq-offset topics -b: no topic r in $(cat "$T/topics.tsv")"
