@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <thread>
 
@@ -86,8 +87,9 @@ class Publisher {
   }
 
   // Counts a message that could not even be submitted.
+  // Each reason is logged once (no master reachable would otherwise be a line per message).
   void fail(const std::string& why) {
-    spdlog::error("{}", why);
+    if (logged_.insert(why).second) spdlog::error("{}", why);
     if (failed_++ == 0) first_error_ = why;
   }
 
@@ -135,6 +137,7 @@ class Publisher {
   std::vector<client::Receipt> ready_;
   uint64_t failed_ = 0;
   std::string first_error_;
+  std::set<std::string> logged_;
   cli::Progress progress_{!opt_.common.quiet};
 };
 

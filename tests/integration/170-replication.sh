@@ -75,6 +75,10 @@ wait_until 20 grep -q "created topic promo" "$T/m.log" || fail "stream did not s
 sleep 0.7
 stop_broker m -9
 wait "$sender" && fail "mq-send survived its only master"
+# re-publishing with no master: exit 1, and the reason once, not once per message
+rc=0; timeout 30 mq-replay -b "$S" -t promo --until 50 --to-topic copy 2>"$T/replay.err" || rc=$?
+[[ $rc -eq 1 ]] || fail "mq-replay --to-topic without a master: exit $rc, $(head -n 3 "$T/replay.err")"
+[[ $(count_lines "$T/replay.err") -le 3 ]] || fail "mq-replay --to-topic without a master printed $(count_lines "$T/replay.err") lines"
 stop_broker s -TERM
 acked=$(grep -c "SEND_OK" "$T/r-promo" || true)
 note "$acked messages acked SEND_OK before kill -9"
