@@ -45,22 +45,43 @@ Status parse_json_line(std::string_view line, InputItem& item) {
   } else {
     return Status::invalid("missing \"body\" or \"body_b64\"");
   }
-  for (const char* name : {"key", "tag"}) {
+  for (std::string name : {"key", "tag"}) {
+    auto& field = name == "key" ? item.key : item.tag;
     auto it = j.find(name);
-    if (it == j.end() || it->is_null()) continue;
-    if (!it->is_string()) return Status::invalid(fmt::format("\"{}\" must be a string, got {}", name, json_type(*it)));
-    (std::string_view(name) == "key" ? item.key : item.tag) = it->get<std::string>();
+    auto b = j.find(name + "_b64");
+    if (it != j.end() && !it->is_null() && b != j.end() && !b->is_null())
+      return Status::invalid(fmt::format("both \"{}\" and \"{}_b64\" given", name, name));
+    if (it != j.end() && !it->is_null()) {
+      if (!it->is_string()) return Status::invalid(fmt::format("\"{}\" must be a string, got {}", name, json_type(*it)));
+      field = it->get<std::string>();
+    } else if (b != j.end() && !b->is_null()) {
+      if (!b->is_string())
+        return Status::invalid(fmt::format("\"{}_b64\" must be a string, got {}", name, json_type(*b)));
+      auto d = base64_decode(b->get_ref<const std::string&>());
+      if (!d) return Status::invalid(fmt::format("{}_b64 is not valid base64: {}", name, d.status().message()));
+      field = std::move(*d);
+    }
   }
-  auto props = j.find("props");
-  if (props != j.end() && !props->is_null()) {
-    if (!props->is_object())
-      return Status::invalid(fmt::format("\"props\" must be an object, got {}", json_type(*props)));
-    storage::Properties p;
+  // props: names and values as strings; props_b64: both in base64 (binary ones).
+  for (bool b64 : {false, true}) {
+    const char* name = b64 ? "props_b64" : "props";
+    auto props = j.find(name);
+    if (props == j.end() || props->is_null()) continue;
+    if (!props->is_object()) return Status::invalid(fmt::format("\"{}\" must be an object, got {}", name, json_type(*props)));
+    storage::Properties p = item.props ? std::move(*item.props) : storage::Properties{};
     for (auto& [k, v] : props->items()) {
-      if (k.empty()) return Status::invalid("property with an empty name");
       if (!v.is_string())
         return Status::invalid(fmt::format("property \"{}\" must be a string, got {}", k, json_type(v)));
-      p.emplace_back(k, v.get<std::string>());
+      std::string key = k, value = v.get<std::string>();
+      if (b64) {
+        auto dk = base64_decode(key);
+        auto dv = base64_decode(value);
+        if (!dk || !dv) return Status::invalid(fmt::format("props_b64 \"{}\" is not valid base64", k));
+        key = std::move(*dk);
+        value = std::move(*dv);
+      }
+      if (key.empty()) return Status::invalid("property with an empty name");
+      p.emplace_back(std::move(key), std::move(value));
     }
     item.props = std::move(p);
   }

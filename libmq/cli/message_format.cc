@@ -82,22 +82,57 @@ void append_message_json(const storage::RecordView& m, std::string& out) {
   append_json_uint(out, m.offset);
   out.append(",\"id\":\"");
   out.append(storage::id_to_hex(m.id));
-  out.append("\",\"key\":");
-  append_json_string(out, m.key);
-  out.append(",\"tag\":");
-  append_json_string(out, m.tag);
+  out.push_back('"');
+  // Key, tag, property names and values as strings when valid UTF-8, else in
+  // base64 (key_b64, tag_b64, props_b64 with both name and value encoded), so
+  // that mq-replay -i and mq-send --json get back the same bytes.
+  auto text = [&out](const char* name, std::string_view v) {
+    bool utf8 = is_valid_utf8(v);
+    out.append(",\"");
+    out.append(name);
+    out.append(utf8 ? "\":" : "_b64\":\"");
+    if (utf8) {
+      append_json_string(out, v);
+    } else {
+      base64_encode(v, out);
+      out.push_back('"');
+    }
+  };
+  text("key", m.key);
+  text("tag", m.tag);
   out.append(",\"props\":{");
   storage::Properties props;
+  bool binary = false;
   if (!m.props.empty() && storage::decode_props(m.props, props)) {
     bool first = true;
     for (auto& [k, v] : props) {
+      if (!is_valid_utf8(k) || !is_valid_utf8(v)) {
+        binary = true;
+        continue;
+      }
       if (!first) out.push_back(',');
       first = false;
       append_json_key(out, k);
       append_json_string(out, v);
     }
   }
-  out.append("},\"born\":\"");
+  out.push_back('}');
+  if (binary) {
+    out.append(",\"props_b64\":{");
+    bool first = true;
+    for (auto& [k, v] : props) {
+      if (is_valid_utf8(k) && is_valid_utf8(v)) continue;
+      if (!first) out.push_back(',');
+      first = false;
+      out.push_back('"');
+      base64_encode(k, out);
+      out.append("\":\"");
+      base64_encode(v, out);
+      out.push_back('"');
+    }
+    out.push_back('}');
+  }
+  out.append(",\"born\":\"");
   out.append(format_time(m.born_ms));
   out.append("\",\"stored\":\"");
   out.append(format_time(m.store_ms));

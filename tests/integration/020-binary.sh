@@ -54,6 +54,17 @@ assert a == sorted(src), "consume output differs from input"
 assert b == a, "copy differs"
 PY
 
+# a binary key, tag and property survive consume --format json -> send --json (key_b64 ...),
+# and the copy lands in the same queue (the key picks it)
+timeout 10 mq-send -b "$B1" -t binkey -k $'k\xff' --tag $'t\xfe' -p $'p=\xc3' -p n=v body || fail "send binary key"
+timeout 20 mq-consume -b "$B1" -t binkey --from earliest -e --format json >"$T/binkey.json" || fail "consume binkey"
+timeout 20 mq-send -b "$B1" -t binkey --json <"$T/binkey.json" || fail "send --json of binkey"
+timeout 20 mq-consume -b "$B1" -t binkey --from earliest -e --format '%q %k %T %p{p} %p{n}\n' >"$T/binkey.out" ||
+  fail "consume binkey copies"
+[[ $(sort -u "$T/binkey.out" | wc -l) -eq 1 && $(wc -l <"$T/binkey.out") -eq 2 ]] ||
+  fail "binary key/tag/property changed in the json round trip: $(od -c "$T/binkey.out" | head -n 4)"
+grep -q $'k\xff t\xfe \xc3 v' "$T/binkey.out" || fail "binary fields: $(od -c "$T/binkey.out" | head -n 4)"
+
 # malformed json lines are reported with their line numbers, the rest is sent, exit 1
 printf '%s\n' '{"body":"ok1"}' '{"body": broken' '{"body_b64":"***"}' '{"body":"ok2"}' >"$T/bad.in"
 set +e

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <string>
 
 #include "cli/input_reader.h"
@@ -105,6 +107,37 @@ TEST_CASE("json output round trips through the --json reader", "[cli]") {
     REQUIRE(item.props);
     CHECK(*item.props == m.props);
   }
+}
+
+TEST_CASE("json output keeps binary keys, tags and properties in base64", "[cli]") {
+  storage::Message m;
+  m.topic = "t";
+  m.key = "k\xff";
+  m.tag = std::string("t\0\xfe", 3);
+  m.props = {{"plain", "v"}, {"bin", "\xc3"}, {"n\x80me", "ok"}};
+  m.body = "b";
+  std::string buf;
+  auto line = json_of(m, buf);
+  auto j = nlohmann::json::parse(line);  // valid JSON, no U+FFFD in place of the bytes
+  CHECK_FALSE(j.contains("key"));
+  CHECK(j["key_b64"] == "a/8=");
+  CHECK(j["tag_b64"] == "dAD+");
+  CHECK(j["props"] == nlohmann::json{{"plain", "v"}});
+  CHECK(j["props_b64"].size() == 2);
+  CHECK(j["props_b64"]["Ymlu"] == "ww==");
+  cli::InputItem item;
+  REQUIRE(cli::parse_json_line(line, item));
+  CHECK(item.key == m.key);
+  CHECK(item.tag == m.tag);
+  REQUIRE(item.props);
+  auto got = *item.props, want = m.props;
+  std::sort(got.begin(), got.end());
+  std::sort(want.begin(), want.end());
+  CHECK(got == want);
+  // a text key and its _b64 form together are ambiguous
+  cli::InputItem both;
+  CHECK_FALSE(cli::parse_json_line(R"({"body": "x", "key": "a", "key_b64": "YQ=="})", both));
+  CHECK_FALSE(cli::parse_json_line(R"({"body": "x", "props_b64": {"!!": "YQ=="}})", both));
 }
 
 TEST_CASE("json output gives the reader where the message was stored", "[cli]") {
