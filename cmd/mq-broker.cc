@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   mq::app::BrokerOptions opt;
   mq::cli::add_verbosity_flags(cmd, opt.common);
   cmd.set_config("--config", "", "read options from a TOML/INI file (same names as the flags)");
+  // A misspelt key (flsuh = "async") is a usage error, as the same typo as a flag is.
+  cmd.allow_config_extras(CLI::config_extras_mode::error);
   cmd.add_option("--data", opt.data,
                  "data directory (default $MQ_DATA, else ${XDG_DATA_HOME:-~/.local/share}/mq)");
   cmd.add_option("--listen", opt.listen, "HOST:PORT to listen on (port 0: any free port)")

@@ -55,5 +55,9 @@ int main(int argc, char** argv) {
       ->default_str("5s")
       ->group(g);
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
+  for (const char* name : {"--concurrency", "--max-span", "--consume-timeout", "--max-retries", "--commit-interval",
+                           "--stop-grace"})
+    if (cmd.count(name) > 0 && opt.group_option_given.empty()) opt.group_option_given = name;
+  opt.format_given = cmd.count("--format") > 0;
   return mq::cli::exit_code(mq::app::consume(opt, mq::cli::stdio()));
 }

@@ -51,6 +51,14 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   bool grouped = !opt.group.empty();
   if (!grouped && (opt.orderly || opt.concurrency != 1))
     return fail(Status::invalid("--orderly and --concurrency need a consumer group (-g GROUP)"));
+  if (!grouped && !opt.group_option_given.empty())
+    return fail(Status::invalid(
+        fmt::format("{} needs a consumer group (-g GROUP): a tail has no retries, span or commits", opt.group_option_given)));
+  if (!opt.exec.empty() && (opt.format_given || opt.nul))
+    return fail(Status::invalid(fmt::format("{} does not apply to --exec: the command gets the body on its stdin",
+                                            opt.format_given ? "--format" : "-0")));
+  if (opt.nul && opt.format != "body")
+    return fail(Status::invalid("-0 applies to --format body: end a template with \\0 instead"));
   if (Status t = validate_topic(opt.topic, true); !t) return fail(t);
   client::TailOptions to;
   to.topic = opt.topic;
@@ -71,6 +79,8 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   if (!cluster) return fail(cluster.status());
 
   cli::OutputWriter out(io.out);
+  // Writes go to a thread of their own: a slow reader must not stop heartbeats or signals.
+  if (opt.exec.empty()) out.start_background();
   uint64_t written = 0;
   if (grouped) {
     if (Status t = validate_topic(opt.topic, false); !t) return fail(t);
@@ -97,10 +107,12 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
         [&](const storage::RecordView& m) -> std::optional<uint64_t> {
           format->append(m, out.buffer());
           if (!out.commit()) return std::nullopt;
-          return out.bytes_written() + out.buffer().size();
+          return out.position();
         },
         [&] { return out.bytes_written(); }, [&] { return out.flush(); }, cli::stop_flag());
-    out.flush();
+    // After a stop signal the reader had the stop's grace already (run() waited for it,
+    // and what it did not take is not committed).
+    out.finish(&cli::stop_flag(), Millis(0));
     auto s = gc.stats();
     spdlog::debug("consumed {}, failed attempts {}, dead-lettered {}, commits {}", s.consumed, s.failed,
                   s.dead_lettered, s.commits);
@@ -114,10 +126,11 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
         format->append(m, out.buffer());
         if (!out.commit()) return false;
         ++written;
-        return opt.count == 0 || written < opt.count;
+        if (out.backlogged()) out.wait_room(cli::stop_flag());  // the reader is slower than the broker
+        return (opt.count == 0 || written < opt.count) && !cli::stop_requested();
       },
       [&] { return out.flush() && !out.reader_gone(); }, cli::stop_flag());
-  out.flush();
+  out.finish(&cli::stop_flag());
   if (!st) return fail(st);
   if (!out.error().is_ok()) return fail(out.error());
   spdlog::debug("{} messages written", written);

@@ -31,6 +31,10 @@ struct ConsumeOptions {
   int max_retries = 16;
   Millis commit_interval{5000};
   Millis stop_grace{5000};
+  // Set by the command line: the first group-only option given ("--max-span"),
+  // and whether --format was given (it has no effect with --exec).
+  std::string group_option_given;
+  bool format_given = false;
 };
 
 // Writes messages to io.out until -n/-e is satisfied, SIGINT/SIGTERM, or

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <thread>
+
 #include "cli/connect.h"
 #include "cli/input_reader.h"
 #include "cli/output_writer.h"
@@ -27,7 +30,10 @@ Result<storage::Properties> parse_props(const std::vector<std::string>& list) {
     auto eq = p.find('=');
     if (eq == std::string::npos || eq == 0)
       return Status::invalid(fmt::format("invalid property '{}': expected NAME=VALUE", p));
-    out.emplace_back(p.substr(0, eq), p.substr(eq + 1));
+    std::string name = p.substr(0, eq);
+    for (auto& [k, v] : out)
+      if (k == name) return Status::invalid(fmt::format("property '{}' given twice (-p {}=...)", name, name));
+    out.emplace_back(std::move(name), p.substr(eq + 1));
   }
   return out;
 }
@@ -72,7 +78,19 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   }
 
   cli::install_stop_signals();
+  // --retries covers the first contact too, within --timeout: a broker that is
+  // (re)starting is not missed.
+  auto deadline = std::chrono::steady_clock::now() + opt.timeout;
   auto cluster = cli::connect_cluster(opt.common, "mq-send", opt.timeout);
+  for (int attempt = 1; !cluster && attempt <= opt.retries && !cli::stop_requested(); ++attempt) {
+    if (cluster.status().code() != Code::unavailable) break;  // refused, reset: worth another try
+    auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+    Millis pause = client::retry_pause(attempt, left.count());
+    if (pause.count() <= 0 || left - pause < Millis(10)) break;
+    spdlog::debug("{} (retry {} of {} in {})", cluster.status().message(), attempt, opt.retries, format_duration(pause));
+    std::this_thread::sleep_for(pause);
+    cluster = cli::connect_cluster(opt.common, "mq-send", left - pause);
+  }
   if (!cluster) return fail(cluster.status());
   auto producer = client::Producer::create(**cluster, opt.topic, po);
   if (!producer) return fail(producer.status());
@@ -81,7 +99,20 @@ Status send(const SendOptions& opt, cli::Stdio io) {
 
   cli::OutputWriter out(io.out);
   std::vector<client::Receipt> ready;
+  // Failures are said as they happen (at most every 5 s), so that a run whose
+  // broker went away does not look hung while it works through its input.
+  uint64_t failures = 0, failures_said = 0;
+  std::chrono::steady_clock::time_point said_at{};
   auto emit = [&] {
+    for (auto& r : ready) {
+      if (r.ok || r.status != "FAILED" || r.id == storage::MessageId{}) continue;  // rejected input: said already
+      ++failures;
+      auto now = std::chrono::steady_clock::now();
+      if (failures_said > 0 && now - said_at < std::chrono::seconds(5)) continue;
+      spdlog::warn("line {} failed: {} ({} failed so far; going on with the rest)", r.line, r.error, failures);
+      failures_said = failures;
+      said_at = now;
+    }
     if (opt.receipts && out.ok()) {
       for (auto& r : ready) client::append_receipt_line(r, out.buffer());
       out.commit();
@@ -106,6 +137,8 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     if (!item.error.is_ok()) {
       spdlog::error("{}", item.error.message());
       if (bad_input++ == 0) first_bad = item.error.message();
+      prod.reject(item.line, ready);  // its receipt, in input order
+      emit();
       return;
     }
     uint64_t line = item.line;

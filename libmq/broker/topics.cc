@@ -1,5 +1,7 @@
 #include "broker/topics.h"
 
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
 #include <system_error>
@@ -46,6 +48,11 @@ Result<std::unique_ptr<TopicRegistry>> TopicRegistry::open(const std::filesystem
   if (!doc.is_object() || !doc.contains("topics") || !doc["topics"].is_object())
     return bad("expected an object with a \"topics\" object");
   for (auto& [name, cfg] : doc["topics"].items()) {
+    // Earlier versions registered these (a send to them failed) without storing anything.
+    if (name == "." || name == "..") {
+      spdlog::warn("topics file {}: dropping topic '{}' (not a usable name, it never held messages)", file.string(), name);
+      continue;
+    }
     if (auto st = validate_stored_name(name); !st) return bad(st.message());
     if (!cfg.is_object() || !cfg.contains("queues") || !cfg["queues"].is_number_unsigned())
       return bad(fmt::format("topic {}: expected {{\"queues\": N}}", name));

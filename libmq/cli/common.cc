@@ -3,6 +3,7 @@
 #include <spdlog/sinks/ansicolor_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -74,7 +75,46 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+void reserve_std_fds() {
+  // A closed 0, 1 or 2 would be taken by the next file, socket or eventfd opened:
+  // messages written "to stdout" would go into it. /dev/null holds the place,
+  // opened the wrong way round so that using the closed stream still fails
+  // (EBADF: "standard output is closed", "standard input ... is closed").
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int n = ::open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+    if (n >= 0 && n != fd) {
+      ::dup2(n, fd);
+      ::close(n);
+    }
+  }
+}
+
+namespace {
+
+// Options whose empty value is a mistake (an unset shell variable: -g "$GROUP"),
+// not "the default": '' would silently mean a tail instead of a group, the
+// default data directory, "latest".
+void refuse_empty_values(CLI::App& app) {
+  static const char* const kNames[] = {"data",  "listen", "master", "ready-file", "group",    "from",
+                                       "until", "exec",   "to",     "to-time",    "undo-dir", "dlq",
+                                       "to-topic", "input", "topic", "format", "auth", "tls-cert", "tls-key"};
+  CLI::Validator non_empty(
+      [](std::string& v) -> std::string { return v.empty() ? "empty value" : std::string(); }, "", "non-empty");
+  auto apply = [&](CLI::App& a) {
+    for (CLI::Option* o : a.get_options())
+      for (const char* n : kNames)
+        if (o->check_lname(n)) o->check(non_empty);
+  };
+  apply(app);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) apply(*sub);
+}
+
+}  // namespace
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  reserve_std_fds();
+  refuse_empty_values(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -107,6 +147,18 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
             hint = "did you mean " + hint + "?";
           }
         }
+      }
+    } else if (dynamic_cast<const CLI::ConfigError*>(&e) != nullptr &&
+               what.rfind("INI was not able to parse ", 0) == 0) {
+      // A key of the --config file that is no option.
+      std::string key = what.substr(std::string_view("INI was not able to parse ").size());
+      if (key.find('.') != std::string::npos) {
+        what = fmt::format("--config: '{}': sections are not read, write the options at the top level",
+                           key.substr(0, key.find('.')));
+      } else {
+        what = fmt::format("--config: unknown option '{}'", key);
+        std::string best = closest_option(app, "--" + key);
+        if (!best.empty()) hint = "did you mean " + best.substr(2) + "?";
       }
     } else if (dynamic_cast<const CLI::ConversionError*>(&e) != nullptr) {
       // "Could not convert: --count = abc"

@@ -33,6 +33,8 @@ void add_verbosity_flags(CLI::App& app, CommonOptions& opt);
 // 0 after --help/--version, 2 after a usage error (printed as
 // "<program>: error: <reason>" plus a hint to --help). nullopt: carry on.
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
+// Puts /dev/null (opened so that using it fails) on any of fds 0-2 that is closed (parse calls it).
+void reserve_std_fds();
 // The known option (of app or its subcommands) closest to a mistyped one, or "".
 std::string closest_option(const CLI::App& app, std::string_view typed);
 

@@ -118,7 +118,8 @@ bool InputReader::fill() {
       continue;
     }
     if (n < 0) {
-      status_ = Status::from_errno("cannot read standard input", errno);
+      status_ = errno == EBADF ? Status::io_error("cannot read standard input: it is closed")
+                               : Status::from_errno("cannot read standard input", errno);
       eof_ = true;
       buf_.resize(old);
       return false;

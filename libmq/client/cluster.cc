@@ -54,7 +54,7 @@ Result<std::unique_ptr<Cluster>> Cluster::connect(const std::vector<std::string>
       BrokerNode* n = c->nodes_[i].get();
       std::string payload;
       ByteWriter(payload).str16(client_name);
-      n->channel->request(protocol::Type::hello, std::move(payload), timeout + Millis(1000),
+      n->channel->request(protocol::Type::hello, std::move(payload), timeout,
                           [n, &mu, &cv, &left](Result<protocol::Frame> r) {
                             if (!r) {
                               n->error = reach_error(r.status());

@@ -977,14 +977,19 @@ struct GroupConsumer::Impl {
       if (opt.to_end && all_caught_up()) stopping = true;
       if (stopping) wind_down();
       if (stopping && !unflushed.empty()) {
-        on_idle();
+        bool alive = on_idle();
         settle_output();
-        // what stdout did not take stays unfinished: forget it, it is not committed past
-        for (auto& u : unflushed) {
-          auto it = queues.find(u.key);
-          if (it != queues.end()) --it->second->running;
+        // A reader that still takes the output gets it (heartbeats go on meanwhile)
+        // until the stop's grace ends; what stdout did not take then stays
+        // unfinished: forget it, it is not committed past.
+        bool reader_takes_it = !unflushed.empty() && alive && !(stop.load() && Clock::now() >= grace_end);
+        if (!reader_takes_it) {
+          for (auto& u : unflushed) {
+            auto it = queues.find(u.key);
+            if (it != queues.end()) --it->second->running;
+          }
+          unflushed.clear();
         }
-        unflushed.clear();
       }
       if (stopping && running_total() == 0 && pending_sendbacks == 0) break;
       auto now = Clock::now();
@@ -998,6 +1003,7 @@ struct GroupConsumer::Impl {
       for (auto& [k, q] : queues)
         if (may_pull(*q)) issue_pull(*q);
       settle_dropped();
+      settle_output();  // the output thread wrote more meanwhile
       if (now >= next_commit) {
         commit_all(false);
         next_commit = now + opt.commit_interval;

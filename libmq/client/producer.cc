@@ -115,6 +115,15 @@ Route Producer::route_for(const Pending& p, std::optional<size_t> exclude) {
   return selector_.select(key, [this](size_t b) { return cluster_.available(b); }, exclude);
 }
 
+void Producer::reject(uint64_t line, std::vector<Receipt>& ready) {
+  std::lock_guard lock(mu_);
+  Receipt r;
+  r.line = line;
+  r.status = "FAILED";
+  receipts_.complete(receipts_.open(), std::move(r));
+  receipts_.drain(ready);
+}
+
 void Producer::submit(uint64_t line, storage::Message msg, std::vector<Receipt>& ready) {
   Pending p;
   {
@@ -231,7 +240,7 @@ void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) 
     cluster_.mark_failed(b->broker, s.code() == mq::Code::timeout
                                         ? std::min<int64_t>(opt_.avoid_ms, opt_.timeout.count())
                                         : opt_.avoid_ms);
-    retry_or_fail(std::move(b), reach_error(s), !never_sent);
+    retry_or_fail(std::move(b), reach_error(s), !never_sent, never_sent);
     return;
   }
   Code code = r->header.status;
@@ -251,6 +260,7 @@ void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) 
       return;
     }
     cluster_.mark_ok(b->broker);
+    unreachable_.store(false, std::memory_order_relaxed);
     std::vector<Receipt> rs(b->msgs.size());
     const std::string_view status = protocol::code_name(code);
     for (size_t i = 0; i < rs.size(); ++i) {
@@ -276,9 +286,10 @@ void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) 
   retry_or_fail(std::move(b), why, false);
 }
 
-void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored) {
+void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored, bool unreachable) {
   int64_t now = now_ms();
-  if (b->attempt < opt_.retries && now < b->deadline_ms) {
+  bool known_down = unreachable && unreachable_.load(std::memory_order_relaxed);
+  if (b->attempt < opt_.retries && now < b->deadline_ms && !known_down) {
     spdlog::debug("retrying {} messages after: {}", b->msgs.size(), why.message());
     // Regroup per broker: each message picks its route again, avoiding the one that failed.
     std::vector<std::shared_ptr<Batch>> next(cluster_.size());
@@ -310,6 +321,7 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
     }
     return;
   }
+  if (unreachable) unreachable_.store(true, std::memory_order_relaxed);
   for (auto& m : b->msgs) {
     Receipt rc;
     rc.broker = cluster_.node(b->broker).address;

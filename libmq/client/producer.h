@@ -15,6 +15,7 @@
 // Threading: submit/flush/finish from one thread; acks arrive on the io thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -62,6 +63,10 @@ class Producer {
   // Blocks while the window is full. Receipts completed so far are appended
   // to `ready`, in input order.
   void submit(uint64_t line, storage::Message msg, std::vector<Receipt>& ready);
+  // An input line that is not sent (malformed, too large): its FAILED receipt
+  // (no id, broker, queue or offset) takes its place in input order. Not
+  // counted in stats().
+  void reject(uint64_t line, std::vector<Receipt>& ready);
   // Sends the partial batches now (the input has nothing more right now).
   void flush();
   // Appends completed receipts without waiting.
@@ -94,7 +99,8 @@ class Producer {
   Producer(Cluster& cluster, std::string topic, ProducerOptions opt, QueueSelector selector);
   void send_batch(std::shared_ptr<Batch> b);
   void on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r);
-  void retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored);
+  // unreachable: the attempt failed because no connection could be made.
+  void retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored, bool unreachable = false);
   void complete(const Pending& p, Receipt r);
   // Completes a whole batch under one lock and one wake-up: rs[i] is msgs[i]'s receipt.
   void complete_all(const std::vector<Pending>& msgs, std::vector<Receipt>& rs);
@@ -113,6 +119,10 @@ class Producer {
   InOrderBuffer<Receipt> receipts_;  // guarded by mu_
   uint64_t outstanding_ = 0;         // submitted, not completed; guarded by mu_
   ProducerStats stats_;              // guarded by mu_
+  // A message failed every attempt because no master could be reached, and no
+  // send succeeded since: the next ones get one attempt each, without pauses,
+  // so a broker that is gone fails the rest of the input in seconds, not hours.
+  std::atomic<bool> unreachable_{false};
 };
 
 }  // namespace mq::client

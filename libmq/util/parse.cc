@@ -212,6 +212,8 @@ static Status validate_name(std::string_view kind, std::string_view name, bool a
     body = name.substr(prefix.size());
     if (body.empty()) return Status::invalid(fmt::format("invalid {} name '{}': missing group", kind, name));
   }
+  if (body == "." || body == "..")
+    return Status::invalid(fmt::format("invalid {} name '{}': '.' and '..' are not names", kind, name));
   for (char c : body) {
     bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok)

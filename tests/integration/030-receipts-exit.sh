@@ -24,6 +24,16 @@ seq 10 | timeout 10 mq-send -b "$B1" -t ow --mode oneway --receipts >"$T/ow" || 
 awk -F'\t' '$4 != "-" || $5 != "-" || $6 != "SENT" { bad=1 } END { exit bad || NR != 10 }' "$T/ow" || fail "oneway receipts: $(head -n 2 "$T/ow")"
 wait_until 5 bash -c "[[ \$(mq-consume -b '$B1' -t ow --from earliest -e | wc -l) -eq 10 ]]" || fail "oneway messages not stored"
 
+# a line that is not sent still has its receipt, in input order (LINE has no gaps)
+rc=0
+printf '%s\n' '{"body":"a"}' '{"body": x' '' '{"body":"d"}' |
+  timeout 10 mq-send -b "$B1" -t rj --json --receipts >"$T/rj" 2>/dev/null || rc=$?
+[[ $rc -eq 1 ]] || fail "malformed --json lines: exit $rc"
+[[ $(cut -f1,6 "$T/rj" | tr '\t\n' ': ') == "1:SEND_OK 2:FAILED 3:FAILED 4:SEND_OK " ]] ||
+  fail "receipts around rejected lines: $(cat "$T/rj")"
+awk -F'\t' 'NR == 2 && ($2 != "-" || $3 != "-" || $4 != "-" || $5 != "-") { exit 1 }' "$T/rj" ||
+  fail "a rejected line's receipt names an id, broker, queue or offset: $(sed -n 2p "$T/rj")"
+
 # unreachable broker: exit 1 with one clear line
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 set +e
@@ -70,7 +80,19 @@ mq-offset rest -g g|unknown command 'rest'
 mq-offset import --dry-run|--dry-run is not an option of import
 mq-offset reset -g g -t x --shift abc|invalid --shift 'abc'
 mq-broker --queues 2000|--queues: '2000' must be at most 1024
+mq-consume -t x --max-span 10 -e|--max-span needs a consumer group
+mq-send -t x -p a=1 -p a=2 m|property 'a' given twice
+mq-consume -t x -g g --exec cat --format json|--format does not apply to --exec
+mq-consume -t x -0 --format json|-0 applies to --format body
 CASES
+# an empty value (an unset variable) is refused, not taken as the default
+rc=0; timeout 10 mq-consume -b "$B1" -t x -g "" -e 2>"$T/usage.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--group: empty value" "$T/usage.err" || fail "-g '': exit $rc, $(cat "$T/usage.err")"
+rc=0; timeout 10 mq-broker --data "" --listen 127.0.0.1:0 2>"$T/usage.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--data: empty value" "$T/usage.err" || fail "--data '': exit $rc, $(cat "$T/usage.err")"
+# a closed stdout is an error that says so (not data written into some other descriptor)
+rc=0; timeout 10 mq-consume -b "$B1" -t r --from earliest -e >&- 2>"$T/usage.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "standard output is closed" "$T/usage.err" || fail ">&-: exit $rc, $(cat "$T/usage.err")"
 # common flags also after mq-offset's subcommand (SPEC: mq-offset topics [-b BROKERS])
 timeout 10 mq-offset topics -b "$B1" --timeout 5s --format tsv >"$T/topics.tsv" || fail "mq-offset topics -b exited $?"
 cut -f1 "$T/topics.tsv" | grep -qx r || fail "mq-offset topics -b: no topic r in $(cat "$T/topics.tsv")"

@@ -49,6 +49,14 @@ timeout 10 mq-send -b "$STRICT" -t unknown m 2>"$T/strict.err"; rc=$?
 set -e
 [[ $rc -eq 1 ]] || fail "send to a missing topic with --no-auto-create: exit $rc"
 grep -qi 'unknown\|not found\|exist' "$T/strict.err" || fail "no-auto-create error unclear: $(cat "$T/strict.err")"
+# a misspelt key in --config is a usage error naming it (not silently the default flush mode)
+printf 'flsuh = "async"\n' >"$T/typo.conf"
+rc=0; timeout 10 mq-broker --data "$T/typo" --listen 127.0.0.1:0 --config "$T/typo.conf" 2>"$T/typo.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "unknown option 'flsuh' (did you mean flush?)" "$T/typo.err" ||
+  fail "--config with a typo: exit $rc, $(cat "$T/typo.err")"
+# '.' and '..' are no topic names (they used to become topics no send could use)
+rc=0; timeout 10 mq-send -b "$STRICT" -t .. m 2>"$T/dots.err" || rc=$?
+[[ $rc -eq 2 ]] || fail "mq-send -t ..: exit $rc, $(cat "$T/dots.err")"
 
 # --io-threads: 3 threads serve a round trip and show in the thread count and names; out of range is a usage error
 start_broker threads --io-threads 3 --flush async

@@ -3,7 +3,8 @@
 # commands finish for --stop-grace (those are committed), then terminates the rest (SIGTERM,
 # then SIGKILL; they are not committed and are delivered again), exits 0; a second signal exits
 # at once (143) and kills the running commands. --exec without -g is a usage error. --tag
-# filters a group. A member killed -9 loses its queues to the others within seconds.
+# filters a group. A member killed -9 loses its queues to the others within seconds. A reader
+# that stops reading stops neither heartbeats nor a stop signal (member and tail).
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush async --queues 1
@@ -138,4 +139,38 @@ note "a member killed -9: the survivor processed both queues ${ms}ms later"
 [[ $ms -lt $((4000 * MQ_SLOW)) ]] || fail "take-over after kill -9 took ${ms}ms"
 kill -TERM "$bpid"
 timeout 15 tail --pid="$bpid" -f /dev/null || fail "member b did not stop"
+
+# ---- a reader that stops reading does not stop the member: it keeps sending heartbeats (the
+# broker keeps it), SIGTERM ends it within its grace, and nothing unwritten is committed
+start_broker b3 --flush async --queues 2
+seq 1 60000 | timeout 20 mq-send -b "$B3" -t sr || fail "send sr"
+( mq-consume -b "$B3" -t sr -g sr --from earliest --format '%q %o\n' --stop-grace 1s --commit-interval 200ms \
+    2>"$T/sr.log" & echo $! >"$T/sr.pid"; wait ) | (sleep $((8 * MQ_SLOW)); cat >"$T/sr.out") &
+EXTRA_PIDS+=($!)
+sleep $((5 * MQ_SLOW))  # its pipe is full for seconds, longer than the broker waits for a silent member
+members=$(timeout 5 mq-offset -b "$B3" groups | awk -F'\t' '$1 == "sr" { print $2 }')
+[[ $members == 1 ]] || fail "a member whose reader stalls was dropped (members: '$members')"
+start=$(date +%s%N)
+kill -TERM "$(cat "$T/sr.pid")"
+timeout 20 tail --pid="$(cat "$T/sr.pid")" -f /dev/null || fail "the stalled member did not exit after SIGTERM"
+ms=$((($(date +%s%N) - start) / 1000000))
+note "a member writing to a stalled reader stopped ${ms}ms after SIGTERM"
+[[ $ms -lt $((4000 * MQ_SLOW)) ]] || fail "a member writing to a stalled reader took ${ms}ms to stop"
+wait_until 20 test -s "$T/sr.out" || fail "the reader got nothing"
+sleep 1
+for q in 0 1; do
+  c=$(timeout 10 mq-offset -b "$B3" export -g sr | awk -F'\t' -v q=$q '$2 == "sr" && $4 == q { print $5 }')
+  w=$(grep -c "^$q " "$T/sr.out" || true)
+  [[ -n $c && $c -gt 0 && $c -le $w ]] || fail "queue $q: committed '$c', but $w lines were written"
+done
+# the same for a tail: SIGINT ends it although its reader does not read
+( mq-consume -b "$B3" -t sr --from earliest 2>"$T/srt.log" & echo $! >"$T/srt.pid"; wait ) |
+  (sleep $((6 * MQ_SLOW)); cat >/dev/null) &
+EXTRA_PIDS+=($!)
+sleep $((2 * MQ_SLOW))
+start=$(date +%s%N)
+kill -INT "$(cat "$T/srt.pid")"
+timeout 20 tail --pid="$(cat "$T/srt.pid")" -f /dev/null || fail "the stalled tail did not exit after SIGINT"
+ms=$((($(date +%s%N) - start) / 1000000))
+[[ $ms -lt $((3000 * MQ_SLOW)) ]] || fail "a tail writing to a stalled reader took ${ms}ms to stop"
 echo "$TEST_NAME: ok"

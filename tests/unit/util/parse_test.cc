@@ -146,6 +146,10 @@ TEST_CASE("topic names follow the rule and reserved prefixes", "[util]") {
   CHECK(message_has(validate_topic(std::string(128, 'a')), "longer than 127"));
   CHECK(message_has(validate_topic(""), "empty"));
   CHECK(message_has(validate_topic("a b"), "only letters, digits"));
+  CHECK(message_has(validate_topic("."), "are not names"));
+  CHECK(message_has(validate_topic(".."), "are not names"));
+  CHECK(message_has(validate_topic("%RETRY%..", true), "are not names"));
+  CHECK(validate_topic("..a"));
   CHECK(message_has(validate_topic("a/b"), "only letters, digits"));
   CHECK(message_has(validate_topic("%RETRY%g"), "reserved"));
   CHECK(validate_topic("%RETRY%g", true));
