@@ -101,14 +101,23 @@ TEST_CASE("receipt lines are tab separated with dashes for unknowns", "[client]"
   r.queue = 2;
   r.offset = 99;
   r.status = "SEND_OK";
+  r.id[15] = 0x2a;
   std::string out;
   append_receipt_line(r, out);
-  CHECK(out == "7\t00000000000000000000000000000000\t127.0.0.1:9876\t2\t99\tSEND_OK\n");
+  CHECK(out == "7\t0000000000000000000000000000002a\t127.0.0.1:9876\t2\t99\tSEND_OK\n");
   Receipt o;
   o.line = 1;
+  o.id[0] = 0xff;
   o.broker = "h:1";
   o.status = "SENT";
   out.clear();
   append_receipt_line(o, out);
-  CHECK(out == "1\t00000000000000000000000000000000\th:1\t-\t-\tSENT\n");
+  CHECK(out == "1\tff000000000000000000000000000000\th:1\t-\t-\tSENT\n");
+  // a line that was never sent (Producer::reject): no id either
+  Receipt x;
+  x.line = 3;
+  x.status = "FAILED";
+  out.clear();
+  append_receipt_line(x, out);
+  CHECK(out == "3\t-\t-\t-\t-\tFAILED\n");
 }
