@@ -37,7 +37,7 @@ constexpr uint64_t kMinSegmentSize = 4096;  // a larger record gets a segment of
 
 std::string recovery_line(const storage::RecoveryReport& r) {
   if (r.clean) return "clean start";
-  if (r.log_end == 0 && r.records_scanned == 0 && r.bytes_cut == 0) return "new data directory";
+  if (r.log_end == 0 && r.records_scanned == 0 && r.bytes_cut == 0) return "empty log: nothing to recover";
   std::string line = fmt::format("recovered: scanned {} records, cut {} bytes", r.records_scanned,
                                  r.bytes_cut);
   if (!r.cut_reason.empty()) line += fmt::format(" ({})", r.cut_reason);
