@@ -19,6 +19,7 @@
 #include "client/cluster.h"
 #include "client/producer.h"
 #include "client/replay.h"
+#include "client/topic_info.h"
 #include "client/tail.h"
 #include "protocol/group_messages.h"
 #include "util/file.h"
@@ -232,7 +233,7 @@ Status replay_topic(const ReplayOptions& opt, client::Cluster& cluster, cli::Out
   range.until = *until;
   auto plan = client::plan_replay(cluster, range);
   if (!plan) return plan.status();
-  if (plan->empty()) spdlog::warn("topic {}: nothing stored{}", opt.topic, opt.queue ? " in that queue" : "");
+  if (plan->empty()) client::say_topic_missing(opt.topic, true);  // as mq-consume -e: exit 0
   std::vector<client::QueueCursor> cursors;
   cursors.reserve(plan->size());
   for (auto& q : *plan) cursors.emplace_back(cluster, range, q);

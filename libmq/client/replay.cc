@@ -65,6 +65,7 @@ Result<uint64_t> resolve_bound(Admin& admin, const std::string& topic, const pro
 
 Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange& range) {
   std::vector<ReplayQueue> out;
+  size_t queues_seen = 0;  // the most queues a broker has of the topic
   for (size_t n : cluster.read_sources()) {
     auto& node = cluster.node(n);
     Admin admin(node.channel, range.timeout);
@@ -72,6 +73,7 @@ Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange
     if (!topics) return reach_error(topics.status());
     for (auto& t : *topics) {
       if (t.topic != range.topic) continue;
+      queues_seen = std::max(queues_seen, t.queues.size());
       for (auto& q : t.queues) {
         if (range.queue && q.queue != *range.queue) continue;
         auto begin = resolve_bound(admin, range.topic, q, range.from, q.min_offset);
@@ -84,6 +86,9 @@ Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange
       }
     }
   }
+  if (range.queue && out.empty() && queues_seen > 0)
+    return Status::not_found(
+        fmt::format("topic {} has no queue {} (it has {}: 0 to {})", range.topic, *range.queue, queues_seen, queues_seen - 1));
   return out;
 }
 

@@ -221,4 +221,11 @@ rc=0; timeout 10 mq-replay -b 127.0.0.1:1 -t r --until -2x >/dev/null 2>"$T/unti
 grep -q -- "--until: invalid time '-2x'" "$T/until.err" || fail "bad --until not named: $(cat "$T/until.err")"
 rc=0; timeout 10 mq-replay -b 127.0.0.1:1 -t r >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 1 ]] || fail "unreachable broker: exit $rc"
+# a topic that does not exist: said, exit 0 (as mq-consume -e); a queue it lacks: exit 1
+rc=0; timeout 10 mq-replay -b "$B1" -t nosuch >"$T/nosuch.out" 2>"$T/nosuch.err" || rc=$?
+[[ $rc -eq 0 && ! -s $T/nosuch.out ]] && grep -q "topic 'nosuch' does not exist" "$T/nosuch.err" ||
+  fail "replay of a missing topic: exit $rc, $(cat "$T/nosuch.err")"
+rc=0; timeout 10 mq-replay -b "$B1" -t r --queue 9 >/dev/null 2>"$T/q9.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "topic r has no queue 9 (it has 2" "$T/q9.err" ||
+  fail "replay of a missing queue: exit $rc, $(cat "$T/q9.err")"
 note "ok"
