@@ -109,7 +109,9 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
           if (!out.commit()) return std::nullopt;
           return out.position();
         },
-        [&] { return out.bytes_written(); }, [&] { return out.flush(); }, cli::stop_flag());
+        // Idle: give the reader a moment, so that what it takes is settled (and the span
+        // freed) now rather than at the next event; a stalled reader costs 20 ms a turn.
+        [&] { return out.bytes_written(); }, [&] { return out.flush_wait(Millis(20)); }, cli::stop_flag());
     // After a stop signal the reader had the stop's grace already (run() waited for it,
     // and what it did not take is not committed).
     out.finish(&cli::stop_flag(), Millis(0));
@@ -129,7 +131,7 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
         if (out.backlogged()) out.wait_room(cli::stop_flag());  // the reader is slower than the broker
         return (opt.count == 0 || written < opt.count) && !cli::stop_requested();
       },
-      [&] { return out.flush() && !out.reader_gone(); }, cli::stop_flag());
+      [&] { return out.flush_wait(Millis(20)) && !out.reader_gone(); }, cli::stop_flag());
   out.finish(&cli::stop_flag());
   if (!st) return fail(st);
   if (!out.error().is_ok()) return fail(out.error());

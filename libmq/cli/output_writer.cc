@@ -116,6 +116,14 @@ void OutputWriter::background_loop() {
   }
 }
 
+bool OutputWriter::flush_wait(std::chrono::milliseconds max) {
+  if (!flush()) return false;
+  if (!thread_.joinable()) return true;
+  std::unique_lock lk(mu_);
+  cv_.wait_for(lk, max, [&] { return (!busy_ && queue_.empty()) || !ok(); });
+  return ok();
+}
+
 bool OutputWriter::backlogged() const {
   if (!thread_.joinable()) return false;
   std::lock_guard lk(mu_);

@@ -44,6 +44,10 @@ class OutputWriter {
   bool flush();
 
   void start_background();
+  // flush(), then (in the background) waits up to `max` for the thread to have
+  // written everything: a reader that keeps up is done at once, a stalled one
+  // holds the caller up for `max` at most. False once closed or failed.
+  bool flush_wait(std::chrono::milliseconds max);
   // Background: a full block waits while the thread still writes the last one.
   bool backlogged() const;
   // Waits until backlogged() is false, the writer failed or *stop turns true.
