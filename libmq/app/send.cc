@@ -91,7 +91,20 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     std::this_thread::sleep_for(pause);
     cluster = cli::connect_cluster(opt.common, "mq-send", left - pause);
   }
-  if (!cluster) return fail(cluster.status());
+  if (!cluster) {
+    // Messages given as arguments still get their receipts (stdin is not read: it may not end).
+    if (opt.receipts && !opt.bodies.empty()) {
+      cli::OutputWriter out(io.out);
+      for (size_t n = 1; n <= opt.bodies.size(); ++n) {
+        client::Receipt r;
+        r.line = n;
+        r.status = "FAILED";
+        client::append_receipt_line(r, out.buffer());
+      }
+      out.flush();
+    }
+    return fail(cluster.status());
+  }
   auto producer = client::Producer::create(**cluster, opt.topic, po);
   if (!producer) return fail(producer.status());
   auto& prod = **producer;

@@ -42,6 +42,10 @@ set -e
 [[ $rc -eq 1 ]] || fail "unreachable broker: expected exit 1, got $rc"
 grep -q "127.0.0.1:$port" "$T/unreach.err" || fail "error does not name the broker: $(cat "$T/unreach.err")"
 grep -q '^mq-send: ' "$T/unreach.err" || fail "error not prefixed with the program name"
+# messages given as arguments still get a receipt each
+rc=0; timeout 30 mq-send -b "127.0.0.1:$port" -t x --timeout 1s --receipts a b >"$T/unreach.rcpt" 2>/dev/null || rc=$?
+[[ $rc -eq 1 && $(cut -f1,2,6 "$T/unreach.rcpt" | tr '\t\n' ': ') == "1:-:FAILED 2:-:FAILED " ]] ||
+  fail "receipts with no broker: exit $rc, $(cat "$T/unreach.rcpt")"
 set +e
 timeout 10 mq-consume -b "127.0.0.1:$port" -t x --from earliest -e 2>/dev/null; rc=$?
 set -e
