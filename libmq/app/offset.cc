@@ -340,6 +340,8 @@ Status reset_cmd(Ctx& c) {
     if (undo.empty()) {
       std::error_code ec;
       fs::remove(undo_path, ec);
+      if (applied > 0)
+        spdlog::info("no undo file: group {} had no committed offset on these queues (nothing to restore)", o.group);
     } else {
       if (auto w = write_file_atomic(undo_path, undo); !w) return w.with_context("cannot write the undo file");
       spdlog::info("undo file: {} (restore with: mq-offset import < {})", undo_path.string(), undo_path.string());

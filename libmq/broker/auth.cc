@@ -111,12 +111,14 @@ Result<AuthConfig> AuthConfig::parse(std::string_view text, std::string_view sou
 
 Result<AuthConfig> AuthConfig::load(const std::string& path) {
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return Status::from_errno(fmt::format("--auth {}", path), errno);
+  // Each of these is a configuration error (exit 2), like a malformed line.
+  if (::stat(path.c_str(), &st) != 0)
+    return Status::invalid(Status::from_errno(fmt::format("--auth {}", path), errno).message());
   if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return Status::permission_denied(fmt::format(
+    return Status::invalid(fmt::format(
         "--auth {}: others may read or change it (mode {:o}): chmod 600 it", path, st.st_mode & 0777));
   auto text = read_file(path);
-  if (!text) return text.status().with_context(fmt::format("--auth {}", path));
+  if (!text) return Status::invalid(fmt::format("--auth {}: {}", path, text.status().message()));
   return parse(*text, path);
 }
 

@@ -138,6 +138,11 @@ off export -g g | grep -q nosuch && fail "an import of a missing topic left an o
 # usage errors are found before any broker is asked
 [[ $(rc_of off reset -g g -t t --to-time yesterday -b 127.0.0.1:1) -eq 2 ]] ||
   fail "reset --to-time yesterday: exit $(cat "$T/rc.err")"
+[[ $(rc_of off reset -g newgroup -t t --to 1 --undo-dir "$T/undo-new") -eq 0 ]] ||
+  fail "reset of a group without offsets: $(cat "$T/rc.err")"
+grep -q "no undo file: group newgroup had no committed offset" "$T/rc.err" ||
+  fail "a reset with nothing to undo did not say so: $(cat "$T/rc.err")"
+[[ -z $(ls -A "$T/undo-new" 2>/dev/null) ]] || fail "an empty undo file was left: $(ls "$T/undo-new")"
 [[ $(rc_of off reset -g nogroup -t t --shift 1 --undo-dir "$T/undo") -eq 1 ]] ||
   fail "--shift for a group without offsets should exit 1: $(cat "$T/rc.err")"
 

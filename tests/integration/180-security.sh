@@ -46,7 +46,9 @@ creds alice wrong-password bad.cred
 # --- refusals at start: unsafe or malformed auth file, half a TLS setup -------------------------
 cp users loose && chmod 644 loose
 rc=0; timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --auth loose 2>"$T/e" || rc=$?
-[[ $rc -eq 1 ]] && grep -q "chmod 600" "$T/e" || fail "a readable --auth file: exit $rc, $(cat "$T/e")"
+[[ $rc -eq 2 ]] && grep -q "chmod 600" "$T/e" || fail "a readable --auth file: exit $rc, $(cat "$T/e")"
+rc=0; timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --auth "$T/no-such-file" 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "no-such-file" "$T/e" || fail "a missing --auth file: exit $rc, $(cat "$T/e")"
 printf 'user a x\nallow a publsh t\n' >typo && chmod 600 typo
 rc=0; timeout 10 mq-broker --data "$T/x" --listen 127.0.0.1:0 --auth typo 2>"$T/e" || rc=$?
 [[ $rc -eq 2 ]] && grep -q "typo:2: unknown permission 'publsh'" "$T/e" || fail "typo in --auth: exit $rc, $(cat "$T/e")"
