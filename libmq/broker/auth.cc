@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "protocol/group_messages.h"
+#include "storage/record.h"
 #include "protocol/messages.h"
 #include "protocol/replication_messages.h"
 #include "util/bytes.h"
@@ -257,8 +258,18 @@ Status Authorizer::check(uint64_t connection, const protocol::Frame& f) const {
       for (auto& topic : hb.topics) MQ_RETURN_IF_ERROR(need_topic(user, topic));
       return Status::ok();
     }
+    case Type::send_back: {
+      // The message sent back must be one the user could read: else a consumer of
+      // any group could forge dead letters (or retries) for topics it may not touch,
+      // which a re-drive would then publish.
+      protocol::SendBackRequest sb;
+      if (!sb.decode(f.payload)) return Status::ok();
+      MQ_RETURN_IF_ERROR(need_group(user, sb.group, false));
+      storage::RecordView rv;
+      if (storage::decode_record(sb.record, rv) != storage::DecodeResult::ok) return Status::ok();
+      return need_topic(user, rv.topic);
+    }
     case Type::commit_offsets:
-    case Type::send_back:
     case Type::lock_queue:
       if (!in.str16(name)) return Status::ok();
       return need_group(user, name, false);

@@ -100,7 +100,7 @@ TEST_CASE("an auth file others may read is refused", "[broker][auth]") {
   ::chmod(p.c_str(), 0644);
   auto c = AuthConfig::load(p.string());
   REQUIRE_FALSE(c);
-  CHECK(c.status().code() == mq::Code::permission_denied);
+  CHECK(c.status().code() == mq::Code::invalid_argument);  // a configuration error: exit 2
   CHECK(c.status().message().find("chmod 600") != std::string::npos);
   ::chmod(p.c_str(), 0600);
   CHECK(AuthConfig::load(p.string()));
@@ -217,6 +217,26 @@ TEST_CASE("a broker with --auth checks every request against the user's permissi
   CHECK(reset.first == Code::denied);
   CHECK(reset.second == "user alice may not admin group billing");
   CHECK(ask(*alice, Type::replicate, {}).second == "user alice may not replicate from this broker");
+  // send_back: only a message of a topic alice may read, else she could forge dead letters
+  // of any topic for a re-drive to publish
+  auto send_back = [](const std::string& topic) {
+    mq::storage::Message m;
+    m.topic = topic;
+    m.id = mq::protocol::new_message_id();
+    m.body = "injected";
+    mq::protocol::SendBackRequest sb;
+    sb.group = "billing";
+    sb.dead_letter_now = true;
+    mq::storage::encode_record(m, sb.record);
+    std::string out;
+    sb.encode(out);
+    return out;
+  };
+  auto forged = ask(*alice, Type::send_back, send_back("audit"));
+  CHECK(forged.first == Code::denied);
+  CHECK(forged.second == "user alice may not subscribe topic audit");
+  CHECK(ask(*alice, Type::send_back, send_back("orders")).first != Code::denied);
+  CHECK(ask(*alice, Type::send_back, send_back("%RETRY%billing")).first != Code::denied);
 
   auto bob = fx.channel("bob", "banana");
   CHECK(ask(*bob, Type::send, send_to("orders")).first == Code::denied);
