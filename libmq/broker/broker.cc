@@ -209,7 +209,14 @@ void Broker::send(Frame& f, const net::Responder& r) {
     // A timeout with offsets: written, but its fdatasync is late (--flush-timeout).
     bool late = st.code() == mq::Code::timeout && !placed.empty();
     if (!st && !late) {
-      spdlog::debug("append from {} failed: {}", r.peer(), st.message());
+      // The operator should hear of a full or failing disk, not only the producers:
+      // once, then at most every minute (with how many were refused meanwhile).
+      uint64_t n = append_failures_.fetch_add(1) + 1;
+      int64_t now = now_ms(), last = append_failure_logged_ms_.load();
+      if ((last == 0 || now - last >= 60000) && append_failure_logged_ms_.compare_exchange_strong(last, now))
+        spdlog::warn("sends refused: {} ({} so far)", st.message(), n);
+      else
+        spdlog::debug("append from {} failed: {}", r.peer(), st.message());
       r.fail(store_code(st), st.message());
     } else if (placed.size() != count) {
       r.fail(Code::internal, fmt::format("store placed {} of {} records", placed.size(), count));

@@ -68,13 +68,42 @@ void GroupService::every(net::asio::steady_timer& timer, Millis period, std::fun
 
 void GroupService::start_timers() {
   every(expire_timer_, Millis(1000), [this] { coordinator_->expire(now_ms()); });
-  every(persist_timer_, Millis(200), [this] {
-    if (auto st = offsets_->persist(); !st) spdlog::error("{}", st.to_string());
-  });
+  every(persist_timer_, Millis(200), [this] { persist_and_answer(); });
   // A slave's %SCHEDULE% records belong to its master, which redelivers them.
   every(delay_timer_, Millis(100), [this] {
     if (broker_.role() == protocol::Role::master) delays_->tick(now_ms());
   });
+}
+
+void GroupService::persist_and_answer() {
+  // Taken before persisting: every commit in the list is in the table already, so in the file.
+  std::vector<std::pair<net::Responder, std::string>> waiting;
+  {
+    std::lock_guard lk(persist_error_mu_);
+    waiting.swap(awaiting_persist_);
+  }
+  auto st = offsets_->persist();
+  int64_t now = now_ms();
+  {
+    std::lock_guard lk(persist_error_mu_);
+    if (!st) {
+      // Every 200 ms while the disk is full: said once, then every minute.
+      if (persist_error_.empty() || now - persist_error_logged_ms_ >= 60000) {
+        spdlog::error("{} (offset commits are refused until it works)", st.to_string());
+        persist_error_logged_ms_ = now;
+      }
+      persist_error_ = st.message();
+    } else if (!persist_error_.empty()) {
+      spdlog::info("consumer offsets saved again");
+      persist_error_.clear();
+    }
+  }
+  for (auto& [r, payload] : waiting) {
+    if (st)
+      r.reply(Code::ok, std::move(payload));
+    else
+      r.fail(Code::io_error, fmt::format("offsets are not being saved: {}", st.message()));
+  }
 }
 
 Status GroupService::close() {
@@ -83,6 +112,7 @@ Status GroupService::close() {
   expire_timer_.cancel();
   persist_timer_.cancel();
   delay_timer_.cancel();
+  persist_and_answer();  // answers the commits still waiting
   return offsets_->persist();
 }
 
@@ -121,6 +151,11 @@ void GroupService::commit_offsets(protocol::Frame& f, const net::Responder& r) {
   protocol::CommitRequest req;
   if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed commit_offsets");
   if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
+  {
+    std::lock_guard lk(persist_error_mu_);
+    if (!persist_error_.empty())
+      return r.fail(Code::io_error, fmt::format("offsets are not being saved: {}", persist_error_));
+  }
   protocol::CommitResponse resp;
   for (auto& e : req.entries) {
     // Never ahead of the log: clamp to the queue's end.
@@ -134,7 +169,8 @@ void GroupService::commit_offsets(protocol::Frame& f, const net::Responder& r) {
     }
     resp.results.push_back(offsets_->commit(req.group, e.q, off, e.epoch, req.init_only));
   }
-  r.reply(Code::ok, encoded(resp));
+  std::lock_guard lk(persist_error_mu_);
+  awaiting_persist_.emplace_back(r, encoded(resp));  // answered by the next persist
 }
 
 void GroupService::send_back(protocol::Frame& f, const net::Responder& r) {

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "broker/broker.h"
@@ -51,6 +52,15 @@ class GroupService {
   std::unique_ptr<GroupCoordinator> coordinator_;
   std::unique_ptr<DelayScheduler> delays_;
   net::asio::steady_timer expire_timer_, persist_timer_, delay_timer_;
+  // Why offsets.json could not be written last time ("" = it could): commits are
+  // refused meanwhile, so consumers know their progress is not kept.
+  // A commit is answered once offsets.json holds it (the next persist, within
+  // 200 ms): an acknowledged commit survives a broker restart.
+  std::mutex persist_error_mu_;
+  std::string persist_error_;          // guarded by persist_error_mu_
+  std::vector<std::pair<net::Responder, std::string>> awaiting_persist_;  // guarded by persist_error_mu_
+  int64_t persist_error_logged_ms_ = 0;  // persist timer only
+  void persist_and_answer();
   std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
 };
 

@@ -102,6 +102,7 @@ struct GroupConsumer::Impl {
   int pending_commits = 0;
   bool stopping = false;
   Status fatal;
+  std::string commit_refused;  // why the broker refused the last commit ("" = it took it)
 
   // Event queue: io callbacks and exec workers post here, run() executes.
   std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
@@ -832,14 +833,24 @@ struct GroupConsumer::Impl {
       auto ks = keys[node];
       auto sent = req.entries;
       bn(node).channel->request(Type::commit_offsets, std::move(payload), opt.request_timeout,
-                                poster([this, ks, sent](Result<protocol::Frame> r) {
+                                poster([this, ks, sent, node](Result<protocol::Frame> r) {
                                   --pending_commits;
                                   protocol::CommitResponse resp;
-                                  if (!r || r->header.status != protocol::Code::ok || !resp.decode(r->payload) ||
-                                      resp.results.size() != ks.size()) {
+                                  if (r && r->header.status != protocol::Code::ok) {
+                                    // The broker refused it (e.g. it cannot save offsets): say so,
+                                    // once per reason; a refused last commit fails the run.
+                                    Status why = protocol::status_from_response(r->header.status, r->payload);
+                                    if (why.message() != commit_refused)
+                                      spdlog::warn("commit refused by {}: {} (will retry)", bn(node).address,
+                                                   why.message());
+                                    commit_refused = why.message();
+                                    return;
+                                  }
+                                  if (!r || !resp.decode(r->payload) || resp.results.size() != ks.size()) {
                                     spdlog::debug("commit failed; will retry");
                                     return;
                                   }
+                                  commit_refused.clear();
                                   ++stats.commits;
                                   for (size_t i = 0; i < ks.size(); ++i) {
                                     auto it = queues.find(ks[i]);
@@ -1022,6 +1033,9 @@ struct GroupConsumer::Impl {
     kill_running = true;
     commit_all(true);
     if (!fatal.is_ok()) return fatal;
+    if (!commit_refused.empty())
+      return Status::io_error(fmt::format("the last commit was refused: {} (what was consumed since the last "
+                                          "saved commit will be delivered again)", commit_refused));
     return Status::ok();
   }
 };

@@ -24,8 +24,22 @@ kill -0 "${PIDS[full]}" || fail "broker died on a full disk"
 cat "$T/r0" "$T/r1" | grep -P '\tSEND_OK$' | awk -F'\t' '{ print $4 "\t" $5 "\t" $2 }' | sort >"$T/acked"
 timeout 30 mq-consume -b "$FULL" -t d --from earliest -e --format '%q\t%o\t%i\n' | sort >"$T/stored"
 [[ $(comm -23 "$T/acked" "$T/stored" | wc -l) -eq 0 ]] || fail "acked messages lost on a full disk"
+# the operator hears of it: one line, not one per refused send
+grep -q "sends refused: .*(1 so far)" "$T/full.log" || fail "the broker did not log the refused sends"
+[[ $(grep -c "sends refused" "$T/full.log") -le 2 ]] || fail "refused sends logged $(grep -c "sends refused" "$T/full.log") times"
+# not a byte left: offsets cannot be saved either: commits are refused, and a consumer that
+# stops says so (exit 1)
+# instead of exiting 0 with progress that a restart would forget
+cat /dev/zero >"$T/mnt/filler2" 2>/dev/null || true
+rc=0; timeout 30 mq-consume -b "$FULL" -t d -g gfull --from earliest -n 100 --commit-interval 200ms >/dev/null \
+  2>"$T/gfull.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "offsets are not being saved" "$T/gfull.err" ||
+  fail "a group on a full disk: exit $rc, $(cat "$T/gfull.err")"
+wait_until 10 grep -q "offset commits are refused until it works" "$T/full.log" || fail "refused commits not logged"
 # space returns: sends work again without a restart
-rm -f "$T/mnt/filler"
+rm -f "$T/mnt/filler" "$T/mnt/filler2"
+wait_until 10 grep -q "consumer offsets saved again" "$T/full.log" || fail "offsets not saved after space returned"
+timeout 30 mq-consume -b "$FULL" -t d -g gfull2 --from earliest -n 100 >/dev/null || fail "a group after space returned: exit $?"
 seq 500 | timeout 20 mq-send -b "$FULL" -t d2 || fail "sends did not resume after space returned"
 timeout 20 mq-consume -b "$FULL" -t d2 --from earliest -e | sort -n | diff -q - <(seq 500) >/dev/null || fail "data after space returned"
 stop_broker full -TERM
