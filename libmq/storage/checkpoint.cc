@@ -7,7 +7,9 @@
 namespace mq::storage {
 
 Status write_checkpoint(FileSystem& fsys, const fs::path& path, const Checkpoint& c) {
-  std::string text = fmt::format("mq-checkpoint 1 {} {}", c.log_pos, c.clean ? 1 : 0);
+  std::string text = c.queues_digest
+                         ? fmt::format("mq-checkpoint 2 {} {} {:016x}", c.log_pos, c.clean ? 1 : 0, *c.queues_digest)
+                         : fmt::format("mq-checkpoint 1 {} {}", c.log_pos, c.clean ? 1 : 0);
   text += fmt::format(" {:08x}\n", crc32c(text));
   return replace_file(fsys, path, text);
 }
@@ -29,10 +31,21 @@ std::optional<Checkpoint> read_checkpoint(FileSystem& fsys, const fs::path& path
   auto [p, ec] = std::from_chars(crc_hex.data(), crc_hex.data() + crc_hex.size(), crc, 16);
   if (ec != std::errc() || p != crc_hex.data() + crc_hex.size() || crc != crc32c(body))
     return set("checkpoint: checksum mismatch");
-  constexpr std::string_view kPrefix = "mq-checkpoint 1 ";
-  if (body.substr(0, kPrefix.size()) != kPrefix) return set("checkpoint: unknown version");
-  body.remove_prefix(kPrefix.size());
+  constexpr std::string_view kPrefix1 = "mq-checkpoint 1 ", kPrefix2 = "mq-checkpoint 2 ";
+  bool v2 = body.substr(0, kPrefix2.size()) == kPrefix2;
+  if (!v2 && body.substr(0, kPrefix1.size()) != kPrefix1) return set("checkpoint: unknown version");
+  body.remove_prefix(kPrefix1.size());
   Checkpoint c;
+  if (v2) {
+    size_t last = body.rfind(' ');
+    if (last == std::string_view::npos) return set("checkpoint: malformed");
+    std::string_view hex = body.substr(last + 1);
+    uint64_t d = 0;
+    auto [pd, ecd] = std::from_chars(hex.data(), hex.data() + hex.size(), d, 16);
+    if (ecd != std::errc() || pd != hex.data() + hex.size()) return set("checkpoint: bad queues digest");
+    c.queues_digest = d;
+    body = body.substr(0, last);
+  }
   auto [q, ec2] = std::from_chars(body.data(), body.data() + body.size(), c.log_pos);
   if (ec2 != std::errc()) return set("checkpoint: bad position");
   std::string_view rest(q, static_cast<size_t>(body.data() + body.size() - q));

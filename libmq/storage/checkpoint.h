@@ -2,6 +2,7 @@
 // durable, and whether the store was closed cleanly. Replaced atomically
 // (temp file, sync, rename, directory sync). Text, one line:
 //   mq-checkpoint 1 <log_pos> <clean 0|1> <crc32c of the text before, hex>
+//   mq-checkpoint 2 <log_pos> <clean 0|1> <queues digest, hex> <crc32c ..., hex>
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,9 @@ namespace mq::storage {
 struct Checkpoint {
   uint64_t log_pos = 0;
   bool clean = false;
+  // Clean closes (version 2): a digest of every queue's entry count, so that an
+  // index file shortened or replaced since is not trusted (the log is scanned).
+  std::optional<uint64_t> queues_digest;
 };
 
 Status write_checkpoint(FileSystem& fsys, const fs::path& path, const Checkpoint& c);

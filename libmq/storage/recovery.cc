@@ -343,6 +343,14 @@ Status StoreImpl::recover(RecoveryReport& report) {
   uint64_t start = log_->start(), end = log_->end();
 
   bool clean = ckpt && ckpt->clean && !index_missing && ckpt->log_pos == end;
+  bool full_scan = false;
+  if (clean && ckpt->queues_digest && *ckpt->queues_digest != queues_digest()) {
+    // An index file changed after the clean close (shortened, replaced, removed):
+    // its entry count cannot be trusted, so every entry is rebuilt from the log.
+    report.cut_reason = "the queue indexes changed since the clean stop: rebuilt from the log";
+    clean = false;
+    full_scan = true;
+  }
   if (clean) {
     for (auto& [k, q] : queues_) {  // a partial entry was already dropped by open
       auto n = q->index->lower_bound_pos(0, q->next_offset, end);
@@ -363,7 +371,7 @@ Status StoreImpl::recover(RecoveryReport& report) {
     report.clean = true;
   } else {
     uint64_t from = start, boundary = UINT64_MAX;
-    if (ckpt && !index_missing && ckpt->log_pos >= start && ckpt->log_pos <= end) from = ckpt->log_pos;
+    if (ckpt && !index_missing && !full_scan && ckpt->log_pos >= start && ckpt->log_pos <= end) from = ckpt->log_pos;
     // After an unclean stop the whole active segment is checked, not only what
     // follows the checkpoint: damage to its tail (torn sectors, a bit flip in a
     // record the checkpoint already covers) is cut here instead of being found

@@ -597,9 +597,27 @@ Status StoreImpl::checkpoint(bool clean) {
     MQ_RETURN_IF_ERROR(fs_.sync_dir(opt_.dir));
   }
   if (!clean && !changed && pos == last_ckpt_pos_) return Status::ok();
-  MQ_RETURN_IF_ERROR(write_checkpoint(fs_, opt_.dir / "checkpoint", {pos, clean}));
+  Checkpoint c{pos, clean, std::nullopt};
+  if (clean) c.queues_digest = queues_digest();
+  MQ_RETURN_IF_ERROR(write_checkpoint(fs_, opt_.dir / "checkpoint", c));
   last_ckpt_pos_ = pos;
   return Status::ok();
+}
+
+uint64_t StoreImpl::queues_digest() const {
+  // FNV-1a over "topic NUL queue NUL next_offset NUL" of every queue, in map order.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+    h = (h ^ 0) * 1099511628211ull;
+  };
+  std::shared_lock lk(state_mu_);
+  for (auto& [k, q] : queues_) {
+    mix(q->topic);
+    mix(std::to_string(q->queue));
+    mix(std::to_string(q->next_offset));
+  }
+  return h;
 }
 
 std::vector<QueueState*> StoreImpl::queue_list() const {

@@ -119,6 +119,8 @@ class StoreImpl final : public MessageStore {
   void notify_visible();
   void flusher_loop();
   bool sync_round(std::unique_lock<std::mutex>& lk, bool on_runner);
+  // Of every queue's entry count (a clean checkpoint carries it; see Checkpoint).
+  uint64_t queues_digest() const;
   bool lead_ok() const;
   void idle();
   void run_posted_round();
