@@ -103,6 +103,7 @@ struct GroupConsumer::Impl {
   bool stopping = false;
   Status fatal;
   std::string commit_refused;  // why the broker refused the last commit ("" = it took it)
+  std::string sendback_failure_said;  // the send-back failure last logged at warn
 
   // Event queue: io callbacks and exec workers post here, run() executes.
   std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
@@ -762,6 +763,7 @@ struct GroupConsumer::Impl {
         poster([this, k, m = std::move(m), dlq_now, why, dlq](Result<protocol::Frame> r) mutable {
           --pending_sendbacks;
           if (r && r->header.status == protocol::Code::ok) {
+            sendback_failure_said.clear();
             if (dlq) ++stats.dead_lettered;
             finished(k, m.offset, m.gen, false);
             return;
@@ -776,7 +778,13 @@ struct GroupConsumer::Impl {
             }
             return;
           }
-          spdlog::warn("sending a failed message back failed ({}); retrying", s.to_string());
+          // Said once per reason (a master that is down fails every one of them alike).
+          if (s.to_string() != sendback_failure_said) {
+            spdlog::warn("sending a failed message back failed ({}); retrying", s.to_string());
+            sendback_failure_said = s.to_string();
+          } else {
+            spdlog::debug("sending a failed message back failed ({}); retrying", s.to_string());
+          }
           ++pending_sendbacks;
           timers.emplace(Clock::now() + Millis(1000), [this, k, m = std::move(m), dlq_now, why]() mutable {
             --pending_sendbacks;

@@ -342,6 +342,19 @@ Status StoreImpl::recover(RecoveryReport& report) {
   MQ_RETURN_IF_ERROR(load_indexes());
   uint64_t start = log_->start(), end = log_->end();
 
+  if (ckpt && ckpt->clean) {
+    // After a clean stop every segment was whole and they were contiguous: a hole
+    // means a segment file was removed or cut since. Serving around it would
+    // answer reads of those offsets with errors (and a scan would drop everything
+    // after it), so the operator decides.
+    auto segs = log_->segments();
+    for (size_t i = 0; i + 1 < segs.size(); ++i)
+      if (segs[i]->end() < segs[i + 1]->base)
+        return Status::corruption(fmt::format(
+            "commit log: bytes {} to {} are missing (segment {} was removed or cut while the broker was "
+            "stopped): restore it, or move the segments from {} on out of commitlog/ to drop them",
+            segs[i]->end(), segs[i + 1]->base, segment_name(segs[i]->end()), segment_name(segs[i + 1]->base)));
+  }
   bool clean = ckpt && ckpt->clean && !index_missing && ckpt->log_pos == end;
   bool full_scan = false;
   if (clean && ckpt->queues_digest && *ckpt->queues_digest != queues_digest()) {

@@ -341,10 +341,11 @@ TEST_CASE("a clean checkpoint is not trusted when the indexes stop short of the 
 namespace {
 
 // A store with 60 records in each of t/0 and t/1, closed cleanly.
-void clean_store(const fs::path& d) {
+void clean_store(const fs::path& d, size_t pad = 0) {
   auto s = MessageStore::open(rec_options(d));
   REQUIRE(s);
-  for (int i = 0; i < 120; ++i) REQUIRE(append_wait(**s, make_record("t", i % 2, fmt::format("m{}", i))).status.is_ok());
+  for (int i = 0; i < 120; ++i)
+    REQUIRE(append_wait(**s, make_record("t", i % 2, fmt::format("m{}", i) + std::string(pad, 'p'))).status.is_ok());
   REQUIRE((*s)->close().is_ok());
 }
 
@@ -380,4 +381,23 @@ TEST_CASE("a clean stop with unchanged indexes opens without a scan", "[storage]
   CHECK(rep.clean);
   CHECK(rep.records_scanned == 0);
   CHECK((*s)->queue_info("t", 0).max_offset == 60);
+}
+
+TEST_CASE("a segment removed after a clean stop stops the open, naming the hole", "[storage]") {
+  TempDir work;
+  fs::path d = work.path() / "data";
+  clean_store(d, 300);  // 8 KiB segments: several
+  auto names = FileSystem::posix().list(d / "commitlog");
+  REQUIRE(names);
+  std::vector<std::string> segs;
+  for (auto& n : *names)
+    if (n.find('.') == std::string::npos) segs.push_back(n);
+  std::sort(segs.begin(), segs.end());
+  REQUIRE(segs.size() >= 3);
+  fs::remove(d / "commitlog" / segs[1]);
+  auto s = MessageStore::open(rec_options(d));
+  REQUIRE_FALSE(s);
+  CHECK(s.status().code() == mq::Code::corruption);
+  CHECK(s.status().message().find("are missing") != std::string::npos);
+  CHECK(s.status().message().find(segs[2]) != std::string::npos);
 }
