@@ -115,6 +115,7 @@ class Broker {
   std::atomic<size_t> appends_in_flight_{0};
   std::atomic<uint64_t> append_failures_{0};          // appends the store refused
   std::atomic<int64_t> append_failure_logged_ms_{0};  // when one was last logged at warn
+  std::atomic<int64_t> read_failure_logged_ms_{0};    // a damaged read, last logged
   std::atomic<bool> topic_limit_warned_{false};
   std::atomic<int64_t> late_warned_{0};  // steady_clock ticks of the last warn_late line
   std::unique_ptr<Authorizer> auth_ = std::make_unique<Authorizer>(nullptr);

@@ -58,6 +58,7 @@ struct GroupConsumer::Impl {
   struct Q {
     size_t node = 0;
     QueueRef ref;
+    std::string pull_error_said;  // the broker's pull error last logged at warn
     ProcessQueue pq;
     uint32_t epoch = 0;
     bool ready = false;      // start offset known
@@ -563,10 +564,19 @@ struct GroupConsumer::Impl {
       Status s = !r ? r.status()
                     : (r->header.status != protocol::Code::ok ? protocol::status_from_response(r->header.status, r->payload)
                                                               : Status::corruption("malformed pull answer"));
-      spdlog::debug("pull {}:{} from {}: {}", q.ref.topic, q.ref.queue, bn(q.node).address, s.to_string());
+      // The broker answered with an error (e.g. a damaged record): said once per
+      // reason, so that a stuck queue is not silent. A lost connection is the
+      // fail-over's business.
+      if (r && s.to_string() != q.pull_error_said) {
+        spdlog::warn("pull {}:{} from {}: {} (retrying)", q.ref.topic, q.ref.queue, bn(q.node).address, s.to_string());
+        q.pull_error_said = s.to_string();
+      } else {
+        spdlog::debug("pull {}:{} from {}: {}", q.ref.topic, q.ref.queue, bn(q.node).address, s.to_string());
+      }
       q.retry_at = Clock::now() + Millis(500);
       return;
     }
+    q.pull_error_said.clear();
     if (std::string why; !answers_pull(q, asked, resp, why)) {
       spdlog::warn("pull {}:{} from {}: {}; pulling again", q.ref.topic, q.ref.queue, bn(q.node).address, why);
       q.retry_at = Clock::now() + Millis(500);
