@@ -260,7 +260,7 @@ void Broker::pull(const Frame& f, const net::Responder& r) {
   auto read = [this](const protocol::PullRequest& q) {
     return store_.read(q.topic, q.queue, q.offset, q.max_msgs, q.max_bytes, q.tag_hashes);
   };
-  auto answer = [this, r, topic = req.topic, queue = req.queue](Result<storage::ReadResult>& res) {
+  auto answer = [this, r](Result<storage::ReadResult>& res) {
     if (!res) {
       // Damage in the log (a bad record): the operator must hear of it, not only the
       // reader. Once, then at most every minute.
@@ -268,7 +268,7 @@ void Broker::pull(const Frame& f, const net::Responder& r) {
       int64_t now = now_ms(), last = read_failure_logged_ms_.load();
       if ((c == mq::Code::corruption || c == mq::Code::io_error) && (last == 0 || now - last >= 60000) &&
           read_failure_logged_ms_.compare_exchange_strong(last, now))
-        spdlog::error("read of {} queue {} failed: {}", topic, queue, res.status().message());
+        spdlog::error("read failed: {}", res.status().message());  // the message names queue and offset
       return r.fail(store_code(res.status()), res.status().message());
     }
     std::string head = pull_head(*res);

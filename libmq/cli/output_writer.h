@@ -48,7 +48,8 @@ class OutputWriter {
   // written everything: a reader that keeps up is done at once, a stalled one
   // holds the caller up for `max` at most. False once closed or failed.
   bool flush_wait(std::chrono::milliseconds max);
-  // Background: a full block waits while the thread still writes the last one.
+  // Background, checked right after commit() handed a block over (false
+  // otherwise, without a lock): that block waits while the thread still writes.
   bool backlogged() const;
   // Waits until backlogged() is false, the writer failed or *stop turns true.
   void wait_room(const std::atomic<bool>& stop);
