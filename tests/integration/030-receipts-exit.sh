@@ -100,6 +100,23 @@ rc=0; timeout 10 mq-consume -b "$B1" -t r --from earliest -e >&- 2>"$T/usage.err
 # common flags also after mq-offset's subcommand (SPEC: mq-offset topics [-b BROKERS])
 timeout 10 mq-offset topics -b "$B1" --timeout 5s --format tsv >"$T/topics.tsv" || fail "mq-offset topics -b exited $?"
 cut -f1 "$T/topics.tsv" | grep -qx r || fail "mq-offset topics -b: no topic r in $(cat "$T/topics.tsv")"
+# the only broker dies mid-stream: the rest of the input fails in seconds, not at a few messages
+# a second after the retry pauses, with a warning now and then (not silence, not a line each)
+start_broker gone
+{ seq 100; sleep 2; seq 101 3000; } | timeout 60 mq-send -b "$GONE" -t gone --mode sync --receipts \
+  >"$T/gone.rcpt" 2>"$T/gone.err" &
+sender=$!
+EXTRA_PIDS+=("$sender")
+wait_until 20 test -s "$T/gone.rcpt" || fail "no receipt before the kill"  # the pause flushed them
+stop_broker gone -9
+start=$(date +%s%N)
+rc=0; wait "$sender" || rc=$?
+ms=$((($(date +%s%N) - start) / 1000000))
+[[ $rc -eq 1 ]] || fail "mq-send after its broker died: exit $rc ($(tail -n 2 "$T/gone.err"))"
+[[ $ms -lt $((30000 * MQ_SLOW)) ]] || fail "mq-send took ${ms}ms to fail the rest of its input"
+[[ $(wc -l <"$T/gone.rcpt") -eq 3000 ]] || fail "receipts: $(wc -l <"$T/gone.rcpt") of 3000"
+grep -q "failed so far; going on with the rest" "$T/gone.err" || fail "no warning while failing: $(head -n 3 "$T/gone.err")"
+[[ $(wc -l <"$T/gone.err") -le 20 ]] || fail "a line per failure: $(wc -l <"$T/gone.err") lines"
 for p in mq-broker mq-send mq-consume; do
   $p --help >/dev/null || fail "$p --help exited $?"
   $p --version | grep -q "$p" || fail "$p --version"

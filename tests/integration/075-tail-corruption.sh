@@ -66,4 +66,18 @@ PY
   stop_broker b1 -9
 done
 grep -qiE 'cut|truncat' "$T/b1.log" || fail "broker never said what it cut"
+
+# damage inside an older segment after a clean stop (nothing scans it): the queue is stuck at
+# that record (nothing may be skipped), but neither side is silent about it
+rm -rf "${DATA[b1]}"
+cp -a "$T/pristine" "${DATA[b1]}"
+restart_broker b1
+stop_broker b1 -TERM
+seg=$(ls "${DATA[b1]}/commitlog" | sort | head -n 1)
+printf '\xff' | dd of="${DATA[b1]}/commitlog/$seg" bs=1 seek=20000 conv=notrunc status=none
+restart_broker b1
+rc=0; timeout 6 mq-consume -b "$B1" -t c -g stuck --from earliest -e >/dev/null 2>"$T/stuck.err" || rc=$?
+[[ $rc -eq 124 ]] || fail "a group at a damaged record: exit $rc (expected to keep retrying)"
+[[ $(grep -c "(retrying)" "$T/stuck.err") -eq 1 ]] || fail "the member did not warn once: $(cat "$T/stuck.err")"
+[[ $(grep -c "read failed: .*offset" "$T/b1.log") -eq 1 ]] || fail "the broker did not log the failed read once"
 echo "$TEST_NAME: ok (12 trials)"
