@@ -165,7 +165,7 @@ void Authorizer::challenge(const protocol::Frame&, const net::Responder& r) {
 
 void Authorizer::authenticate(const protocol::Frame& f, const net::Responder& r) {
   protocol::AuthRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "auth request: malformed payload");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "auth request: malformed payload");
   if (!enabled()) return r.reply(Code::ok, {});
   std::string nonce;
   {

@@ -112,8 +112,14 @@ void Broker::handle(Frame f, net::Responder r) {
   }
   auto it = extra_.find(f.header.type);
   if (it != extra_.end()) return it->second(f, r);
-  r.fail(Code::unknown_type,
-         fmt::format("unknown request type {}", static_cast<unsigned>(f.header.type)));
+  // A type of the protocol that this broker does not serve (replication
+  // requests on a slave, for one) is answered and the connection kept; a
+  // number the protocol does not define is bad input.
+  auto t = static_cast<unsigned>(f.header.type);
+  if (t >= static_cast<unsigned>(Type::hello) && t <= static_cast<unsigned>(protocol::kLastType))
+    return r.fail(Code::unknown_type, fmt::format("request type {} is not served by this broker ({})", t,
+                                                  role() == protocol::Role::slave ? "a slave" : "a master"));
+  r.refuse(Code::unknown_type, fmt::format("unknown request type {}", t));
 }
 
 Result<uint32_t> Broker::topic_queues(std::string_view topic, bool create) {
@@ -158,7 +164,7 @@ void Broker::send(Frame& f, const net::Responder& r) {
   ByteReader in(f.payload);
   uint32_t count = 0;
   if (!in.u32(count) || count == 0)
-    return r.fail(Code::bad_request, "send request: missing or zero record count");
+    return r.refuse(Code::bad_request, "send request: missing or zero record count");
   std::string_view rest = std::string_view(f.payload).substr(4);
   size_t pos = 0;
   uint32_t seen = 0;
@@ -168,9 +174,9 @@ void Broker::send(Frame& f, const net::Responder& r) {
     std::string why;
     auto res = storage::decode_record(rest.substr(pos), v, &why);
     if (res == storage::DecodeResult::need_more)
-      return r.fail(Code::bad_request, fmt::format("send request: record {} is truncated", seen));
+      return r.refuse(Code::bad_request, fmt::format("send request: record {} is truncated", seen));
     if (res == storage::DecodeResult::bad)
-      return r.fail(Code::bad_request, fmt::format("send request: record {}: {}", seen, why));
+      return r.refuse(Code::bad_request, fmt::format("send request: record {}: {}", seen, why));
     if (auto st = validate_topic(v.topic); !st) return r.fail(Code::bad_request, st.message());
     if (auth_->enabled() && v.topic != allowed_topic) {
       if (auto st = auth_->may_publish(r.connection_id(), v.topic); !st)
@@ -200,7 +206,7 @@ void Broker::send(Frame& f, const net::Responder& r) {
     ++seen;
   }
   if (seen != count)
-    return r.fail(Code::bad_request,
+    return r.refuse(Code::bad_request,
                   fmt::format("send request: count says {} records, payload holds {}", count, seen));
   std::string batch = std::move(f.payload);
   batch.erase(0, 4);  // the store takes the records alone
@@ -246,7 +252,7 @@ void Broker::send(Frame& f, const net::Responder& r) {
 
 void Broker::pull(const Frame& f, const net::Responder& r) {
   protocol::PullRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "pull request: malformed payload");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "pull request: malformed payload");
   if (auto st = validate_topic(req.topic, /*allow_reserved=*/true); !st)
     return r.fail(Code::bad_request, st.message());
   auto queues = topic_queues(req.topic, /*create=*/false);
@@ -307,7 +313,7 @@ void Broker::topic_info(const Frame& f, const net::Responder& r) {
   ByteReader in(f.payload);
   std::string topic;
   if (!f.payload.empty() && (!in.str16(topic) || !in.at_end()))
-    return r.fail(Code::bad_request, "topic_info request: malformed payload");
+    return r.refuse(Code::bad_request, "topic_info request: malformed payload");
   std::vector<std::pair<std::string, uint32_t>> list;
   if (topic.empty()) {
     list = topics_.list();
@@ -335,7 +341,7 @@ void Broker::topic_info(const Frame& f, const net::Responder& r) {
 void Broker::offset_for_time(const Frame& f, const net::Responder& r) {
   protocol::OffsetForTimeRequest req;
   if (!req.decode(f.payload))
-    return r.fail(Code::bad_request, "offset_for_time request: malformed payload");
+    return r.refuse(Code::bad_request, "offset_for_time request: malformed payload");
   auto queues = topic_queues(req.topic, /*create=*/false);
   if (!queues) return r.fail(Code::topic_not_found, queues.status().message());
   if (req.queue >= *queues)

@@ -129,7 +129,7 @@ std::string encoded(const Resp& r) {
 
 void GroupService::heartbeat(protocol::Frame& f, const net::Responder& r) {
   protocol::HeartbeatRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed heartbeat");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "malformed heartbeat");
   if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
   if (req.client_id.empty()) return r.fail(Code::bad_request, "heartbeat without a client id");
   auto resp = coordinator_->heartbeat(req, r.connection_id(), now_ms());
@@ -138,7 +138,7 @@ void GroupService::heartbeat(protocol::Frame& f, const net::Responder& r) {
 
 void GroupService::query_offsets(protocol::Frame& f, const net::Responder& r) {
   protocol::QueryOffsetsRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed query_offsets");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "malformed query_offsets");
   protocol::QueryOffsetsResponse resp;
   for (auto& q : req.queues) {
     auto e = offsets_->get(req.group, q);
@@ -149,7 +149,7 @@ void GroupService::query_offsets(protocol::Frame& f, const net::Responder& r) {
 
 void GroupService::commit_offsets(protocol::Frame& f, const net::Responder& r) {
   protocol::CommitRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed commit_offsets");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "malformed commit_offsets");
   if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
   {
     std::lock_guard lk(persist_error_mu_);
@@ -175,7 +175,7 @@ void GroupService::commit_offsets(protocol::Frame& f, const net::Responder& r) {
 
 void GroupService::send_back(protocol::Frame& f, const net::Responder& r) {
   protocol::SendBackRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed send_back");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "malformed send_back");
   if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
   delays_->send_back(req, now_ms(), [r](Status st) {
     if (st) return r.reply(Code::ok, std::string());
@@ -186,7 +186,7 @@ void GroupService::send_back(protocol::Frame& f, const net::Responder& r) {
 void GroupService::group_info(protocol::Frame& f, const net::Responder& r) {
   ByteReader rd(f.payload);
   std::string group;
-  if (!rd.str16(group)) return r.fail(Code::bad_request, "malformed group_info");
+  if (!rd.str16(group)) return r.refuse(Code::bad_request, "malformed group_info");
   std::set<std::string> names;
   if (!group.empty()) {
     names.insert(group);
@@ -207,7 +207,7 @@ void GroupService::group_info(protocol::Frame& f, const net::Responder& r) {
 
 void GroupService::reset_offsets(protocol::Frame& f, const net::Responder& r) {
   protocol::ResetRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "malformed reset_offsets");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "malformed reset_offsets");
   if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
   protocol::ResetResponse resp;
   for (auto& e : req.entries) {

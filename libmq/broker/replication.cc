@@ -146,7 +146,7 @@ protocol::ReplicationStatusResponse ReplicationMaster::status() const {
 
 void ReplicationMaster::sync_offsets(protocol::Frame& f, const net::Responder& r) {
   protocol::SyncOffsetsRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "sync_offsets request: malformed payload");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "sync_offsets request: malformed payload");
   if (!req.offsets.empty()) {
     // Committed on the slave while this master was away (or lost by its kill -9).
     // Never ahead of this log (it may have lost an unflushed tail).
@@ -190,7 +190,7 @@ void ReplicationMaster::connection_closed(uint64_t id) {
 
 void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
   protocol::ReplicateRequest req;
-  if (!req.decode(f.payload)) return r.fail(Code::bad_request, "replicate request: malformed payload");
+  if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "replicate request: malformed payload");
   std::vector<std::function<void(Code)>> ready;
   {
     std::lock_guard lk(mu_);

@@ -264,6 +264,13 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
       spdlog::debug("ignoring a request frame from {}", address_);
       return;
     }
+    if (f.header.request_id == 0) {
+      // Request ids start at 1: id 0 is the broker speaking for the connection
+      // (BUSY when it is at its connection limit) just before it closes it.
+      if (f.header.status != protocol::Code::ok)
+        return drop(protocol::status_from_response(f.header.status, f.payload).with_context(address_));
+      return;
+    }
     auto it = pending_.find(f.header.request_id);
     if (it == pending_.end()) return;  // answered after its timeout: dropped
     auto done = std::move(it->second.done);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -47,6 +48,8 @@ constexpr size_t kShareFloor = 64 * 1024;
 constexpr size_t kPieceCost = 64;
 // Bodies up to this size are copied behind the header (one piece per answer).
 constexpr size_t kJoinBody = 4096;
+// A refused connection is closed once its answer is written, or after this.
+constexpr auto kRefusalGrace = std::chrono::seconds(5);
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
@@ -61,6 +64,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   void accept();
   void remove(uint64_t id);
+  void turn_away(tcp::socket socket, size_t count);
 
   asio::io_context& io;
   asio::strand<asio::io_context::executor_type> strand;
@@ -84,6 +88,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   }
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns;  // guarded by mu
   bool accepting = true;  // on strand
+  std::atomic<size_t> turning_away{0};  // refused sockets still draining (turn_away)
 };
 
 // One accepted socket. Everything below runs on strand_ (the socket's executor).
@@ -135,6 +140,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 body = std::move(body)]() mutable {
                  self->on_reply(type, request_id, oneway, status, std::move(head), std::move(body));
                });
+  }
+
+  // On the strand (from the handler): answer, then close once it is written.
+  void post_refusal(protocol::Type type, uint32_t request_id, bool oneway, Code status,
+                    std::string message) {
+    refusing_ = true;
+    std::string payload = protocol::encode_error(message);
+    if (!oneway) {
+      posted_bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
+      server_->posted_bytes_total.fetch_add(payload.size(), std::memory_order_relaxed);
+    }
+    asio::post(socket_.get_executor(), [self = shared_from_this(), type, request_id, oneway, status,
+                                        message = std::move(message), payload = std::move(payload)]() mutable {
+      self->close_reason_ = std::move(message);
+      self->on_reply(type, request_id, oneway, status, std::string(), std::move(payload));
+      if (self->close_if_refused()) return;
+      // A peer that does not take the answer is not waited for long.
+      self->refusal_timer_ = std::make_unique<asio::steady_timer>(self->socket_.get_executor());
+      self->refusal_timer_->expires_after(kRefusalGrace);
+      self->refusal_timer_->async_wait([self](const error_code& ec) {
+        if (!ec && !self->closed_) self->close(spdlog::level::info, *self->close_reason_);
+      });
+    });
   }
 
   // Any thread.
@@ -238,6 +266,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void pump() {
     Frame f;
     while (!closed_) {
+      if (refusing_) return;  // closed once the refusal is written
       if (over_limit()) {
         if (!paused_.load()) spdlog::debug("connection from {}: reading paused", *peer_);
         paused_.store(true);
@@ -406,7 +435,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (stuck()) arm_stuck_timer();
     }
     write_some();
+    if (close_if_refused()) return;
     if (paused_.load()) pump();
+  }
+
+  // A refusal was answered and everything queued before it is written.
+  bool close_if_refused() {
+    if (closed_ || !close_reason_ || writing_ || !out_.empty()) return closed_;
+    close(spdlog::level::info, *close_reason_);
+    return true;
   }
 
   void arm_stuck_timer() {
@@ -440,6 +477,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     stuck_timer_.cancel();
+    if (refusal_timer_) refusal_timer_->cancel();
     server_->in_flight_total.fetch_sub(in_flight_.exchange(0), std::memory_order_relaxed);
     server_->out_bytes_total.fetch_sub(out_bytes_, std::memory_order_relaxed);
     out_bytes_ = 0;
@@ -470,6 +508,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   bool secured_ = false;
   bool waited_ = false;  // the first bytes arrived (see read())
+  bool refusing_ = false;  // refuse() was called: no more requests are handled
+  std::optional<std::string> close_reason_;
+  std::unique_ptr<asio::steady_timer> refusal_timer_;  // bounds the wait for the refusal's write  // the refusal's answer is queued: close once written
 
   friend class Responder;
 };
@@ -503,6 +544,11 @@ void Responder::fail(Code status, std::string_view message) const {
   reply(status, protocol::encode_error(message));
 }
 
+void Responder::refuse(Code status, std::string_view message) const {
+  if (!answered_ || answered_->exchange(true)) return;
+  if (auto c = conn_.lock()) c->post_refusal(type_, request_id_, oneway_, status, std::string(message));
+}
+
 const std::string& Responder::peer() const { return peer_ ? *peer_ : kNoPeer; }
 
 // --- Server ---
@@ -532,8 +578,7 @@ void Server::Impl::accept() {
         if (count >= self->opt.max_connections) {
           spdlog::warn("refusing connection from {}: {} connections already (--max-connections)",
                        peer, count);
-          error_code ignored;
-          socket.close(ignored);
+          self->turn_away(std::move(socket), count);
         } else {
           uint64_t id = self->next_id.fetch_add(1);
           auto conn = std::make_shared<Connection>(std::move(socket), self, id, std::move(peer));
@@ -546,6 +591,64 @@ void Server::Impl::accept() {
         self->accept();
       });
 }
+
+namespace {
+// Reads and drops what a turned-away peer still sends, until it hangs up or
+// a second has passed, then closes the socket.
+class Drainer : public std::enable_shared_from_this<Drainer> {
+ public:
+  Drainer(tcp::socket socket, std::shared_ptr<Server::Impl> server)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(std::move(server)) {}
+  ~Drainer();
+  void start() {
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+      error_code ignored;
+      if (!ec) self->socket_.close(ignored);
+    });
+    read();
+  }
+
+ private:
+  void read() {
+    socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](const error_code& ec, size_t) {
+      if (!ec) return self->read();
+      self->timer_.cancel();
+      error_code ignored;
+      self->socket_.close(ignored);
+    });
+  }
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::shared_ptr<Server::Impl> server_;
+  char buf_[1024];
+};
+}  // namespace
+
+// A connection past max_connections: one BUSY frame (request id 0: no request
+// of the peer's is answered), then the socket is drained briefly before it is
+// closed, so that the peer reads the frame rather than a reset (closing a
+// socket holding unread bytes, such as the peer's first request, resets it).
+// TLS peers, and sockets past the few already draining, are closed at once.
+void Server::Impl::turn_away(tcp::socket socket, size_t count) {
+  constexpr size_t kMaxDraining = 64;
+  error_code ignored;
+  if (opt.tls || turning_away.load() >= kMaxDraining) {
+    socket.close(ignored);
+    return;
+  }
+  std::string frame;
+  protocol::encode_frame(frame, protocol::Type::hello, protocol::kFlagResponse, 0, Code::busy,
+                         protocol::encode_error(fmt::format(
+                             "too many connections ({} already, --max-connections {})", count,
+                             opt.max_connections)));
+  (void)::send(socket.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  turning_away.fetch_add(1);
+  std::make_shared<Drainer>(std::move(socket), shared_from_this())->start();
+}
+
+Drainer::~Drainer() { server_->turning_away.fetch_sub(1); }
 
 void Server::Impl::remove(uint64_t id) {
   std::shared_ptr<Connection> keep;  // destroyed outside the lock

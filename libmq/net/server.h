@@ -8,7 +8,9 @@
 //
 // Bad input (undecodable frames, wrong version, oversized frames, a response
 // frame sent as a request) closes that one connection, logging the peer and
-// the reason once. Memory is bounded per connection and in total: reading
+// the reason once; a handler does the same for a payload it cannot decode
+// with Responder::refuse (the answer is written first). A connection past
+// max_connections gets one BUSY frame (request id 0) and is closed. Memory is bounded per connection and in total: reading
 // stops while the answers waiting to be written exceed max_pending_bytes or
 // the requests being handled exceed max_in_flight; while the answers of all
 // connections together exceed max_pending_total, it stops on every
@@ -64,6 +66,11 @@ class Responder {
   void reply(protocol::Code status, std::string head, std::string body) const;
   // An error answer: status plus the message as the payload (encode_error).
   void fail(protocol::Code status, std::string_view message) const;
+  // Bad input (a payload that does not decode, an unknown request type): the
+  // error answer, then the connection is closed once it is written, logging
+  // the peer and the message. No further request of that connection is
+  // handled. Call it on the connection's strand (from the handler).
+  void refuse(protocol::Code status, std::string_view message) const;
   // Identifies the connection (for per-connection limits); 0 when detached.
   uint64_t connection_id() const { return conn_id_; }
   const std::string& peer() const;

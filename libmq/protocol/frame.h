@@ -44,6 +44,9 @@ enum class Type : uint8_t {
   sync_offsets = 17,    // slave <-> master: consumer offsets and delay progress, merged
   replication_status = 18,  // the master's slaves and how far behind each is
 };
+// The highest type defined (move it along when one is added): above it, or 0,
+// a request type is unknown to the protocol.
+inline constexpr Type kLastType = Type::replication_status;
 
 // Response status. The first four are SPEC's send statuses.
 enum class Code : uint16_t {

@@ -36,22 +36,38 @@ s = conn(); s.sendall(struct.pack("<IBBHIHH", 12, 99, 1, 0, 1, 0, 0)); expect_cl
 s = conn(); s.sendall(struct.pack("<I", 3) + b"abc"); expect_closed(s, "short length")
 # 5. truncated frame then hang up
 s = conn(); s.sendall(struct.pack("<IBBHIHH", 1000, 1, 2, 0, 1, 0, 0) + b"x" * 10); s.close()
-# 6. valid header, send request with a garbage payload: answered with an error or closed, never a crash
+def answer_then_close(s, rid, want_status, what):
+    # the error answer comes first, then the broker closes the connection
+    s.settimeout(5)
+    d = b""
+    while len(d) < 16:
+        c = s.recv(65536)
+        if not c:
+            raise SystemExit(f"{what}: closed without an answer")
+        d += c
+    ln, ver, typ, flags, r, status = struct.unpack("<IBBHIH", d[:14])
+    assert r == rid and status == want_status and flags & 1, f"{what}: answer id {r} status {status}"
+    try:
+        while True:  # then the close, and nothing more: requests behind it are not handled
+            c = s.recv(65536)
+            if not c:
+                break
+            d += c
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise SystemExit(f"broker kept the connection open after {what}")
+    assert len(d) == 4 + ln, f"{what}: {len(d) - 4 - ln} bytes more after the answer"
+# 6. valid header, send request with a garbage payload: BAD_REQUEST (20), then closed
 s = conn(); payload = struct.pack("<I", 3) + os.urandom(50)
 s.sendall(struct.pack("<IBBHIHH", 12 + len(payload), 1, 2, 0, 7, 0, 0) + payload)
-s.settimeout(5)
-d = s.recv(65536)
-if d:
-    ln, ver, typ, flags, rid, status = struct.unpack("<IBBHIH", d[:14])
-    assert rid == 7 and status != 0, f"garbage send got status {status}"
-s.close()
-# 7. unknown request type: an error answer (or close), broker alive
+answer_then_close(s, 7, 20, "garbage send payload")
+# 6b. a pull request whose payload does not decode, with a good request behind it: closed
+s = conn(); s.sendall(struct.pack("<IBBHIHH", 13, 1, 3, 0, 8, 0, 0) + b"\x01" + struct.pack("<IBBHIHH", 12, 1, 4, 0, 10, 0, 0))
+answer_then_close(s, 8, 20, "malformed pull")
+# 7. unknown request type: UNKNOWN_TYPE (27), then closed; broker alive
 s = conn(); s.sendall(struct.pack("<IBBHIHH", 12, 1, 200, 0, 9, 0, 0))
-d = s.recv(65536)
-if d:
-    ln, ver, typ, flags, rid, status = struct.unpack("<IBBHIH", d[:14])
-    assert rid == 9 and status != 0
-s.close()
+answer_then_close(s, 9, 27, "unknown request type")
 # 8. many connections writing random bytes in small pieces
 socks = [conn() for _ in range(50)]
 for _ in range(20):
@@ -65,4 +81,6 @@ timeout 60 tail --pid="$bg" -f /dev/null
 kill -0 "${PIDS[b1]}" || fail "broker died"
 timeout 30 mq-consume -b "$B1" -t g --from earliest -e | sort -n | diff -q - <(seq 60000) >/dev/null || fail "stored data differs"
 grep -qiE 'clos|invalid|garbage|exceed|version' "$T/b1.log" || fail "broker did not log why it closed bad connections"
+grep -q 'closed: unknown request type 200' "$T/b1.log" || fail "broker did not log the unknown request it closed"
+grep -q 'closed: pull request: malformed payload' "$T/b1.log" || fail "broker did not log the malformed pull it closed"
 echo "$TEST_NAME: ok"

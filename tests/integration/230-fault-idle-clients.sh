@@ -91,7 +91,7 @@ rss_deaf=$(rss_kb "$bpid")
 
 # beyond the limit: some of 200 more connections are refused (closed at once), the broker lives
 python3 - "$B1" >"$T/extra.out" 2>&1 <<'PY' || fail "extra connections: $(cat "$T/extra.out")"
-import socket, sys, time
+import socket, struct, sys, time
 h, p = sys.argv[1].rsplit(":", 1)
 socks, refused = [], 0
 for i in range(200):
@@ -100,18 +100,25 @@ for i in range(200):
     except OSError:
         refused += 1
 time.sleep(1.5)
-for s in socks:              # refused ones were closed by the broker: EOF or RST, no waiting
+busy = 0
+for s in socks:              # refused ones got a BUSY frame (status 28, request id 0) and were closed
     s.setblocking(False)
     try:
-        if s.recv(1) == b"":
+        d = s.recv(4096)
+        if d == b"":
             refused += 1
+        elif len(d) >= 16 and struct.unpack("<IBBHIH", d[:14])[4:] == (0, 28):
+            refused += 1
+            busy += 1
     except BlockingIOError:
         pass
     except OSError:
         refused += 1
+print(busy)
 print(refused)
 PY
 refused=$(tail -n 1 "$T/extra.out")
+busy=$(tail -n 2 "$T/extra.out" | head -n 1)
 touch "$T/stop"
 wait_until 30 test -s "$T/idle.out" || fail "idle holder did not report"
 alive=$(cat "$T/idle.out")
@@ -122,11 +129,13 @@ note "deaf client: $(cat "$T/deaf.out")"
 grow=$(( (rss_deaf - rss0) / 1024 ))
 per_idle=$(( (rss_idle - rss0) * 1024 / idle ))
 deaf_mib=$(( (rss_deaf - rss_idle) / 1024 ))
-echo "idle-clients: idle=$idle alive_after=$alive refused_over_limit=$refused/200 rss_kb_before=$rss0" \
+echo "idle-clients: idle=$idle alive_after=$alive refused_over_limit=$refused/200 busy_frames=$busy rss_kb_before=$rss0" \
   "rss_kb_idle=$rss_idle rss_kb_deaf=$rss_deaf rss_kb_end=$rss_end round_trip_ms=$rt_ms" | tee -a "$T/figures"
 [[ $alive -ge $((idle - 5)) ]] || fail "the broker dropped idle connections: $alive of $idle left"
 # 100 slots were left above the idle ones (round-trip clients came and went): most of 200 refused
 [[ $refused -ge 90 ]] || fail "only $refused of 200 connections over --max-connections were refused"
+# they are told why (a BUSY frame) rather than reset; past 64 draining at once a refusal is a bare close
+[[ $busy -ge 50 ]] || fail "only $busy of $refused refused connections got a BUSY frame"
 grep -qiE 'max.?conn|too many|refus|limit' "$T/b1.log" || fail "broker did not log refused connections"
 # an idle connection costs little (no read buffer until it sends); the never-reading ones hold
 # at most --max-pending-total (4 MiB, counted with a per-piece overhead) plus a 64 KiB share each

@@ -88,6 +88,16 @@ std::vector<std::string> bodies(const std::string& records) {
   return out;
 }
 
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds limit = 5000ms) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
 std::string error_text(const Frame& f) {
   return mq::protocol::status_from_response(f.header.status, f.payload).message();
 }
@@ -327,8 +337,10 @@ TEST_CASE("a message above the size limit is refused and nothing of its batch is
   CHECK(p.count == 1);
 }
 
-TEST_CASE("malformed or out-of-range requests get clear errors", "[broker]") {
+TEST_CASE("invalid values get clear errors and the connection stays", "[broker]") {
   BrokerFixture fx;
+  fx.send_ok({make_message("t", 0, "first")});
+  REQUIRE(fx.server->connections() == 1);
   auto q = fx.call(Type::send, send_payload({make_message("t", 9, "x")}));
   CHECK(q.header.status == Code::bad_request);
   CHECK(error_text(q).find("queue 9") != std::string::npos);
@@ -336,29 +348,62 @@ TEST_CASE("malformed or out-of-range requests get clear errors", "[broker]") {
   auto reserved = fx.call(Type::send, send_payload({make_message("%DLQ%g", 0, "x")}));
   CHECK(reserved.header.status == Code::bad_request);
 
-  auto garbage = fx.call(Type::send, std::string("\x02\x00\x00\x00garbage", 11));
-  CHECK(garbage.header.status == Code::bad_request);
-
-  std::string two = send_payload({make_message("t", 0, "x")});
-  mq::store_u32(two.data(), 2);  // claims two records, holds one
-  auto miscount = fx.call(Type::send, two);
-  CHECK(miscount.header.status == Code::bad_request);
-
-  std::string torn = send_payload({make_message("t", 0, "x")});
-  torn.pop_back();
-  CHECK(fx.call(Type::send, torn).header.status == Code::bad_request);
-
-  auto bad_pull = fx.call(Type::pull, "\x01");
-  CHECK(bad_pull.header.status == Code::bad_request);
   auto no_topic = fx.call(Type::pull, pull_payload("missing", 0, 0));
   CHECK(no_topic.header.status == Code::topic_not_found);
 
-  auto unknown = fx.call(static_cast<Type>(200), "");
-  CHECK(unknown.header.status == Code::unknown_type);
-  CHECK(error_text(unknown).find("200") != std::string::npos);
+  // A request of the protocol this broker does not serve (no replication here).
+  auto unserved = fx.call(Type::replication_status, "");
+  CHECK(unserved.header.status == Code::unknown_type);
+  CHECK(error_text(unserved).find("not served") != std::string::npos);
 
   // None of it harmed the connection.
   fx.send_ok({make_message("t", 0, "fine")});
+  CHECK(fx.server->connections() == 1);
+}
+
+TEST_CASE("bad input is answered and closes that connection only", "[broker]") {
+  BrokerFixture fx;
+  auto other = mq::net::Channel::create(fx.io.io(), fx.server->local_address());
+  REQUIRE(other->call(Type::topic_info, "", 5000ms));
+
+  std::string two = send_payload({make_message("t", 0, "x")});
+  mq::store_u32(two.data(), 2);  // claims two records, holds one
+  std::string torn = send_payload({make_message("t", 0, "x")});
+  torn.pop_back();
+  std::string flipped = send_payload({make_message("t", 0, "x")});
+  flipped.back() ^= 1;  // the record's checksum no longer matches
+  struct Bad {
+    Type type;
+    std::string payload;
+    Code status;
+    std::string says;
+  };
+  std::vector<Bad> bad = {
+      {Type::send, std::string("\x02\x00\x00\x00garbage", 11), Code::bad_request, "send request"},
+      {Type::send, std::string(4, '\0'), Code::bad_request, "zero record count"},
+      {Type::send, two, Code::bad_request, "count says 2"},
+      {Type::send, torn, Code::bad_request, "truncated"},
+      {Type::send, flipped, Code::bad_request, "checksum"},
+      {Type::pull, "\x01", Code::bad_request, "pull request: malformed"},
+      {Type::topic_info, "\x05", Code::bad_request, "topic_info request: malformed"},
+      {static_cast<Type>(200), "", Code::unknown_type, "unknown request type 200"},
+      {static_cast<Type>(0), "", Code::unknown_type, "unknown request type 0"},
+  };
+  for (auto& b : bad) {
+    INFO(b.says);
+    fx.send_ok({make_message("t", 0, "before")});  // (re)connects
+    REQUIRE(fx.server->connections() == 2);
+    auto f = fx.call(b.type, b.payload);
+    CHECK(f.header.status == b.status);
+    CHECK(error_text(f).find(b.says) != std::string::npos);
+    CHECK(wait_until([&] { return fx.server->connections() == 1; }));
+  }
+  // The other client and the stored messages are untouched; nothing bad was stored.
+  auto info = other->call(Type::topic_info, "", 5000ms);
+  REQUIRE(info);
+  CHECK(info->header.status == Code::ok);
+  auto p = fx.pull_ok("t", 0, 0);
+  CHECK(p.count == bad.size());
 }
 
 TEST_CASE("hello tells the role, address and limits", "[broker]") {

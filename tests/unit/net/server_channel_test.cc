@@ -26,6 +26,18 @@ Handler echo_handler() {
   return [](Frame f, Responder r) { r.reply(Code::ok, std::move(f.payload)); };
 }
 
+// Echoes, but refuses a request whose payload is "bad"; counts what it handled.
+Handler refusing_handler(std::atomic<int>* handled) {
+  return [handled](Frame f, Responder r) {
+    ++*handled;
+    if (f.payload.size() == 3 && f.payload.compare(0, 3, "bad") == 0) {
+      r.refuse(Code::bad_request, "payload does not decode");
+      return;
+    }
+    r.reply(Code::ok, std::move(f.payload));
+  };
+}
+
 template <class Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds limit = 5000ms) {
   auto end = std::chrono::steady_clock::now() + limit;
@@ -353,7 +365,48 @@ TEST_CASE("connections beyond max_connections are refused", "[net]") {
   auto rb = b->call(Type::send, "b", 2000ms);
   REQUIRE_FALSE(rb);
   CHECK(rb.status().code() == mq::Code::unavailable);
+  // The refused client is told why (a BUSY frame before the close), not reset.
+  INFO(rb.status().message());
+  CHECK(rb.status().message().find("too many connections") != std::string::npos);
+  CHECK(rb.status().message().find("--max-connections 1") != std::string::npos);
   CHECK(a->call(Type::send, "a2", 2000ms));
+}
+
+TEST_CASE("a refused request is answered, then its connection is closed", "[net]") {
+  IoThread io;
+  std::atomic<int> handled{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, refusing_handler(&handled));
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "good", 2000ms));
+  // Pipelined behind the bad one on the same connection: never handled.
+  std::promise<mq::Result<Frame>> bad, after;
+  ch->request(Type::send, "bad", 2000ms, [&](mq::Result<Frame> r) { bad.set_value(std::move(r)); });
+  ch->request(Type::send, "late", 2000ms, [&](mq::Result<Frame> r) { after.set_value(std::move(r)); });
+  auto rbad = bad.get_future().get();
+  REQUIRE(rbad);
+  CHECK(rbad->header.status == Code::bad_request);
+  auto rafter = after.get_future().get();
+  REQUIRE_FALSE(rafter);
+  CHECK(rafter.status().code() == mq::Code::unavailable);
+  CHECK(wait_until([&] { return (*server)->connections() == 0; }));
+  CHECK(handled == 2);
+  // The client reconnects; other requests are served as before.
+  auto again = ch->call(Type::send, "good again", 2000ms);
+  REQUIRE(again);
+  CHECK(again->payload == "good again");
+}
+
+TEST_CASE("a refused oneway request closes its connection", "[net]") {
+  IoThread io;
+  std::atomic<int> handled{0};
+  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, refusing_handler(&handled));
+  REQUIRE(server);
+  auto ch = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(ch->call(Type::send, "good", 2000ms));
+  REQUIRE((*server)->connections() == 1);
+  ch->oneway(Type::send, "bad", nullptr);
+  CHECK(wait_until([&] { return (*server)->connections() == 0; }));
 }
 
 TEST_CASE("dropping the last channel reference fails its pending requests", "[net]") {
