@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "storage/record.h"
 
 namespace mq::broker {
@@ -27,14 +29,14 @@ Result<std::vector<Millis>> parse_delay_levels(std::string_view text) {
 }
 
 DelayScheduler::DelayScheduler(storage::MessageStore& store, OffsetTable& offsets, std::vector<Millis> levels,
-                               std::function<void(const std::string&, uint32_t)> ensure_topic)
+                               std::function<Status(const std::string&, uint32_t)> ensure_topic)
     : store_(store),
       offsets_(offsets),
       levels_(std::move(levels)),
       ensure_topic_(std::move(ensure_topic)),
       busy_(new std::atomic<bool>[levels_.size()]) {
   for (size_t i = 0; i < levels_.size(); ++i) busy_[i] = false;
-  ensure_topic_(std::string(protocol::kScheduleTopic), static_cast<uint32_t>(levels_.size()));
+  (void)ensure_topic_(std::string(protocol::kScheduleTopic), static_cast<uint32_t>(levels_.size()));
 }
 
 void DelayScheduler::send_back(const protocol::SendBackRequest& req, int64_t now_ms,
@@ -55,14 +57,14 @@ void DelayScheduler::send_back(const protocol::SendBackRequest& req, int64_t now
     m.queue = 0;
     m.set_prop(protocol::kPropDlqReason,
                req.reason.empty() ? (req.dead_letter_now ? "rejected" : "max retries exceeded") : req.reason);
-    ensure_topic_(m.topic, 1);
+    (void)ensure_topic_(m.topic, 1);
   } else {
     size_t level = std::min<size_t>(m.reconsume, levels_.size());
     m.set_prop(protocol::kPropRealTopic, protocol::retry_topic(req.group));
     m.set_prop(protocol::kPropDueMs, std::to_string(now_ms + levels_[level - 1].count()));
     m.topic = std::string(protocol::kScheduleTopic);
     m.queue = static_cast<uint32_t>(level - 1);
-    ensure_topic_(protocol::retry_topic(req.group), 1);
+    (void)ensure_topic_(protocol::retry_topic(req.group), 1);
   }
   std::string batch;
   storage::encode_record(m, batch);
@@ -83,6 +85,7 @@ void DelayScheduler::tick(int64_t now_ms) {
       continue;
     }
     std::string batch;
+    std::vector<std::string> real_topics;  // the distinct topics of `batch`
     uint64_t next = std::max(from, read->min_offset);
     std::string_view rest = read->records;
     while (!rest.empty()) {
@@ -96,6 +99,8 @@ void DelayScheduler::tick(int64_t now_ms) {
         storage::Message m = v.to_message();
         m.topic.assign(real);
         m.queue = 0;
+        if (std::find(real_topics.begin(), real_topics.end(), m.topic) == real_topics.end())
+          real_topics.push_back(m.topic);
         m.erase_prop(protocol::kPropRealTopic);
         m.erase_prop(protocol::kPropDueMs);
         storage::encode_record(m, batch);
@@ -117,6 +122,18 @@ void DelayScheduler::tick(int64_t now_ms) {
     };
     if (batch.empty()) {
       advance(Status::ok());
+      continue;
+    }
+    // The real topic is registered by send_back on the broker that took the
+    // message back; this broker may be a promoted slave, which learns topics
+    // only from the records it copies, and none of %RETRY%<group> may have
+    // reached it. Registered first: consumers find the topic once its records
+    // are there, and a restart does not adopt it with the default queue count.
+    Status known;
+    for (auto& t : real_topics)
+      if (known = ensure_topic_(t, 1); !known) break;
+    if (!known) {
+      advance(known);
       continue;
     }
     store_.append(std::move(batch), [advance](Status s, std::vector<storage::Appended>) { advance(s); });

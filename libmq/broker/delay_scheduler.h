@@ -33,9 +33,11 @@ inline constexpr const char* kDefaultDelayLevels = "1s 5s 10s 30s 1m 2m 3m 4m 5m
 
 class DelayScheduler {
  public:
-  // ensure_topic(topic, queues): makes the broker's topic registry know an internal topic.
+  // ensure_topic(topic, queues): makes the broker's topic registry know an internal topic
+  // (durably when it returns ok). tick() calls it for each real topic before moving
+  // messages there, and moves nothing while it fails.
   DelayScheduler(storage::MessageStore& store, OffsetTable& offsets, std::vector<Millis> levels,
-                 std::function<void(const std::string&, uint32_t)> ensure_topic);
+                 std::function<Status(const std::string&, uint32_t)> ensure_topic);
 
   // Builds the retry (or dead-letter) copy of req.record and appends it.
   // done(status) runs once it is stored per the flush policy.
@@ -48,7 +50,7 @@ class DelayScheduler {
   storage::MessageStore& store_;
   OffsetTable& offsets_;
   std::vector<Millis> levels_;
-  std::function<void(const std::string&, uint32_t)> ensure_topic_;
+  std::function<Status(const std::string&, uint32_t)> ensure_topic_;
   std::unique_ptr<std::atomic<bool>[]> busy_;
 };
 

@@ -35,9 +35,10 @@ Result<std::unique_ptr<GroupService>> GroupService::create(net::asio::io_context
   g->coordinator_ = std::make_unique<GroupCoordinator>(
       [reg](const std::string& t) { return reg->queues(t).value_or(0); });
   g->delays_ = std::make_unique<DelayScheduler>(store, *g->offsets_, std::move(delay_levels),
-                                                [reg](const std::string& t, uint32_t n) {
+                                                [reg](const std::string& t, uint32_t n) -> Status {
                                                   auto r = reg->ensure(t, n);
                                                   if (!r) spdlog::warn("topic {}: {}", t, r.status().to_string());
+                                                  return r.status();
                                                 });
   GroupService* self = g.get();
   auto bind = [self](void (GroupService::*fn)(protocol::Frame&, const net::Responder&)) {

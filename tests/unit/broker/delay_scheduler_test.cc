@@ -1,0 +1,85 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <future>
+
+#include "broker/delay_scheduler.h"
+#include "broker/topics.h"
+#include "protocol/group_messages.h"
+#include "storage/store_test_util.h"
+
+using namespace mq;
+using namespace mq::storage::test;
+using mq::broker::DelayScheduler;
+using mq::broker::OffsetTable;
+using mq::broker::TopicRegistry;
+
+namespace {
+
+std::unique_ptr<storage::MessageStore> open_at(const std::filesystem::path& dir) {
+  storage::StoreOptions o;
+  o.dir = dir;
+  o.flush = storage::FlushMode::sync;
+  return open_store(o);
+}
+
+// Sends one failed message of group g back through `d` and waits for it to be stored.
+void send_back(DelayScheduler& d, int64_t now) {
+  protocol::SendBackRequest req;
+  req.group = "g";
+  req.record = make_record("t", 0, "failed");
+  std::promise<Status> stored;
+  d.send_back(req, now, [&](Status s) { stored.set_value(s); });
+  REQUIRE(stored.get_future().get().to_string() == "ok");
+}
+
+int64_t progress(OffsetTable& t) {
+  return t.get(broker::kScheduleGroup, {std::string(protocol::kScheduleTopic), 0}).offset;
+}
+
+}  // namespace
+
+TEST_CASE("the delay scheduler registers the retry topic it moves a message to before storing it",
+          "[broker][delay]") {
+  TempDir data, meta;
+  auto store = open_at(data.path());
+  auto offsets = std::move(*OffsetTable::open(meta.path() / "offsets.json"));
+  std::vector<Millis> levels{Millis(1000)};
+  // The broker that took the message back (a master, since killed) registered
+  // %RETRY%g; this one (its promoted slave) knows only the topics of the records
+  // it copied: %SCHEDULE%.
+  {
+    DelayScheduler old_master(*store, *offsets, levels,
+                              [](const std::string&, uint32_t) { return Status::ok(); });
+    send_back(old_master, 0);
+  }
+  auto topics = std::move(*TopicRegistry::open(meta.path()));
+  std::atomic<bool> refuse{true};
+  std::vector<std::string> asked;
+  DelayScheduler promoted(*store, *offsets, levels, [&](const std::string& t, uint32_t n) -> Status {
+    asked.push_back(t);
+    if (refuse && t != protocol::kScheduleTopic) return Status::io_error("topics.json: disk full");
+    return topics->ensure(t, n).status();
+  });
+  CHECK_FALSE(topics->queues("%RETRY%g"));
+
+  promoted.tick(500);  // not due yet: nothing moved, nothing registered
+  CHECK(progress(*offsets) == -1);
+  CHECK_FALSE(topics->queues("%RETRY%g"));
+
+  // Due, but the topic cannot be registered: nothing is moved, the progress stays.
+  promoted.tick(1000);
+  CHECK(asked.back() == "%RETRY%g");
+  CHECK(progress(*offsets) == -1);
+  CHECK(store->queue_info("%RETRY%g", 0).max_offset == 0);
+
+  refuse = false;
+  promoted.tick(1000);
+  REQUIRE(eventually([&] { return progress(*offsets) == 1; }));
+  CHECK(topics->queues("%RETRY%g") == 1u);
+  CHECK(store->queue_info("%RETRY%g", 0).max_offset == 1);
+  // Durable: a restarted broker knows the topic with its one queue.
+  auto reopened = std::move(*TopicRegistry::open(meta.path()));
+  CHECK(reopened->queues("%RETRY%g") == 1u);
+  REQUIRE(store->close().is_ok());
+}
