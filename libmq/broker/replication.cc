@@ -246,6 +246,32 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
   if (!parking_.park(r.connection_id(), wait, attempt)) attempt(true);
 }
 
+// ---- held offset tables ------------------------------------------------------
+
+void HeldOffsets::hold(std::vector<protocol::GroupOffset> table) {
+  // A newer snapshot of the master's table supersedes an unbounded or a second
+  // waiting one: its bound will be at least theirs. The oldest bounded table
+  // stays, so its fixed bound is reached while the slave catches up.
+  if (unbounded() || held_.size() >= 2)
+    held_.back() = Held{std::nullopt, std::move(table)};
+  else
+    held_.push_back(Held{std::nullopt, std::move(table)});
+}
+
+void HeldOffsets::bound(uint64_t master_end) {
+  for (auto& h : held_)
+    if (!h.bound) h.bound = master_end;
+}
+
+std::vector<std::vector<protocol::GroupOffset>> HeldOffsets::release(uint64_t log_end) {
+  std::vector<std::vector<protocol::GroupOffset>> out;
+  while (!held_.empty() && held_.front().bound && *held_.front().bound <= log_end) {
+    out.push_back(std::move(held_.front().table));
+    held_.pop_front();
+  }
+  return out;
+}
+
 // ---- slave -------------------------------------------------------------------
 
 ReplicationSlave::ReplicationSlave(storage::MessageStore& store, TopicRegistry& topics,
@@ -327,7 +353,8 @@ bool ReplicationSlave::step(Status& err) {
   protocol::ReplicateRequest req;
   req.pos = store_.log_end();
   req.max_bytes = opt_.max_chunk;
-  req.wait_ms = 1000;
+  // A held table needs a bound: ask for the master's log end at once.
+  req.wait_ms = held_.unbounded() ? 0 : 1000;
   req.slave_addr = own_addr_;
   std::string payload;
   req.encode(payload);
@@ -357,6 +384,7 @@ bool ReplicationSlave::step(Status& err) {
     // and everything this slave holds is offered to the master again.
     known_version_ = protocol::kNoVersion;
     master_view_.clear();
+    held_.clear();  // tables of an earlier connection (maybe another master process): dropped
     offsets_supported_ = true;  // the master may have been upgraded
     next_sync_ = {};
   }
@@ -375,6 +403,13 @@ bool ReplicationSlave::step(Status& err) {
     }
   }
   uint64_t end = store_.log_end();
+  // This answer's master_end was read after every table held now was taken
+  // (they arrived before this request was sent): it bounds them.
+  held_.bound(resp.master_end);
+  for (auto& table : held_.release(end)) {
+    size_t changed = opt_.offsets->merge(table);
+    if (changed) spdlog::debug("took {} consumer offsets from master {}", changed, master_);
+  }
   // master_end may count bytes written but not yet visible there: an empty
   // answer (after the long-poll) also means nothing is left to copy.
   if (!caught_up_ && (resp.records.empty() || end >= resp.master_end)) {
@@ -415,9 +450,11 @@ bool ReplicationSlave::sync_offsets(Status& err) {
   if (!req.offsets.empty())
     spdlog::debug("offered {} consumer offsets committed here to master {}", req.offsets.size(), master_);
   if (resp.has_table) {
-    size_t changed = opt_.offsets->merge(resp.offsets);
-    if (changed) spdlog::debug("took {} consumer offsets from master {}", changed, master_);
-    master_view_ = std::move(resp.offsets);
+    // Adopted by step() once this log holds what the master's held (see HeldOffsets).
+    master_view_ = resp.offsets;
+    held_.hold(std::move(resp.offsets));
+    spdlog::debug("offsets of master {} held until this log reaches the master's log end (now {})",
+                  master_, store_.log_end());
   }
   known_version_ = resp.version;
   return true;

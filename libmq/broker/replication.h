@@ -19,17 +19,25 @@
 // master was away — and gets the master's whole table back when it changed.
 // Both merge with OffsetTable::reconcile (higher epoch, else higher offset),
 // and the slave persists its table like any broker, so a promoted slave
-// continues each group and each delay level where the master was.
+// continues each group and each delay level where the master was, or a little
+// before: the slave adopts a table of the master only once its own log holds
+// everything the master's log held when the table was taken (HeldOffsets).
+// The delay levels' progress counts a %SCHEDULE% record as delivered once its
+// copy is in the master's log; a slave adopting it before it had that copy
+// would never deliver the retry after a promotion. Holding back only ever
+// delivers a message once more.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,6 +60,36 @@ struct ReplicationOptions {
   net::ClientSecurity security;   // slaves: TLS and credentials towards the master
   OffsetTable* offsets = nullptr;  // replicated both ways when set; outlives master and slave
   Millis offsets_interval{500};    // slaves: how often offsets are synced
+};
+
+// The master's offset tables a slave got and may not adopt yet (see above).
+// A table is released once the slave's log end reaches a bound: a master log
+// end read after the table was taken (the master_end of a replicate answer
+// to a request sent after the table arrived). The master's log end when a
+// table is taken covers every record whose progress the table counts, so
+// does any later one, and the slave's log is a prefix of the master's. The
+// oldest bounded table and the newest table are kept (a newer snapshot
+// replaces the newest), so a lagging slave still adopts tables as it catches
+// up. Not thread-safe.
+class HeldOffsets {
+ public:
+  void hold(std::vector<protocol::GroupOffset> table);
+  // Bounds every held table that has no bound yet by `master_end`, a master
+  // log end read after they were all taken.
+  void bound(uint64_t master_end);
+  // True when a held table waits for its bound.
+  bool unbounded() const { return !held_.empty() && !held_.back().bound; }
+  // The tables whose bound `log_end` reaches, oldest first; they leave the hold.
+  std::vector<std::vector<protocol::GroupOffset>> release(uint64_t log_end);
+  void clear() { held_.clear(); }
+  size_t size() const { return held_.size(); }
+
+ private:
+  struct Held {
+    std::optional<uint64_t> bound;
+    std::vector<protocol::GroupOffset> table;
+  };
+  std::deque<Held> held_;
 };
 
 // Master side. Registers the replicate handler, the hello slave list and (with
@@ -148,6 +186,7 @@ class ReplicationSlave {
   bool offsets_supported_ = true;  // false once the master answered unknown_type
   uint64_t known_version_ = protocol::kNoVersion;
   std::vector<protocol::GroupOffset> master_view_;  // the master's table as last received
+  HeldOffsets held_;  // tables of the master not adopted yet
   std::chrono::steady_clock::time_point next_sync_{};
 };
 

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "broker/replication.h"
 #include "protocol/replication_messages.h"
 #include "util/bytes.h"
 #include "storage/message_store.h"
@@ -206,4 +207,52 @@ TEST_CASE("sync_offsets and replication_status payloads round-trip and reject tr
   CHECK(st2.slaves == st.slaves);
   for (size_t cut = 0; cut < out.size(); ++cut)
     CHECK_FALSE(st2.decode(std::string_view(out).substr(0, cut)));
+}
+
+TEST_CASE("a slave holds the master's offset tables until its log reaches a later master log end",
+          "[broker][replication]") {
+  using Table = std::vector<protocol::GroupOffset>;
+  auto table = [](int64_t progress) {
+    return Table{{"%SCHEDULE%", {"%SCHEDULE%", 0}, progress, 0}, {"g", {"t", 0}, progress * 10, 0}};
+  };
+  broker::HeldOffsets held;
+  CHECK(held.release(~0ull).empty());
+
+  // Delay progress 4 while this slave's log ends at 1000 and the moved copies lie beyond it:
+  // nothing is released before a bound is known, however far the log is.
+  held.hold(table(4));
+  CHECK(held.unbounded());
+  CHECK(held.release(~0ull).empty());
+  held.bound(5000);  // the master's log end, read after the table was taken
+  CHECK_FALSE(held.unbounded());
+  CHECK(held.release(1000).empty());
+  CHECK(held.release(4999).empty());
+  auto out = held.release(5000);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0] == table(4));
+  CHECK(held.size() == 0);
+
+  // A lagging slave: the oldest bounded table keeps its bound while newer ones replace each
+  // other, so catching up releases the oldest, then the newest.
+  held.hold(table(5));
+  held.bound(6000);
+  held.hold(table(6));
+  held.bound(7000);
+  held.hold(table(7));  // replaces table(6)
+  held.hold(table(8));  // still unbounded: replaces table(7)
+  CHECK(held.size() == 2);
+  held.bound(9000);
+  out = held.release(8999);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0] == table(5));
+  CHECK(held.release(8999).empty());
+  out = held.release(9000);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0] == table(8));
+
+  // A new connection forgets what the previous one held.
+  held.hold(table(9));
+  held.clear();
+  held.bound(1);
+  CHECK(held.release(~0ull).empty());
 }
