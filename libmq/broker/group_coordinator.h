@@ -23,7 +23,7 @@
 
 namespace mq::broker {
 
-inline constexpr int64_t kSessionTimeoutMs = 10'000;
+using protocol::kSessionTimeoutMs;
 
 class GroupCoordinator {
  public:

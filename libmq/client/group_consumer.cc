@@ -30,6 +30,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// How long an answered heartbeat vouches for the queues it assigned, from
+// when it was sent: the broker's session timeout less a margin (the broker
+// counts from when it received it, later).
+constexpr auto kLease = Millis(protocol::kSessionTimeoutMs - 2000);
+
 const std::vector<Millis> kDefaultOrderlyDelays = {
     Millis(1000),   Millis(5000),   Millis(10000),  Millis(30000),  Millis(60000),   Millis(120000),
     Millis(180000), Millis(240000), Millis(300000), Millis(360000), Millis(420000),  Millis(480000),
@@ -83,6 +88,11 @@ struct GroupConsumer::Impl {
     std::vector<size_t> route;
     size_t serving = 0;
     int failures = 0;  // heartbeats in a row that did not reach `serving`
+    // Until when the queues assigned here are ours for sure: the send time of
+    // the last answered heartbeat plus kLease. A member frozen (SIGSTOP, a
+    // swapped-out machine) past the broker's session timeout has lost them to
+    // another; on waking it starts nothing of them until a heartbeat says.
+    Clock::time_point lease_until{};
     Clock::time_point next_probe{};
     bool probing = false;
   };
@@ -242,12 +252,16 @@ struct GroupConsumer::Impl {
     auto released = n.released;
     size_t idx = n.index;
     bn(idx).channel->request(Type::heartbeat, std::move(payload), opt.request_timeout,
-                             poster([this, idx, released](Result<protocol::Frame> r) {
-                               on_heartbeat(idx, released, std::move(r));
+                             poster([this, idx, released, now](Result<protocol::Frame> r) {
+                               on_heartbeat(idx, released, now, std::move(r));
                              }));
   }
 
-  void on_heartbeat(size_t idx, const std::vector<QueueRef>& released, Result<protocol::Frame> r) {
+  // Whether q's broker confirmed our ownership recently enough (Node::lease_until).
+  bool leased(const Q& q) { return Clock::now() < nodes_by_index(q.node).lease_until; }
+
+  void on_heartbeat(size_t idx, const std::vector<QueueRef>& released, Clock::time_point sent,
+                    Result<protocol::Frame> r) {
     Node& n = nodes_by_index(idx);
     n.hb_in_flight = false;
     track_route(n, static_cast<bool>(r));
@@ -269,6 +283,7 @@ struct GroupConsumer::Impl {
       return std::find(released.begin(), released.end(), q) != released.end();
     });
     n.joined = true;
+    n.lease_until = std::max(n.lease_until, sent + kLease);
     std::set<QueueRef> assigned(resp.assigned.begin(), resp.assigned.end());
     for (auto& ref : resp.assigned) {
       Key k{idx, ref.topic, ref.queue};
@@ -293,6 +308,7 @@ struct GroupConsumer::Impl {
       if (q->node == idx && !assigned.count(q->ref) && !q->dropping) {
         q->dropping = true;
         drop_pending(*q);
+        drop_queued_jobs(*q);  // not started: left unfinished for the next owner
         spdlog::debug("{}: giving up {}:{}", bn(idx).address, q->ref.topic, q->ref.queue);
       }
     for (auto& ref : resp.reset) {
@@ -520,8 +536,8 @@ struct GroupConsumer::Impl {
 
   // ---- pulling and dispatch ----
 
-  bool may_pull(const Q& q) const {
-    if (!q.ready || q.pulling || q.dropping || stopping) return false;
+  bool may_pull(const Q& q) {
+    if (!q.ready || q.pulling || q.dropping || stopping || !leased(q)) return false;
     if (opt.count && dispatched >= opt.count) return false;
     if (Clock::now() < q.retry_at) return false;
     return q.pq.may_pull(opt.max_span, opt.max_buffered_msgs, opt.max_buffered_bytes);
@@ -559,6 +575,7 @@ struct GroupConsumer::Impl {
     Q& q = *it->second;
     q.pulling = false;
     if (q.dropping || !q.ready || q.pq.next_pull() != asked) return;  // stale answer (reset meanwhile)
+    if (!leased(q)) return;  // answered while we were frozen: pulled again once confirmed
     protocol::PullResponse resp;
     if (!r || r->header.status != protocol::Code::ok || !resp.decode(r->payload)) {
       Status s = !r ? r.status()
@@ -820,7 +837,7 @@ struct GroupConsumer::Impl {
   void run_orderly() {
     auto now = Clock::now();
     for (auto& [k, q] : queues) {
-      if (q->busy || q->pending.empty() || q->dropping || stopping) continue;
+      if (q->busy || q->pending.empty() || q->dropping || stopping || !leased(*q)) continue;
       if (q->pending.front().not_before > now) continue;
       q->busy = true;
       Msg m = q->pending.front();  // stays at the front until finished

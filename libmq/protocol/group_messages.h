@@ -9,6 +9,10 @@
 
 namespace mq::protocol {
 
+// A group member silent this long (no heartbeat) is dropped by the broker and
+// its queues go to others. Members heartbeat every second.
+inline constexpr int64_t kSessionTimeoutMs = 10'000;
+
 struct QueueRef {
   std::string topic;
   uint32_t queue = 0;

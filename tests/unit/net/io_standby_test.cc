@@ -27,6 +27,16 @@ struct OneThread {
 // Posts a function that blocks until another handler runs (or 5 s), then that
 // handler: the standby must run it while the io thread is blocked.
 void check_rescued(OneThread& t, IoStandby& standby) {
+  // Right after a rescue the standby may still be in its last look (1 ms) at
+  // the io_context and take the next post itself (the io thread is free then):
+  // wait until it let go, so that the post below runs on the io thread.
+  for (int i = 0; i < 100; ++i) {
+    std::promise<std::thread::id> where;
+    standby.post([&] { where.set_value(std::this_thread::get_id()); });
+    if (where.get_future().get() == t.th.get_id()) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  std::this_thread::sleep_for(5ms);
   uint64_t rescues = standby.rescues();
   std::promise<void> released;
   auto release = released.get_future().share();

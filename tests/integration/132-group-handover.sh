@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Hand-over between members. (1) Members started together share a backlog: the first one to
+# join gives up the queues the later ones are assigned without running the messages it had
+# pulled of them first. (2) An --orderly member frozen (SIGSTOP) past the broker's session
+# timeout loses its queue to another member and, woken up, runs nothing of it while that one
+# does (it may get it back in a rebalance, after the other let go).
+. "$(dirname "$0")/lib.sh"
+stop_member() { kill -TERM "$1" 2>/dev/null; timeout 15 tail --pid="$1" -f /dev/null || fail "member $1 did not stop"; }
+
+start_broker b1 --flush async --queues 6
+seq 1 1800 | timeout 30 mq-send -b "$B1" -t backlog || fail "send the backlog"
+cat >"$T/h.sh" <<'SH'
+read -r b
+echo "start $b $MQ_QUEUE $MEMBER" >>"$OUT/log"
+sleep "$NAP"
+echo "end $b $MQ_QUEUE $MEMBER" >>"$OUT/log"
+SH
+export OUT=$T NAP=0.01
+for m in m1 m2 m3; do
+  MEMBER=$m spawn "PID_$m" mq-consume -b "$B1" -t backlog -g share --from earliest --exec "sh $T/h.sh" \
+    --commit-interval 200ms 2>>"$T/$m.log"
+done
+wait_until 120 bash -c "[[ \$(grep -c ^end $T/log 2>/dev/null || echo 0) -ge 1800 ]]" \
+  || fail "backlog: $(grep -c ^end "$T/log") of 1800 done"
+for m in m1 m2 m3; do v=PID_$m; stop_member "${!v}"; done
+grep ^end "$T/log" | awk '{print $2}' | sort -n | diff -q - <(seq 1800) >/dev/null \
+  || fail "backlog: messages lost or run twice"
+for m in m1 m2 m3; do
+  n=$(grep -c "^end .* $m\$" "$T/log" || true)
+  note "backlog: $m ran $n of 1800"
+  # six queues over three members: two each; the first to join took all six for a moment
+  [[ $n -ge 300 ]] || fail "backlog: $m ran only $n of 1800 (the backlog was not shared)"
+done
+
+# (2) one queue, two orderly members; A runs it, B waits; A is frozen past the session timeout.
+: >"$T/log"
+start_broker b2 --flush async --queues 1
+seq 1 300 | timeout 30 mq-send -b "$B2" -t ord --mode sync || fail "send ord"
+export NAP=0.02
+MEMBER=A spawn PID_A mq-consume -b "$B2" -t ord -g o --from earliest --orderly --exec "sh $T/h.sh" 2>>"$T/A.log"
+wait_until 20 bash -c "[[ \$(grep -c '^end .* A\$' $T/log 2>/dev/null || echo 0) -ge 5 ]]" || fail "A did not start"
+MEMBER=B spawn PID_B mq-consume -b "$B2" -t ord -g o --from earliest --orderly --exec "sh $T/h.sh" 2>>"$T/B.log"
+sleep 1
+kill -STOP "$PID_A"
+echo "FREEZE" >>"$T/log"
+wait_until 30 bash -c "grep -q '^start .* B\$' $T/log" || fail "B did not take over the frozen member's queue"
+kill -CONT "$PID_A"
+echo "THAW" >>"$T/log"
+wait_until 60 bash -c "[[ \$(grep '^end' $T/log | awk '{print \$2}' | sort -u | wc -l) -ge 300 ]]" \
+  || fail "orderly: $(grep '^end' "$T/log" | awk '{print $2}' | sort -u | wc -l) of 300 done"
+kill -0 "$PID_A" || fail "the thawed member died"
+stop_member "$PID_A"
+stop_member "$PID_B"
+python3 - "$T/log" <<'PY' || fail "orderly hand-over violated"
+import sys
+lines = [l.split() for l in open(sys.argv[1])]
+frozen = lines.index(["FREEZE"])
+# Never two members on the queue at once, but for the message A had in hand when it was
+# frozen: its command may have been forked and still wait for its body (A writes it once
+# woken). Past that one A runs nothing until B let go (a rebalance may give it back).
+running, in_hand = {}, 1
+for i, l in enumerate(lines):
+    if l[0] == "start":
+        others = {m: b for m, b in running.items() if m != l[3]}
+        if others and l[3] == "A" and i > frozen and in_hand:
+            in_hand = 0
+            running[l[3]] = l[1]
+            continue
+        assert not others, f"line {i + 1}: {l[3]} started {l[1]} while {others} ran"
+        assert l[3] not in running, f"line {i + 1}: {l[3]} started {l[1]} while it ran {running[l[3]]}"
+        running[l[3]] = l[1]
+    elif l[0] == "end":
+        assert running.pop(l[3]) == l[1]
+# in order while one member holds it
+for i in range(1, len(lines)):
+    p, l = lines[i - 1], lines[i]
+    if l[0] == "start" and p[0] == "end" and p[3] == l[3]:
+        assert int(l[1]) == int(p[1]) + 1, f"line {i + 1}: {l[3]} ran {l[1]} after {p[1]}"
+assert any(l[0] == "start" and l[3] == "B" for l in lines[frozen:]), "B never ran"
+PY
+echo "$TEST_NAME: ok"
