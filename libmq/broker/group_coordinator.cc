@@ -47,10 +47,26 @@ protocol::HeartbeatResponse GroupCoordinator::heartbeat(const protocol::Heartbea
       ++g.generation;
     }
   }
+  // A queue nobody owns here that the member reports it holds (a broker that
+  // restarted, a slave the group moved to) stays with it: it lets go of it,
+  // with a commit, if the assignment wants it elsewhere. Given straight to
+  // another member instead, that one would start at an offset this broker
+  // has from before, under the holder's feet.
+  // Such a claim starts a settling time: the group's other members, on their
+  // way here too, claim theirs meanwhile; nobody is asked to give a queue up
+  // and no unclaimed queue is handed out until it ends.
+  for (auto& p : req.progress)
+    if (!g.owner.count(p.q) && m.topics.count(p.q.topic) && p.q.queue < queue_count_(p.q.topic)) {
+      g.owner[p.q] = req.client_id;
+      g.settle_until = std::max(g.settle_until, now_ms + kSettleMs);
+      ++g.generation;
+    }
+  bool settling = now_ms < g.settle_until;
   auto want = desired(g);
   // Hand queues to their desired owner once nobody holds them.
-  for (auto& [q, who] : want)
-    if (!g.owner.count(q)) g.owner[q] = who;
+  if (!settling)
+    for (auto& [q, who] : want)
+      if (!g.owner.count(q)) g.owner[q] = who;
   // Owners of queues that no longer exist in the assignment (topic gone) release implicitly.
   protocol::HeartbeatResponse r;
   r.generation = g.generation;
@@ -58,7 +74,7 @@ protocol::HeartbeatResponse GroupCoordinator::heartbeat(const protocol::Heartbea
   for (auto& [q, who] : g.owner)
     if (who == req.client_id) {
       auto w = want.find(q);
-      if (w != want.end() && w->second == req.client_id) r.assigned.push_back(q);
+      if (w != want.end() && (settling || w->second == req.client_id)) r.assigned.push_back(q);
     }
   for (auto rit = g.resets.begin(); rit != g.resets.end();) {
     if (rit->first == req.client_id) {

@@ -6,7 +6,12 @@
 //
 // Hand-over: a queue moves to its new member only after the old one released
 // it (reported in a heartbeat) or is gone, so after a rebalance no queue is
-// processed by two members at once. A member must stop processing every queue
+// processed by two members at once. A member reporting progress on a queue
+// nobody owns here (this broker restarted, or the group just moved to it from
+// its master) owns it, and hands it over the same way; for kSettleMs after
+// such a claim nothing is handed out or taken back, so the group's other
+// members arriving meanwhile claim their own queues rather than see them
+// given to the first one. A member must stop processing every queue
 // that is not in its latest `assigned` list, commit, and report it released.
 // Thread-safe.
 #pragma once
@@ -24,6 +29,7 @@
 namespace mq::broker {
 
 using protocol::kSessionTimeoutMs;
+inline constexpr int64_t kSettleMs = 2500;  // members heartbeat every second
 
 class GroupCoordinator {
  public:
@@ -62,6 +68,7 @@ class GroupCoordinator {
     std::map<protocol::QueueRef, std::string> owner;         // current owner
     std::set<std::pair<std::string, protocol::QueueRef>> resets;  // (client_id, queue) to tell
     uint64_t generation = 0;
+    int64_t settle_until = 0;  // queues are claimed, not handed out, until then
   };
   std::map<protocol::QueueRef, std::string> desired(const Group& g) const;
   void drop_member(Group& g, const std::string& client_id);
