@@ -170,6 +170,15 @@ void Tail::probe_master(size_t si, int64_t now) {
                         });
 }
 
+// -e: a queue that cannot be read to its end stops there; the others go on,
+// and the run ends with the first such error (exit 1) once they are done.
+Status Tail::give_up_queue(QueueState& q, Status why) {
+  q.done = true;
+  if (unread_.is_ok()) unread_ = std::move(why);  // the first one is what the run ends with
+  else spdlog::warn("{}", why.message());         // later ones are said as they come
+  return Status::ok();
+}
+
 Status Tail::handle(size_t qi, Result<protocol::Frame> r,
                     const std::function<bool(const storage::RecordView&)>& on_message, bool& stop) {
   auto& q = queues_[qi];
@@ -184,6 +193,8 @@ Status Tail::handle(size_t qi, Result<protocol::Frame> r,
     Status s = protocol::status_from_response(r->header.status, r->payload)
                    .with_context(fmt::format("pull of queue {} from {}", q.queue, addr));
     if (r->header.status == protocol::Code::bad_request || r->header.status == protocol::Code::denied) return s;
+    if (opt_.to_end && (r->header.status == protocol::Code::io_error || r->header.status == protocol::Code::internal))
+      return give_up_queue(q, std::move(s));  // the broker cannot read it (a damaged record)
     r = s;
   }
   if (!r) {
@@ -207,9 +218,12 @@ Status Tail::handle(size_t qi, Result<protocol::Frame> r,
   while (!rest.empty()) {
     storage::RecordView rv;
     std::string why;
-    if (storage::decode_record(rest, rv, &why) != storage::DecodeResult::ok)
-      return Status::corruption(
+    if (storage::decode_record(rest, rv, &why) != storage::DecodeResult::ok) {
+      Status s = Status::corruption(
           fmt::format("corrupt record in queue {} from {} after offset {}: {}", q.queue, addr, q.next, why));
+      if (opt_.to_end) return give_up_queue(q, std::move(s));
+      return s;
+    }
     rest.remove_prefix(rv.bytes.size());
     if (rv.offset < q.next) continue;  // already seen
     q.next = rv.offset + 1;
@@ -264,7 +278,7 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
     bool all_resolved = std::all_of(sources_.begin(), sources_.end(), [](auto& s) { return s.resolved; });
     if (opt_.to_end && all_resolved && all_done) {
       on_idle();
-      return Status::ok();
+      return unread_;
     }
     std::pair<size_t, Result<protocol::Frame>> item{0, Status::unavailable("none")};
     std::deque<std::pair<size_t, Result<protocol::Frame>>> probes;

@@ -95,6 +95,7 @@ class Tail {
   bool fail_over(Source& s, size_t failed);
   void switch_to(Source& s, size_t to);
   void probe_master(size_t si, int64_t now);
+  Status give_up_queue(QueueState& q, Status why);
   Status handle(size_t qi, Result<protocol::Frame> r, const std::function<bool(const storage::RecordView&)>& on_message,
                 bool& stop);
 
@@ -104,6 +105,9 @@ class Tail {
   std::vector<Source> sources_;
   std::vector<QueueState> queues_;
   std::shared_ptr<Shared> shared_;
+  // With to_end: the first queue that could not be read to its end (a
+  // damaged record); the others are read to theirs, then run() returns it.
+  Status unread_;
 };
 
 }  // namespace mq::client

@@ -101,6 +101,10 @@ Result<ReadResult> StoreImpl::read(std::string_view topic, uint32_t queue, uint6
         i = j;
         continue;
       }
+      if (r.count > 0) {  // what was read is served, as above
+        r.next_offset = want[i].first;
+        return r;
+      }
       return s.with_context(fmt::format("queue {}/{} offset {}", topic, queue, want[i].first));
     }
     for (size_t k = i; k < j; ++k) {
@@ -112,6 +116,11 @@ Result<ReadResult> StoreImpl::read(std::string_view topic, uint32_t queue, uint6
       if (d != DecodeResult::ok || v.bytes.size() != e.size || v.topic != topic || v.queue != queue ||
           v.offset != off) {
         if (d == DecodeResult::ok) why = "record does not match its index entry";
+        // The records before it are served; the next read starts at it and fails.
+        if (r.count > 0) {
+          r.next_offset = off;
+          return r;
+        }
         return Status::corruption(
             fmt::format("queue {}/{} offset {}: {} at log position {}", topic, queue, off, why, e.log_pos));
       }

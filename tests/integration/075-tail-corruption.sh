@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Seeded tail damage after kill -9: truncate or corrupt the last segment at random positions.
 # The broker starts, keeps every record before the damage, cuts at the first bad record, says so,
-# and new sends reuse the cut offsets exactly once.
+# and new sends reuse the cut offsets exactly once. Damage inside an older segment: a group waits
+# at it (warned once), a tail -e prints every other queue and exits 1.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush sync --segment-size 64KiB --queues 1
@@ -80,4 +81,29 @@ rc=0; timeout 6 mq-consume -b "$B1" -t c -g stuck --from earliest -e >/dev/null 
 [[ $rc -eq 124 ]] || fail "a group at a damaged record: exit $rc (expected to keep retrying)"
 [[ $(grep -c "(retrying)" "$T/stuck.err") -eq 1 ]] || fail "the member did not warn once: $(cat "$T/stuck.err")"
 [[ $(grep -c "read failed: .*offset" "$T/b1.log") -eq 1 ]] || fail "the broker did not log the failed read once"
+
+# a tail (-e) meeting such a record prints every other queue to its end, then exits 1 naming
+# the queue it could not read past
+start_broker b2 --flush sync --segment-size 64KiB --queues 4
+seq 8000 | timeout 30 mq-send -b "$B2" -t d || fail "send d"
+stop_broker b2 -TERM
+seg=$(ls "${DATA[b2]}/commitlog" | sort | head -n 1)
+printf '\xff' | dd of="${DATA[b2]}/commitlog/$seg" bs=1 seek=20000 conv=notrunc status=none
+restart_broker b2
+rc=0; timeout 20 mq-consume -b "$B2" -t d --from earliest -e --format '%q %o\n' >"$T/d.out" 2>"$T/d.err" || rc=$?
+[[ $rc -eq 1 ]] || fail "a tail at a damaged record: exit $rc, expected 1: $(cat "$T/d.err")"
+bad=$(grep -oE 'queue [0-9]+' "$T/d.err" | head -n 1 | cut -d' ' -f2)
+at=$(grep -oE 'offset [0-9]+' "$T/d.err" | head -n 1 | cut -d' ' -f2)
+[[ -n $bad && -n $at ]] || fail "the tail did not name the damaged queue and offset: $(cat "$T/d.err")"
+for q in 0 1 2 3; do
+  n=$(awk -v q="$q" '$1 == q' "$T/d.out" | wc -l)
+  if [[ $q -eq $bad ]]; then
+    # every record before the damaged one (the broker serves them, then refuses it)
+    [[ $n -eq $at ]] || fail "queue $q (damaged at offset $at) printed $n records"
+    # what it printed is the start of the queue, dense
+    awk -v q="$q" '$1 == q {print $2}' "$T/d.out" | diff -q - <(seq 0 $((n - 1))) >/dev/null || fail "queue $q: not dense before the damage"
+  else
+    [[ $n -eq 2000 ]] || fail "intact queue $q printed $n of 2000 (the damaged one is $bad)"
+  fi
+done
 echo "$TEST_NAME: ok (12 trials)"
