@@ -57,7 +57,9 @@ void DelayScheduler::send_back(const protocol::SendBackRequest& req, int64_t now
     m.queue = 0;
     m.set_prop(protocol::kPropDlqReason,
                req.reason.empty() ? (req.dead_letter_now ? "rejected" : "max retries exceeded") : req.reason);
-    (void)ensure_topic_(m.topic, 1);
+    // Registered first, or the dead letter would sit in the log unseen by
+    // consumers: refused (the member sends it back again later) while that fails.
+    if (auto st = ensure_topic_(m.topic, 1); !st) return done(st.with_context("dead-letter topic"));
   } else {
     size_t level = std::min<size_t>(m.reconsume, levels_.size());
     m.set_prop(protocol::kPropRealTopic, protocol::retry_topic(req.group));

@@ -83,3 +83,32 @@ TEST_CASE("the delay scheduler registers the retry topic it moves a message to b
   CHECK(reopened->queues("%RETRY%g") == 1u);
   REQUIRE(store->close().is_ok());
 }
+
+TEST_CASE("a dead letter is refused while its topic cannot be registered", "[broker][delay]") {
+  TempDir data, meta;
+  auto store = open_at(data.path());
+  auto offsets = std::move(*OffsetTable::open(meta.path() / "offsets.json"));
+  auto topics = std::move(*TopicRegistry::open(meta.path()));
+  std::atomic<bool> refuse{true};
+  DelayScheduler d(*store, *offsets, {Millis(1000)}, [&](const std::string& t, uint32_t n) -> Status {
+    if (refuse && t != protocol::kScheduleTopic) return Status::io_error("topics.json: disk full");
+    return topics->ensure(t, n).status();
+  });
+  protocol::SendBackRequest req;
+  req.group = "g";
+  req.record = make_record("t", 0, "poison");
+  req.dead_letter_now = true;
+  std::promise<Status> refused;
+  d.send_back(req, 0, [&](Status s) { refused.set_value(s); });
+  auto st = refused.get_future().get();
+  CHECK(st.code() == Code::io_error);
+  CHECK(st.message().find("dead-letter topic") != std::string::npos);
+  CHECK(store->queue_info("%DLQ%g", 0).max_offset == 0);  // nothing stored unseen
+  refuse = false;
+  std::promise<Status> stored;
+  d.send_back(req, 0, [&](Status s) { stored.set_value(s); });
+  CHECK(stored.get_future().get().to_string() == "ok");
+  CHECK(topics->queues("%DLQ%g") == 1u);
+  CHECK(store->queue_info("%DLQ%g", 0).max_offset == 1);
+  REQUIRE(store->close().is_ok());
+}
