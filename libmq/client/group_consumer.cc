@@ -100,6 +100,41 @@ struct GroupConsumer::Impl {
     Key key;
     Msg msg;
   };
+  // Jobs waiting for a worker, taken from their queues in turn: a member
+  // holding several queues runs them side by side, rather than one queue's
+  // whole pull (up to 1000 messages) before the next queue's first.
+  struct Jobs {
+    std::map<Key, std::deque<Job>> by_queue;
+    std::deque<Key> turn;  // queues with jobs, in the order they are served
+    size_t size = 0;
+    bool empty() const { return size == 0; }
+    void push(Job j) {
+      auto& d = by_queue[j.key];
+      if (d.empty()) turn.push_back(j.key);
+      d.push_back(std::move(j));
+      ++size;
+    }
+    Job pop() {  // not empty()
+      Key k = std::move(turn.front());
+      turn.pop_front();
+      auto it = by_queue.find(k);
+      Job j = std::move(it->second.front());
+      it->second.pop_front();
+      --size;
+      if (it->second.empty()) by_queue.erase(it);
+      else turn.push_back(std::move(k));
+      return j;
+    }
+    size_t erase(const Key& k) {
+      auto it = by_queue.find(k);
+      if (it == by_queue.end()) return 0;
+      size_t n = it->second.size();
+      by_queue.erase(it);
+      std::erase(turn, k);
+      size -= n;
+      return n;
+    }
+  };
 
   Cluster& cluster;
   GroupOptions opt;
@@ -125,7 +160,7 @@ struct GroupConsumer::Impl {
   // Exec workers.
   std::mutex job_mu;
   std::condition_variable job_cv;
-  std::deque<Job> jobs;
+  Jobs jobs;
   std::vector<std::thread> workers;
   std::atomic<bool> workers_quit{false};
   std::atomic<bool> kill_running{false};
@@ -387,9 +422,7 @@ struct GroupConsumer::Impl {
   // Jobs of this queue no worker has started yet.
   void drop_queued_jobs(Q& q) {
     std::lock_guard lk(job_mu);
-    auto n = std::erase_if(jobs, [&q](const Job& j) {
-      return std::get<0>(j.key) == q.node && std::get<1>(j.key) == q.ref.topic && std::get<2>(j.key) == q.ref.queue;
-    });
+    auto n = jobs.erase(Key{q.node, q.ref.topic, q.ref.queue});
     q.running -= static_cast<int>(n);
     dispatched -= n;
     if (n > 0) q.busy = false;  // orderly: the job holding the queue never started
@@ -689,7 +722,7 @@ struct GroupConsumer::Impl {
     }
     {
       std::lock_guard lk(job_mu);
-      jobs.push_back(Job{k, std::move(m)});
+      jobs.push(Job{k, std::move(m)});
     }
     job_cv.notify_one();
   }
@@ -701,8 +734,7 @@ struct GroupConsumer::Impl {
         std::unique_lock lk(job_mu);
         job_cv.wait(lk, [&] { return workers_quit || !jobs.empty(); });
         if (workers_quit && jobs.empty()) return;
-        job = std::move(jobs.front());
-        jobs.pop_front();
+        job = jobs.pop();
       }
       auto v = storage::parse_record(job.msg.record);
       Result<ExecResult> res = Status::corruption("bad record");

@@ -3,7 +3,8 @@
 # join gives up the queues the later ones are assigned without running the messages it had
 # pulled of them first. (2) An --orderly member frozen (SIGSTOP) past the broker's session
 # timeout loses its queue to another member and, woken up, runs nothing of it while that one
-# does (it may get it back in a rebalance, after the other let go).
+# does (it may get it back in a rebalance, after the other let go). (1b) A member runs the
+# queues it holds side by side.
 . "$(dirname "$0")/lib.sh"
 stop_member() { kill -TERM "$1" 2>/dev/null; timeout 15 tail --pid="$1" -f /dev/null || fail "member $1 did not stop"; }
 
@@ -30,6 +31,19 @@ for m in m1 m2 m3; do
   note "backlog: $m ran $n of 1800"
   # six queues over three members: two each; the first to join took all six for a moment
   [[ $n -ge 300 ]] || fail "backlog: $m ran only $n of 1800 (the backlog was not shared)"
+done
+
+# (1b) one member holding all six queues runs them side by side, not one queue's backlog first
+: >"$T/log"
+seq 1 600 | timeout 30 mq-send -b "$B1" -t fair || fail "send fair"
+MEMBER=solo spawn PID_solo mq-consume -b "$B1" -t fair -g fair --from earliest --exec "sh $T/h.sh" 2>>"$T/solo.log"
+wait_until 60 bash -c "[[ \$(grep -c ^end $T/log 2>/dev/null || echo 0) -ge 120 ]]" || fail "fair: the member did not run"
+stop_member "$PID_solo"
+first=$(grep ^start "$T/log" | head -n 120 | awk '{print $3}' | sort | uniq -c | awk '{print $2 ":" $1}' | tr '\n' ' ')
+note "fair: the first 120 runs by queue: $first"
+for q in 0 1 2 3 4 5; do
+  n=$(grep ^start "$T/log" | head -n 120 | awk -v q="$q" '$3 == q' | wc -l)
+  [[ $n -ge 10 ]] || fail "fair: queue $q had $n of the first 120 runs ($first)"
 done
 
 # (2) one queue, two orderly members; A runs it, B waits; A is frozen past the session timeout.
