@@ -509,8 +509,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool secured_ = false;
   bool waited_ = false;  // the first bytes arrived (see read())
   bool refusing_ = false;  // refuse() was called: no more requests are handled
-  std::optional<std::string> close_reason_;
-  std::unique_ptr<asio::steady_timer> refusal_timer_;  // bounds the wait for the refusal's write  // the refusal's answer is queued: close once written
+  std::optional<std::string> close_reason_;  // the refusal's answer is queued: close once written
+  std::unique_ptr<asio::steady_timer> refusal_timer_;  // bounds the wait for the refusal's write
 
   friend class Responder;
 };
