@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <set>
 
 #include "util/bytes.h"
@@ -35,9 +36,16 @@ Result<std::unique_ptr<GroupService>> GroupService::create(net::asio::io_context
   g->coordinator_ = std::make_unique<GroupCoordinator>(
       [reg](const std::string& t) { return reg->queues(t).value_or(0); });
   g->delays_ = std::make_unique<DelayScheduler>(store, *g->offsets_, std::move(delay_levels),
-                                                [reg](const std::string& t, uint32_t n) -> Status {
+                                                [reg, warned = std::make_shared<std::atomic<int64_t>>(0)](
+                                                    const std::string& t, uint32_t n) -> Status {
                                                   auto r = reg->ensure(t, n);
-                                                  if (!r) spdlog::warn("topic {}: {}", t, r.status().to_string());
+                                                  // Retried every tick while it fails: said once a minute.
+                                                  if (!r) {
+                                                    int64_t now = now_ms(), last = warned->load();
+                                                    bool say = now - last >= 60000 && warned->compare_exchange_strong(last, now);
+                                                    spdlog::log(say ? spdlog::level::warn : spdlog::level::debug, "topic {}: {}", t,
+                                                                r.status().to_string());
+                                                  }
                                                   return r.status();
                                                 });
   GroupService* self = g.get();
