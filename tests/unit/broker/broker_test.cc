@@ -15,6 +15,7 @@
 #include "protocol/messages.h"
 #include "storage/message_store.h"
 #include "storage/record.h"
+#include "storage/store_test_util.h"
 #include "util/bytes.h"
 #include "util/file.h"
 
@@ -86,16 +87,6 @@ std::vector<std::string> bodies(const std::string& records) {
     rest.remove_prefix(v.bytes.size());
   }
   return out;
-}
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds limit = 5000ms) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
 }
 
 std::string error_text(const Frame& f) {
@@ -398,7 +389,7 @@ TEST_CASE("bad input is answered and closes that connection only", "[broker]") {
     REQUIRE(f);
     CHECK(f->header.status == b.status);
     CHECK(error_text(*f).find(b.says) != std::string::npos);
-    CHECK(wait_until([&] { return fx.server->connections() == 2; }));
+    CHECK(mq::storage::test::eventually([&] { return fx.server->connections() == 2; }));
   }
   // The other client and the stored messages are untouched; nothing bad was stored.
   auto info = other->call(Type::topic_info, "", 5000ms);
