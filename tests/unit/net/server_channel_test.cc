@@ -26,11 +26,14 @@ Handler echo_handler() {
   return [](Frame f, Responder r) { r.reply(Code::ok, std::move(f.payload)); };
 }
 
+// (Not `payload == "bad"`: g++ 12 -O2 warns of an uninitialized temporary there.)
+bool is_bad(const std::string& payload) { return payload.size() == 3 && payload.compare(0, 3, "bad") == 0; }
+
 // Echoes, but refuses a request whose payload is "bad"; counts what it handled.
 Handler refusing_handler(std::atomic<int>* handled) {
   return [handled](Frame f, Responder r) {
     ++*handled;
-    if (f.payload.size() == 3 && f.payload.compare(0, 3, "bad") == 0) {
+    if (is_bad(f.payload)) {
       r.refuse(Code::bad_request, "payload does not decode");
       return;
     }
@@ -373,16 +376,26 @@ TEST_CASE("connections beyond max_connections are refused", "[net]") {
 }
 
 TEST_CASE("a refused request is answered, then its connection is closed", "[net]") {
-  IoThread io;
+  IoThread io, server_io;  // the server's handler waits below: not on the client's thread
   std::atomic<int> handled{0};
-  auto server = Server::listen(io.io(), "127.0.0.1:0", {}, refusing_handler(&handled));
+  std::promise<void> go;
+  auto both_sent = go.get_future().share();
+  auto refusing = refusing_handler(&handled);
+  auto server = Server::listen(server_io.io(), "127.0.0.1:0", {}, [&](Frame f, Responder r) {
+    // The refusal waits until the client holds both requests (else a slow
+    // test thread could send the second one after the close, afresh).
+    if (is_bad(f.payload)) both_sent.wait_for(5s);
+    refusing(std::move(f), std::move(r));
+  });
   REQUIRE(server);
   auto ch = Channel::create(io.io(), (*server)->local_address());
   REQUIRE(ch->call(Type::send, "good", 2000ms));
   // Pipelined behind the bad one on the same connection: never handled.
   std::promise<mq::Result<Frame>> bad, after;
-  ch->request(Type::send, "bad", 2000ms, [&](mq::Result<Frame> r) { bad.set_value(std::move(r)); });
-  ch->request(Type::send, "late", 2000ms, [&](mq::Result<Frame> r) { after.set_value(std::move(r)); });
+  ch->request(Type::send, "bad", 5000ms, [&](mq::Result<Frame> r) { bad.set_value(std::move(r)); });
+  ch->request(Type::send, "late", 5000ms, [&](mq::Result<Frame> r) { after.set_value(std::move(r)); });
+  REQUIRE(wait_until([&] { return ch->in_flight() == 2; }));
+  go.set_value();
   auto rbad = bad.get_future().get();
   REQUIRE(rbad);
   CHECK(rbad->header.status == Code::bad_request);
