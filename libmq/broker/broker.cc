@@ -218,8 +218,7 @@ void Broker::send(Frame& f, const net::Responder& r) {
       // The operator should hear of a full or failing disk, not only the producers:
       // once, then at most every minute (with how many were refused meanwhile).
       uint64_t n = append_failures_.fetch_add(1) + 1;
-      int64_t now = now_ms(), last = append_failure_logged_ms_.load();
-      if ((last == 0 || now - last >= 60000) && append_failure_logged_ms_.compare_exchange_strong(last, now))
+      if (append_failure_log_.due())
         spdlog::warn("sends refused: {} ({} so far)", st.message(), n);
       else
         spdlog::debug("append from {} failed: {}", r.peer(), st.message());
@@ -271,9 +270,7 @@ void Broker::pull(const Frame& f, const net::Responder& r) {
       // Damage in the log (a bad record): the operator must hear of it, not only the
       // reader. Once, then at most every minute.
       auto c = res.status().code();
-      int64_t now = now_ms(), last = read_failure_logged_ms_.load();
-      if ((c == mq::Code::corruption || c == mq::Code::io_error) && (last == 0 || now - last >= 60000) &&
-          read_failure_logged_ms_.compare_exchange_strong(last, now))
+      if ((c == mq::Code::corruption || c == mq::Code::io_error) && read_failure_log_.due())
         spdlog::error("read failed: {}", res.status().message());  // the message names queue and offset
       return r.fail(store_code(res.status()), res.status().message());
     }

@@ -25,6 +25,7 @@
 #include "protocol/frame.h"
 #include "protocol/messages.h"
 #include "storage/message_store.h"
+#include "util/log_limit.h"
 
 namespace mq::broker {
 
@@ -114,8 +115,8 @@ class Broker {
   std::vector<std::function<void()>> visible_listeners_;
   std::atomic<size_t> appends_in_flight_{0};
   std::atomic<uint64_t> append_failures_{0};          // appends the store refused
-  std::atomic<int64_t> append_failure_logged_ms_{0};  // when one was last logged at warn
-  std::atomic<int64_t> read_failure_logged_ms_{0};    // a damaged read, last logged
+  LogLimit append_failure_log_;  // refused appends, said at warn
+  LogLimit read_failure_log_;    // damaged reads, said at error
   std::atomic<bool> topic_limit_warned_{false};
   std::atomic<int64_t> late_warned_{0};  // steady_clock ticks of the last warn_late line
   std::unique_ptr<Authorizer> auth_ = std::make_unique<Authorizer>(nullptr);

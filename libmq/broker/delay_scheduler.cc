@@ -118,7 +118,9 @@ void DelayScheduler::tick(int64_t now_ms) {
       if (s) {
         offsets_.commit(kScheduleGroup, qref, static_cast<int64_t>(next), epoch, false);
       } else {
-        spdlog::warn("delay level {}: redelivery failed, will retry: {}", level + 1, s.to_string());
+        // Retried every tick (100 ms) while it fails (a full disk): said once a minute.
+        spdlog::log(redelivery_log_.due() ? spdlog::level::warn : spdlog::level::debug,
+                    "delay level {}: redelivery failed, will retry: {}", level + 1, s.to_string());
       }
       busy_[level] = false;
     };

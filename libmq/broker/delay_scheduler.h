@@ -21,6 +21,7 @@
 #include "broker/offset_table.h"
 #include "protocol/group_messages.h"
 #include "storage/message_store.h"
+#include "util/log_limit.h"
 #include "util/parse.h"
 
 namespace mq::broker {
@@ -52,6 +53,7 @@ class DelayScheduler {
   std::vector<Millis> levels_;
   std::function<Status(const std::string&, uint32_t)> ensure_topic_;
   std::unique_ptr<std::atomic<bool>[]> busy_;
+  LogLimit redelivery_log_;
 };
 
 }  // namespace mq::broker

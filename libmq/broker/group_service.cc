@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <set>
 
 #include "util/bytes.h"
+#include "util/log_limit.h"
 #include "util/parse.h"
 
 namespace mq::broker {
@@ -36,16 +36,13 @@ Result<std::unique_ptr<GroupService>> GroupService::create(net::asio::io_context
   g->coordinator_ = std::make_unique<GroupCoordinator>(
       [reg](const std::string& t) { return reg->queues(t).value_or(0); });
   g->delays_ = std::make_unique<DelayScheduler>(store, *g->offsets_, std::move(delay_levels),
-                                                [reg, warned = std::make_shared<std::atomic<int64_t>>(0)](
+                                                [reg, limit = std::make_shared<LogLimit>()](
                                                     const std::string& t, uint32_t n) -> Status {
                                                   auto r = reg->ensure(t, n);
                                                   // Retried every tick while it fails: said once a minute.
-                                                  if (!r) {
-                                                    int64_t now = now_ms(), last = warned->load();
-                                                    bool say = now - last >= 60000 && warned->compare_exchange_strong(last, now);
-                                                    spdlog::log(say ? spdlog::level::warn : spdlog::level::debug, "topic {}: {}", t,
-                                                                r.status().to_string());
-                                                  }
+                                                  if (!r)
+                                                    spdlog::log(limit->due() ? spdlog::level::warn : spdlog::level::debug,
+                                                                "topic {}: {}", t, r.status().to_string());
                                                   return r.status();
                                                 });
   GroupService* self = g.get();
