@@ -150,7 +150,8 @@ bool AuthConfig::has_rules(std::string_view user) const {
 
 Authorizer::Authorizer(std::shared_ptr<const AuthConfig> config) : config_(std::move(config)) {}
 
-void Authorizer::challenge(const protocol::Frame&, const net::Responder& r) {
+void Authorizer::challenge(const protocol::Frame& f, const net::Responder& r) {
+  if (!f.payload.empty()) return r.refuse(Code::bad_request, "auth_challenge request: payload must be empty");
   protocol::AuthChallengeResponse resp;
   resp.nonce = random_bytes(32);
   resp.required = enabled();

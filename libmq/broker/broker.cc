@@ -134,9 +134,12 @@ Result<uint32_t> Broker::topic_queues(std::string_view topic, bool create) {
 }
 
 void Broker::hello(const Frame& f, const net::Responder& r) {
+  // Empty (no name given) or one str16 name, nothing after it.
   ByteReader in(f.payload);
   std::string client;
-  if (!f.payload.empty() && in.str16(client)) spdlog::debug("hello from {} ({})", r.peer(), client);
+  if (!f.payload.empty() && (!in.str16(client) || !in.at_end()))
+    return r.refuse(Code::bad_request, "hello request: malformed payload");
+  if (!client.empty()) spdlog::debug("hello from {} ({})", r.peer(), client);
   protocol::HelloResponse h;
   h.version = config_.version;
   {

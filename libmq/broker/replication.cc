@@ -35,7 +35,9 @@ ReplicationMaster::ReplicationMaster(asio::io_context& io, Broker& broker, stora
   broker.on_connection_closed([this](uint64_t id) { connection_closed(id); });
   broker.on_visible([this] { parking_.notify(); });
   broker.set_slaves_provider([this] { return slaves(); });
-  broker.set_handler(Type::replication_status, [this](protocol::Frame&, const net::Responder& r) {
+  broker.set_handler(Type::replication_status, [this](protocol::Frame& f, const net::Responder& r) {
+    if (!f.payload.empty())
+      return r.refuse(Code::bad_request, "replication_status request: payload must be empty");
     std::string out;
     status().encode(out);
     r.reply(Code::ok, std::move(out));

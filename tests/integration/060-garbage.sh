@@ -68,6 +68,9 @@ answer_then_close(s, 8, 20, "malformed pull")
 # 7. unknown request type: UNKNOWN_TYPE (27), then closed; broker alive
 s = conn(); s.sendall(struct.pack("<IBBHIHH", 12, 1, 200, 0, 9, 0, 0))
 answer_then_close(s, 9, 27, "unknown request type")
+# 7b. replication_status (18) takes no payload: one with trailing bytes is refused and closed
+s = conn(); s.sendall(struct.pack("<IBBHIHH", 15, 1, 18, 0, 11, 0, 0) + b"xyz")
+answer_then_close(s, 11, 20, "replication_status with a payload")
 # 8. many connections writing random bytes in small pieces
 socks = [conn() for _ in range(50)]
 for _ in range(20):
@@ -83,4 +86,6 @@ timeout 30 mq-consume -b "$B1" -t g --from earliest -e | sort -n | diff -q - <(s
 grep -qiE 'clos|invalid|garbage|exceed|version' "$T/b1.log" || fail "broker did not log why it closed bad connections"
 grep -q 'closed: unknown request type 200' "$T/b1.log" || fail "broker did not log the unknown request it closed"
 grep -q 'closed: pull request: malformed payload' "$T/b1.log" || fail "broker did not log the malformed pull it closed"
+grep -q 'closed: replication_status request: payload must be empty' "$T/b1.log" ||
+  fail "broker did not log the replication_status it closed"
 echo "$TEST_NAME: ok"

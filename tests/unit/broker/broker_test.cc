@@ -378,6 +378,9 @@ TEST_CASE("bad input is answered and closes that connection only", "[broker]") {
       {Type::send, flipped, Code::bad_request, "checksum"},
       {Type::pull, "\x01", Code::bad_request, "pull request: malformed"},
       {Type::topic_info, "\x05", Code::bad_request, "topic_info request: malformed"},
+      {Type::hello, std::string("\x05\x00" "ab", 4), Code::bad_request, "hello request: malformed"},
+      {Type::hello, std::string("\x01\x00" "abc", 5), Code::bad_request, "hello request: malformed"},
+      {Type::auth_challenge, "x", Code::bad_request, "auth_challenge request: payload must be empty"},
       {static_cast<Type>(200), "", Code::unknown_type, "unknown request type 200"},
       {static_cast<Type>(0), "", Code::unknown_type, "unknown request type 0"},
   };
