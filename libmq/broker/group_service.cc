@@ -192,7 +192,11 @@ void GroupService::send_back(protocol::Frame& f, const net::Responder& r) {
 void GroupService::group_info(protocol::Frame& f, const net::Responder& r) {
   ByteReader rd(f.payload);
   std::string group;
-  if (!rd.str16(group)) return r.refuse(Code::bad_request, "malformed group_info");
+  if (!rd.str16(group) || !rd.at_end()) return r.refuse(Code::bad_request, "malformed group_info");
+  // Commits waiting for the next persist are saved (and answered) first, so that what is
+  // shown is what the file holds and is also current (a reset's compare-and-set takes
+  // these offsets as expected values). If saving fails, the saved ones are shown.
+  persist_and_answer();
   std::set<std::string> names;
   if (!group.empty()) {
     names.insert(group);
@@ -205,7 +209,9 @@ void GroupService::group_info(protocol::Frame& f, const net::Responder& r) {
   int64_t now = now_ms();
   for (auto& g : names) {
     auto info = coordinator_->info(g, now);
-    info.offsets = offsets_->entries(g);
+    // What is on disk: a commit shows once it is persisted (and answered), so what
+    // mq-offset shows never goes back after a kill -9 of the broker.
+    info.offsets = offsets_->saved_entries(g);
     resp.groups.push_back(std::move(info));
   }
   r.reply(Code::ok, encoded(resp));

@@ -27,6 +27,7 @@ Result<std::unique_ptr<OffsetTable>> OffsetTable::open(std::filesystem::path fil
     en.epoch = e.value("epoch", 0u);
     t->table_[{e["group"].get<std::string>(), e["topic"].get<std::string>(), e["queue"].get<uint32_t>()}] = en;
   }
+  t->saved_ = t->table_;
   return t;
 }
 
@@ -82,6 +83,9 @@ void OffsetTable::clamp(const protocol::QueueRef& q, int64_t max) {
       e.offset = max;
       ++version_;
     }
+  // Offsets past the log are not shown either (the clamped table is persisted next).
+  for (auto& [k, e] : saved_)
+    if (std::get<1>(k) == q.topic && std::get<2>(k) == q.queue && e.offset > max) e.offset = max;
 }
 
 std::vector<std::string> OffsetTable::groups() const {
@@ -92,22 +96,38 @@ std::vector<std::string> OffsetTable::groups() const {
   return out;
 }
 
-std::vector<protocol::OffsetEntry> OffsetTable::entries(const std::string& group) const {
-  std::lock_guard lk(mu_);
+namespace {
+
+template <class Map>
+std::vector<protocol::OffsetEntry> group_entries(const Map& m, const std::string& group) {
   std::vector<protocol::OffsetEntry> out;
-  for (auto it = table_.lower_bound({group, "", 0}); it != table_.end() && std::get<0>(it->first) == group; ++it)
+  for (auto it = m.lower_bound({group, "", 0}); it != m.end() && std::get<0>(it->first) == group; ++it)
     out.push_back({{std::get<1>(it->first), std::get<2>(it->first)}, it->second.offset, it->second.epoch});
   return out;
+}
+
+}  // namespace
+
+std::vector<protocol::OffsetEntry> OffsetTable::entries(const std::string& group) const {
+  std::lock_guard lk(mu_);
+  return group_entries(table_, group);
+}
+
+std::vector<protocol::OffsetEntry> OffsetTable::saved_entries(const std::string& group) const {
+  std::lock_guard lk(mu_);
+  return group_entries(saved_, group);
 }
 
 Status OffsetTable::persist() {
   std::lock_guard plk(persist_mu_);
   std::string text;
   uint64_t v;
+  std::map<Key, Entry> snap;
   {
     std::lock_guard lk(mu_);
     if (version_ == persisted_version_) return Status::ok();
     v = version_;
+    snap = table_;
     nlohmann::json arr = nlohmann::json::array();
     for (auto& [k, e] : table_) {
       if (e.offset < 0 && e.epoch == 0) continue;
@@ -119,7 +139,10 @@ Status OffsetTable::persist() {
   auto st = write_file_atomic(file_, text);
   if (!st) return st.with_context("persist consumer offsets");
   std::lock_guard lk(mu_);
-  if (persisted_version_ < v) persisted_version_ = v;
+  if (persisted_version_ < v) {
+    persisted_version_ = v;
+    saved_ = std::move(snap);
+  }
   return Status::ok();
 }
 

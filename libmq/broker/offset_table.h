@@ -46,6 +46,10 @@ class OffsetTable {
 
   std::vector<std::string> groups() const;
   std::vector<protocol::OffsetEntry> entries(const std::string& group) const;
+  // The group's entries as the file holds them (as of the last persist): what
+  // survives a kill -9, so what administrators are shown. It trails entries()
+  // by the commits not yet persisted (and not yet answered).
+  std::vector<protocol::OffsetEntry> saved_entries(const std::string& group) const;
 
   // Writes the file if anything changed since the last write.
   Status persist();
@@ -69,6 +73,7 @@ class OffsetTable {
   mutable std::mutex mu_;
   std::mutex persist_mu_;  // one writer of the file at a time (timer, reset, close)
   std::map<Key, Entry> table_;
+  std::map<Key, Entry> saved_;  // table_ as of the last successful persist (or the load)
   uint64_t version_ = 0, persisted_version_ = 0;
 };
 

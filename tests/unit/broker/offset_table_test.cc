@@ -36,6 +36,33 @@ TEST_CASE("offset table commits with epochs and survives reopen", "[broker]") {
   CHECK((*t2)->groups() == std::vector<std::string>{"g"});
 }
 
+TEST_CASE("saved entries are what the file holds: a commit shows there once persisted", "[broker]") {
+  TmpDir d;
+  QueueRef q{"orders", 0};
+  {
+    auto t = OffsetTable::open(d.p / "offsets.json");
+    REQUIRE(t);
+    REQUIRE((*t)->commit("g", q, 7, 0, false).accepted);
+    REQUIRE((*t)->persist());
+  }
+  auto t = OffsetTable::open(d.p / "offsets.json");
+  REQUIRE(t);
+  auto saved = [&] {
+    auto e = (*t)->saved_entries("g");
+    return e.size() == 1 ? e[0].offset : -2;
+  };
+  CHECK(saved() == 7);  // loaded from the file
+  REQUIRE((*t)->commit("g", q, 12, 0, false).accepted);
+  CHECK((*t)->entries("g").at(0).offset == 12);
+  CHECK(saved() == 7);  // not in the file yet: a kill -9 now would come back with 7
+  REQUIRE((*t)->persist());
+  CHECK(saved() == 12);
+  (*t)->clamp(q, 10);  // recovery cut the log: offsets past it are not shown either
+  CHECK(saved() == 10);
+  CHECK((*t)->entries("g").at(0).offset == 10);
+  CHECK((*t)->saved_entries("other").empty());
+}
+
 TEST_CASE("a reset bumps the epoch so a stale commit cannot undo it", "[broker]") {
   TmpDir d;
   auto t = std::move(*OffsetTable::open(d.p / "offsets.json"));
