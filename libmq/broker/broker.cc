@@ -179,7 +179,11 @@ void Broker::send(Frame& f, const net::Responder& r) {
     if (res == storage::DecodeResult::need_more)
       return r.refuse(Code::bad_request, fmt::format("send request: record {} is truncated", seen));
     if (res == storage::DecodeResult::bad)
-      return r.refuse(Code::bad_request, fmt::format("send request: record {}: {}", seen, why));
+      // A record whose checksum does not match was damaged on the way: the producer
+      // still holds it intact and may send it again (on a new connection: this one is
+      // closed like any other bad input).
+      return r.refuse(why == storage::kChecksumMismatch ? Code::corrupt_record : Code::bad_request,
+                      fmt::format("send request: record {}: {}", seen, why));
     if (auto st = validate_topic(v.topic); !st) return r.fail(Code::bad_request, st.message());
     if (auth_->enabled() && v.topic != allowed_topic) {
       if (auto st = auth_->may_publish(r.connection_id(), v.topic); !st)

@@ -21,6 +21,7 @@ bool retryable(Code c) {
     case Code::busy:
     case Code::disk_full:
     case Code::io_error:
+    case Code::corrupt_record:  // damaged on the way; our copy is intact
     case Code::internal: return true;
     default: return false;
   }

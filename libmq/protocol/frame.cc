@@ -22,6 +22,7 @@ std::string_view code_name(Code c) {
     case Code::conflict: return "CONFLICT";
     case Code::internal: return "INTERNAL";
     case Code::too_many_topics: return "TOO_MANY_TOPICS";
+    case Code::corrupt_record: return "CORRUPT_RECORD";
   }
   return "UNKNOWN";
 }

@@ -66,6 +66,7 @@ enum class Code : uint16_t {
   conflict = 29,             // compare-and-set lost
   internal = 30,
   too_many_topics = 31,      // a new topic past the broker's --max-topics
+  corrupt_record = 32,       // a sent record's checksum did not match: damaged on the way, send again
 };
 
 std::string_view code_name(Code c);  // "SEND_OK", "FLUSH_DISK_TIMEOUT", ..., "DISK_FULL"

@@ -79,7 +79,7 @@ void encode_record(const Message& m, std::string& out) {
 }
 
 DecodeResult decode_record(std::string_view in, RecordView& o, std::string* why) {
-  auto fail = [&](const char* w) {
+  auto fail = [&](std::string_view w) {
     if (why) *why = w;
     return DecodeResult::bad;
   };
@@ -96,7 +96,7 @@ DecodeResult decode_record(std::string_view in, RecordView& o, std::string* why)
   if (kRecordHeaderSize + topic_len + key_len + tag_len + props_len + body_len != size)
     return fail("record lengths do not add up");
   if (in.size() < size) return DecodeResult::need_more;
-  if (crc32c(p + 8, size - 8) != load_u32(p + kOffCrc)) return fail("record checksum mismatch");
+  if (crc32c(p + 8, size - 8) != load_u32(p + kOffCrc)) return fail(kChecksumMismatch);
   o.bytes = in.substr(0, size);
   size_t pos = kRecordHeaderSize;
   o.topic = in.substr(pos, topic_len); pos += topic_len;

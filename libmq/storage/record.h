@@ -84,6 +84,9 @@ size_t encoded_size(const Message& m);
 void encode_record(const Message& m, std::string& out);
 
 enum class DecodeResult { ok, need_more, bad };
+// The reason decode_record gives when the CRC32C does not match: the bytes were
+// damaged (on disk, or on the way from a client, who may send them again).
+inline constexpr std::string_view kChecksumMismatch = "record checksum mismatch";
 // Decodes the record at the start of `in`. need_more: `in` is a proper prefix
 // of a record that looks valid so far (a torn tail); bad: not a record (wrong
 // magic, lengths that do not add up, CRC mismatch). `why` says what was wrong.

@@ -52,7 +52,8 @@ spawn cons mq-consume -b "$PX" -t net -g g --from earliest --format json --commi
   >"$T/c.1.json" 2>"$T/c.log"
 wait_until 20 grep -q "created topic net" "$T/b1.log" || fail "producers did not start"
 # corrupt-up: requests only; answers carry no checksum of their own (a flipped bit in a send
-# answer's offset reaches the receipt: reported to the lead), sends are checked by the records' CRC,
+# answer's offset reaches the receipt: reported to the lead), sends are checked by the records' CRC
+# (a damaged one is refused CORRUPT_RECORD and sent again),
 # and a pull whose offset was damaged gets an answer the group consumer sees does not fit it
 for mode in "delay=50" "slice=3" "drop-after=20000" "corrupt-up=0.02" pass; do
   proxy_ctl px "$mode" >/dev/null
@@ -94,6 +95,12 @@ figures "network proxy group" -r "$T/na.rcpt=na" -R "$T/ns.rcpt=ns" -c "$T/c.1.j
 note "proxy: blackhole clients gave up after $took ms (mq-send), $took_c ms (mq-consume); $stats"
 grep -qE "cuts=[1-9]" <<<"$stats" || fail "drop-after cut no connection"
 grep -qE "resets=[1-9]" <<<"$stats" || fail "reset hit no connection"
+# a send whose record the broker found damaged on the way (CORRUPT_RECORD) is sent again: no
+# message fails for it
+damaged=$(grep -c "record checksum mismatch" "$T/b1.log" || true)
+! grep -h "checksum mismatch" "$T/na.log" "$T/ns.log" | head -n 3 | grep . ||
+  fail "messages failed because the broker found them damaged on the way (not sent again)"
+note "sends refused as damaged on the way and sent again: $damaged"
 
 # a connection that goes silent (half-open link, or a peer whose decoder lost sync on a corrupted
 # length): after a request timed out on it with nothing answered since, the client drops it and

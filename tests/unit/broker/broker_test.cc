@@ -375,7 +375,7 @@ TEST_CASE("bad input is answered and closes that connection only", "[broker]") {
       {Type::send, std::string(4, '\0'), Code::bad_request, "zero record count"},
       {Type::send, two, Code::bad_request, "count says 2"},
       {Type::send, torn, Code::bad_request, "truncated"},
-      {Type::send, flipped, Code::bad_request, "checksum"},
+      {Type::send, flipped, Code::corrupt_record, "record 0: record checksum mismatch"},
       {Type::pull, "\x01", Code::bad_request, "pull request: malformed"},
       {Type::topic_info, "\x05", Code::bad_request, "topic_info request: malformed"},
       {Type::hello, std::string("\x05\x00" "ab", 4), Code::bad_request, "hello request: malformed"},

@@ -140,6 +140,24 @@ TEST_CASE("a BUSY answer is retried with the same message id", "[client]") {
   CHECK(broker.seen[0] == run.receipts[0].id);
 }
 
+TEST_CASE("a record damaged on the way (CORRUPT_RECORD) is sent again, like BUSY", "[client]") {
+  int calls = 0;
+  FakeBroker broker([&](auto, std::vector<uint32_t> queues, net::Responder r) {
+    if (calls++ == 0) return r.refuse(PCode::corrupt_record, "send request: record 0: record checksum mismatch");
+    r.reply(PCode::ok, placed(queues, 7));
+  });
+  Run run;
+  client::ProducerOptions opt;
+  opt.mode = client::SendMode::sync;
+  start(run, broker.address(), opt);
+  send_bodies(run, 1);
+  REQUIRE(run.receipts.size() == 1);
+  CHECK(run.receipts[0].status == "SEND_OK");
+  CHECK(run.receipts[0].offset == std::optional<uint64_t>(7));
+  REQUIRE(broker.attempts() == 2);
+  CHECK(broker.seen[0] == broker.seen[1]);
+}
+
 TEST_CASE("flush and replication timeouts are reported, not re-sent", "[client]") {
   FakeBroker broker([&](auto, std::vector<uint32_t> queues, net::Responder r) {
     r.reply(PCode::flush_slave_timeout, placed(queues, 0));
