@@ -327,6 +327,9 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
     if (item.key) m.key = std::move(*item.key);
     if (item.tag) m.tag = std::move(*item.tag);
     if (item.props) m.props = std::move(*item.props);
+    // The broker's own properties (a dump of a retry or dead-letter topic has them) are not
+    // a producer's to set; where the message came from is recorded below.
+    std::erase_if(m.props, [](const auto& p) { return !protocol::producer_may_set(p.first); });
     // Provenance, as far as the record tells it (a record of --format json has all of it).
     auto& o = item.origin;
     if (o.topic) m.set_prop(client::kPropReplayOriginTopic, *o.topic);

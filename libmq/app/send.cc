@@ -12,6 +12,7 @@
 #include "cli/signals.h"
 #include "client/cluster.h"
 #include "client/producer.h"
+#include "protocol/group_messages.h"
 
 namespace mq::app {
 
@@ -31,6 +32,8 @@ Result<storage::Properties> parse_props(const std::vector<std::string>& list) {
     if (eq == std::string::npos || eq == 0)
       return Status::invalid(fmt::format("invalid property '{}': expected NAME=VALUE", p));
     std::string name = p.substr(0, eq);
+    if (!protocol::producer_may_set(name))
+      return Status::invalid(fmt::format("invalid property '{}': names starting with % are the broker's", name));
     for (auto& [k, v] : out)
       if (k == name) return Status::invalid(fmt::format("property '{}' given twice (-p {}=...)", name, name));
     out.emplace_back(std::move(name), p.substr(eq + 1));
@@ -147,6 +150,13 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     if (item.error.is_ok() && item.body.size() > max_size)
       item.error = Status::invalid(fmt::format("line {}: message of {} bytes is larger than the limit of {} bytes",
                                                item.line, item.body.size(), max_size));
+    if (item.error.is_ok() && item.props)
+      for (auto& [k, v] : *item.props)
+        if (!protocol::producer_may_set(k)) {
+          item.error = Status::invalid(
+              fmt::format("line {}: property \"{}\": names starting with % are the broker's", item.line, k));
+          break;
+        }
     if (!item.error.is_ok()) {
       spdlog::error("{}", item.error.message());
       if (bad_input++ == 0) first_bad = item.error.message();

@@ -268,7 +268,13 @@ Status Authorizer::check(uint64_t connection, const protocol::Frame& f) const {
       MQ_RETURN_IF_ERROR(need_group(user, sb.group, false));
       storage::RecordView rv;
       if (storage::decode_record(sb.record, rv) != storage::DecodeResult::ok) return Status::ok();
-      return need_topic(user, rv.topic);
+      MQ_RETURN_IF_ERROR(need_topic(user, rv.topic));
+      // A retry carries the topic it came from, where it returns and a re-drive publishes:
+      // the user must be able to read that one too.
+      std::string_view origin;
+      if (rv.topic.substr(0, 1) == "%" && rv.prop(protocol::kPropOriginTopic, origin))
+        return need_topic(user, origin);
+      return Status::ok();
     }
     case Type::commit_offsets:
     case Type::lock_queue:

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "protocol/group_messages.h"
 #include "protocol/messages.h"
 #include "storage/record.h"
 #include "util/bytes.h"
@@ -185,6 +186,10 @@ void Broker::send(Frame& f, const net::Responder& r) {
       return r.refuse(why == storage::kChecksumMismatch ? Code::corrupt_record : Code::bad_request,
                       fmt::format("send request: record {}: {}", seen, why));
     if (auto st = validate_topic(v.topic); !st) return r.fail(Code::bad_request, st.message());
+    if (!v.props.empty())
+      if (auto name = protocol::reserved_prop(v.props); !name.empty())
+        return r.fail(Code::bad_request, fmt::format("property {} is reserved for the broker (names starting "
+                                                     "with % are set by the broker only)", name));
     if (auth_->enabled() && v.topic != allowed_topic) {
       if (auto st = auth_->may_publish(r.connection_id(), v.topic); !st)
         return r.fail(Code::denied, st.message());

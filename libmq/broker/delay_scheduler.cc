@@ -44,7 +44,11 @@ void DelayScheduler::send_back(const protocol::SendBackRequest& req, int64_t now
   auto rec = storage::parse_record(req.record);
   if (!rec) return done(Status::invalid(fmt::format("send-back: {}", rec.status().message())));
   storage::Message m = rec->to_message();
-  if (!m.prop(protocol::kPropOriginTopic)) {
+  // A message delivered from a group's retry topic carries where it came from (set
+  // here when it was first sent back); one from any other topic came from that topic,
+  // whatever its properties say (records stored before producers were kept from
+  // setting % properties may claim another).
+  if (m.topic.empty() || m.topic[0] != '%' || !m.prop(protocol::kPropOriginTopic)) {
     m.set_prop(protocol::kPropOriginTopic, m.topic);
     m.set_prop(protocol::kPropOriginQueue, std::to_string(m.queue));
     m.set_prop(protocol::kPropOriginOffset, std::to_string(m.offset));

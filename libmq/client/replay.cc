@@ -249,10 +249,10 @@ storage::Message replay_message(const storage::RecordView& rv, int64_t now, bool
   m.born_ms = 0;
   m.store_ms = 0;
   m.reconsume = 0;
-  if (redrive) {
-    std::erase_if(m.props, [](const auto& p) { return !p.first.empty() && p.first[0] == '%'; });
-    m.set_prop(protocol::kPropRedriven, "1");
-  }
+  // The broker's properties (%ORIGIN_TOPIC, %DLQ_REASON, ...) are not a producer's to set:
+  // the copy records where it came from in its own properties below.
+  std::erase_if(m.props, [](const auto& p) { return !protocol::producer_may_set(p.first); });
+  if (redrive) m.set_prop(protocol::kPropRedriven, "1");
   m.set_prop(kPropReplayOriginTopic, rv.topic);
   m.set_prop(kPropReplayOriginQueue, std::to_string(rv.queue));
   m.set_prop(kPropReplayOriginOffset, std::to_string(rv.offset));

@@ -3,6 +3,16 @@
 #include "util/bytes.h"
 
 namespace mq::protocol {
+
+std::string_view reserved_prop(std::string_view props_block) {
+  ByteReader r(props_block);
+  while (r.remaining() > 0) {
+    std::string_view k, v;
+    if (!r.str16(k) || !r.str32(v)) return {};
+    if (!producer_may_set(k)) return k;
+  }
+  return {};
+}
 namespace {
 
 void put(ByteWriter& w, const QueueRef& q) {

@@ -160,6 +160,16 @@ inline constexpr std::string_view kPropDueMs = "%DUE_MS";
 inline constexpr std::string_view kPropDlqReason = "%DLQ_REASON";
 inline constexpr std::string_view kPropRedriven = "%REDRIVEN";
 
+// Names starting with '%' are the broker's: it sets them on retried and dead-lettered
+// messages and trusts them (where a retry returns, where a re-drive publishes), so a
+// producer may not set them, except %REDRIVEN (mq-replay --dlq marks what it re-drove).
+inline bool producer_may_set(std::string_view name) {
+  return name.empty() || name[0] != '%' || name == kPropRedriven;
+}
+// The first property of an encoded properties block (see storage/record.h) that a
+// producer may not set; empty when there is none (or the block does not decode).
+std::string_view reserved_prop(std::string_view props_block);
+
 inline std::string retry_topic(std::string_view group) { return "%RETRY%" + std::string(group); }
 inline std::string dlq_topic(std::string_view group) { return "%DLQ%" + std::string(group); }
 inline constexpr std::string_view kScheduleTopic = "%SCHEDULE%";

@@ -168,6 +168,27 @@ assert sorted(l["body"] for l in ls) == ["dead%d" % i for i in range(1, 6)], ls
 assert all(l["props"]["%ORIGIN_TOPIC"] == "w" for l in ls), ls
 PY
 [[ $(timeout 10 mq-replay -b "$B1" -t w | wc -l) -eq 5 ]] || fail "--dry-run published something"
+# the listing re-published with -i: the broker's % properties are dropped (they would send the
+# copies' retries and dead letters to topic w), the provenance is recorded instead
+timeout 10 mq-replay -b "$B1" -i "$T/dry.json" --to-topic dlx || fail "-i of a dead-letter listing"
+timeout 10 mq-replay -b "$B1" -t dlx --format json >"$T/dlx.json" || fail "read dlx"
+python3 - "$T/dlx.json" <<'PY' || fail "-i kept the broker's properties"
+import json, sys
+ls = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ls) == 5, len(ls)
+for l in ls:
+    assert not [k for k in l["props"] if k.startswith("%")], l
+    assert l["props"]["mq.replay.origin_topic"] == "%DLQ%workers", l
+PY
+# and a producer may not set them: the re-drive and the retries trust them
+rc=0; timeout 10 mq-send -b "$B1" -t w -p %ORIGIN_TOPIC=audit forged 2>"$T/forge.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "names starting with % are the broker's" "$T/forge.err" ||
+  fail "mq-send -p %ORIGIN_TOPIC: exit $rc, $(cat "$T/forge.err")"
+rc=0; printf '%s\n' '{"body":"a"}' '{"body":"b","props":{"%DLQ_REASON":"x"}}' |
+  timeout 10 mq-send -b "$B1" -t forged --json 2>"$T/forge.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q 'line 2: property "%DLQ_REASON": names starting with % are the broker' "$T/forge.err" ||
+  fail "mq-send --json with a % property: exit $rc, $(cat "$T/forge.err")"
+[[ $(timeout 10 mq-replay -b "$B1" -t forged) == a ]] || fail "mq-send --json: the good line was not sent alone"
 timeout 10 mq-replay -b "$B1" --dlq workers --receipts >"$T/redrive" || fail "re-drive"
 [[ $(grep -c SEND_OK "$T/redrive") -eq 5 ]] || fail "re-drive receipts: $(cat "$T/redrive")"
 timeout 10 mq-replay -b "$B1" -t w --format json >"$T/w.json" || fail "w json"

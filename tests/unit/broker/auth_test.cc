@@ -219,9 +219,10 @@ TEST_CASE("a broker with --auth checks every request against the user's permissi
   CHECK(ask(*alice, Type::replicate, {}).second == "user alice may not replicate from this broker");
   // send_back: only a message of a topic alice may read, else she could forge dead letters
   // of any topic for a re-drive to publish
-  auto send_back = [](const std::string& topic) {
+  auto send_back = [](const std::string& topic, std::string origin = {}) {
     mq::storage::Message m;
     m.topic = topic;
+    if (!origin.empty()) m.set_prop(mq::protocol::kPropOriginTopic, origin);
     m.id = mq::protocol::new_message_id();
     m.body = "injected";
     mq::protocol::SendBackRequest sb;
@@ -237,6 +238,11 @@ TEST_CASE("a broker with --auth checks every request against the user's permissi
   CHECK(forged.second == "user alice may not subscribe topic audit");
   CHECK(ask(*alice, Type::send_back, send_back("orders")).first != Code::denied);
   CHECK(ask(*alice, Type::send_back, send_back("%RETRY%billing")).first != Code::denied);
+  // a retry carries the topic it came from (where it returns, where a re-drive publishes)
+  CHECK(ask(*alice, Type::send_back, send_back("%RETRY%billing", "orders")).first != Code::denied);
+  auto forged_origin = ask(*alice, Type::send_back, send_back("%RETRY%billing", "audit"));
+  CHECK(forged_origin.first == Code::denied);
+  CHECK(forged_origin.second == "user alice may not subscribe topic audit");
 
   auto bob = fx.channel("bob", "banana");
   CHECK(ask(*bob, Type::send, send_to("orders")).first == Code::denied);

@@ -12,6 +12,7 @@
 #include "net/channel.h"
 #include "net/server.h"
 #include "protocol/message_id.h"
+#include "protocol/group_messages.h"
 #include "protocol/messages.h"
 #include "storage/message_store.h"
 #include "storage/record.h"
@@ -400,6 +401,23 @@ TEST_CASE("bad input is answered and closes that connection only", "[broker]") {
   CHECK(info->header.status == Code::ok);
   auto p = fx.pull_ok("t", 0, 0);
   CHECK(p.count == bad.size() + 1);
+}
+
+TEST_CASE("a producer may not set the broker's % properties", "[broker]") {
+  BrokerFixture fx;
+  auto forged = make_message("public", 0, "forged");
+  forged.set_prop("note", "fine");
+  forged.set_prop(mq::protocol::kPropOriginTopic, "audit");
+  auto f = fx.call(Type::send, send_payload({make_message("public", 0, "ok"), forged}));
+  CHECK(f.header.status == Code::bad_request);
+  CHECK(error_text(f).find("property %ORIGIN_TOPIC is reserved for the broker") != std::string::npos);
+  CHECK(fx.store->queue_info("public", 0).max_offset == 0);  // nothing of the request stored
+  // mq-replay --dlq marks what it re-drove; ordinary names are anyone's
+  auto redriven = make_message("public", 0, "redriven");
+  redriven.set_prop(mq::protocol::kPropRedriven, "1");
+  redriven.set_prop("percent%inside", "fine");
+  fx.send_ok({redriven});
+  CHECK(fx.store->queue_info("public", 0).max_offset == 1);
 }
 
 TEST_CASE("hello tells the role, address and limits", "[broker]") {

@@ -112,3 +112,41 @@ TEST_CASE("a dead letter is refused while its topic cannot be registered", "[bro
   CHECK(store->queue_info("%DLQ%g", 0).max_offset == 1);
   REQUIRE(store->close().is_ok());
 }
+
+TEST_CASE("a message sent back keeps where it came from only when the broker wrote that", "[broker][delay]") {
+  TempDir data, meta;
+  auto store = open_at(data.path());
+  auto offsets = std::move(*OffsetTable::open(meta.path() / "offsets.json"));
+  DelayScheduler d(*store, *offsets, {Millis(1000)}, [](const std::string&, uint32_t) { return Status::ok(); });
+  auto dead_letter = [&](const std::string& topic, const std::string& claimed_origin) {
+    storage::Message m;
+    m.topic = topic;
+    m.queue = 0;
+    m.offset = 3;
+    m.body = "x";
+    m.set_prop(protocol::kPropOriginTopic, claimed_origin);
+    m.set_prop(protocol::kPropOriginQueue, "7");
+    protocol::SendBackRequest req;
+    req.group = "g";
+    req.dead_letter_now = true;
+    storage::encode_record(m, req.record);
+    std::promise<Status> stored;
+    d.send_back(req, 0, [&](Status s) { stored.set_value(s); });
+    REQUIRE(stored.get_future().get().to_string() == "ok");
+  };
+  // From an ordinary topic: the origin is that topic, whatever a property claims (a record
+  // stored before producers were kept from setting % properties, or by a forger).
+  dead_letter("public", "audit");
+  // From the group's retry topic: the origin the broker recorded when it first came back.
+  dead_letter("%RETRY%g", "orders");
+  auto r = store->read("%DLQ%g", 0, 0, 10, 1 << 20);
+  REQUIRE(r);
+  auto dl = messages(*r);
+  REQUIRE(dl.size() == 2);
+  CHECK(*dl[0].prop(protocol::kPropOriginTopic) == "public");
+  CHECK(*dl[0].prop(protocol::kPropOriginQueue) == "0");
+  CHECK(*dl[0].prop(protocol::kPropOriginOffset) == "3");
+  CHECK(*dl[1].prop(protocol::kPropOriginTopic) == "orders");
+  CHECK(*dl[1].prop(protocol::kPropOriginQueue) == "7");
+  REQUIRE(store->close().is_ok());
+}
