@@ -62,7 +62,12 @@ Result<AuthConfig> AuthConfig::parse(std::string_view text, std::string_view sou
     size_t nl = text.find('\n');
     std::string_view line = text.substr(0, nl);
     text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    // A comment starts with a '#' that begins a word (as in sh), so a password may hold one.
+    for (size_t i = 0; i < line.size(); ++i)
+      if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        line = line.substr(0, i);
+        break;
+      }
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     auto w = words(line);
     if (w.empty()) continue;
@@ -70,7 +75,8 @@ Result<AuthConfig> AuthConfig::parse(std::string_view text, std::string_view sou
       return Status::invalid(fmt::format("{}:{}: {}", source, lineno, why));
     };
     if (w[0] == "user") {
-      if (w.size() != 3) return bad("expected: user NAME PASSWORD (or sha256:HEX)");
+      if (w.size() != 3)
+        return bad("expected: user NAME PASSWORD (or sha256:HEX; a password may not start with #)");
       if (w[1] == kAnonymous || w[1] == "*")
         return bad(fmt::format("'{}' cannot be a user name", w[1]));
       if (c.keys_.count(w[1])) return bad(fmt::format("user {} is defined twice", w[1]));

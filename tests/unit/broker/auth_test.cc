@@ -76,6 +76,17 @@ TEST_CASE("the auth file gives each user exactly the permissions it lists", "[br
   CHECK(c.key("carol") == nullptr);
 }
 
+TEST_CASE("a # inside a password is part of it; one that starts a word starts a comment", "[broker][auth]") {
+  auto c = AuthConfig::parse("# users\nuser alice Str0ng#Secret-2026 # the on-call account\n"
+                             "user bob\tpw #x\nallow alice publish t#1 #not a pattern\n",
+                             "f");
+  REQUIRE(c);
+  CHECK(*c->key("alice") == mq::protocol::auth_key("Str0ng#Secret-2026"));
+  CHECK(*c->key("bob") == mq::protocol::auth_key("pw"));
+  CHECK(c->allowed("alice", Permission::publish, "t#1"));
+  CHECK_FALSE(c->allowed("alice", Permission::publish, "not"));
+}
+
 TEST_CASE("a bad auth file is refused with its line number", "[broker][auth]") {
   auto err = [](const char* text) {
     auto c = AuthConfig::parse(text, "f");
@@ -85,7 +96,8 @@ TEST_CASE("a bad auth file is refused with its line number", "[broker][auth]") {
   };
   CHECK(err("user a x\nallow a pub t\n") ==
         "f:2: unknown permission 'pub': expected publish, subscribe, consume, admin or replicate");
-  CHECK(err("user a\n") == "f:1: expected: user NAME PASSWORD (or sha256:HEX)");
+  CHECK(err("user a\n") == "f:1: expected: user NAME PASSWORD (or sha256:HEX; a password may not start with #)");
+  CHECK(err("user a #x\n") == "f:1: expected: user NAME PASSWORD (or sha256:HEX; a password may not start with #)");
   CHECK(err("user a x\nuser a y\n") == "f:2: user a is defined twice");
   CHECK(err("user a sha256:abc\n") == "f:1: sha256: must be followed by 64 hex digits");
   CHECK(err("allow carol publish t\n") == "f: allow names user carol, who has no 'user' line");
