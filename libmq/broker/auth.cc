@@ -13,6 +13,7 @@
 #include "util/bytes.h"
 #include "util/digest.h"
 #include "util/file.h"
+#include "util/text.h"
 
 namespace mq::broker {
 
@@ -187,15 +188,32 @@ void Authorizer::authenticate(const protocol::Frame& f, const net::Responder& r)
   // Same answer for an unknown user and a wrong password: no user enumeration.
   if (nonce.empty() || key == nullptr ||
       !equal_secret(protocol::auth_proof(*key, req.user, nonce), req.proof)) {
-    spdlog::warn("authentication failed for user '{}' from {}", req.user.substr(0, 64), r.peer());
-    return r.fail(Code::denied, fmt::format("authentication failed for user {}: wrong user or password",
-                                            req.user.substr(0, 64)));
+    // The name comes from anyone who can connect: escaped (a newline would forge a log
+    // line), and the log takes at most one failure a second (with how many it skipped).
+    std::string who = printable(req.user);
+    if (failure_log_.due()) {
+      uint64_t skipped = failures_unlogged_.exchange(0);
+      spdlog::warn("authentication failed for user '{}' from {}{}", who, r.peer(),
+                   skipped ? fmt::format(" ({} more failures not logged in the last second)", skipped) : "");
+    } else {
+      failures_unlogged_.fetch_add(1);
+    }
+    int failures;
+    {
+      std::lock_guard lock(mu_);
+      failures = ++sessions_[r.connection_id()].failures;
+    }
+    std::string why = fmt::format("authentication failed for user {}: wrong user or password", who);
+    // A client tries once per connection; guessing on one connection is cut short.
+    if (failures >= kMaxAuthFailures)
+      return r.refuse(Code::denied, fmt::format("{} ({} failed attempts: connection closed)", why, failures));
+    return r.fail(Code::denied, why);
   }
   {
     std::lock_guard lock(mu_);
     sessions_[r.connection_id()].user = req.user;
   }
-  spdlog::debug("{} authenticated as {}", r.peer(), req.user);
+  spdlog::debug("{} authenticated as {}", r.peer(), printable(req.user));
   r.reply(Code::ok, {});
 }
 

@@ -14,6 +14,7 @@
 // Threading: every member of Authorizer is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -25,9 +26,13 @@
 
 #include "net/server.h"
 #include "protocol/frame.h"
+#include "util/log_limit.h"
 #include "util/status.h"
 
 namespace mq::broker {
+
+// Failed auth attempts one connection may make; the last one's answer closes it.
+inline constexpr int kMaxAuthFailures = 3;
 
 enum class Permission : uint8_t { publish, subscribe, consume, admin, replicate };
 std::string_view permission_name(Permission p);
@@ -79,6 +84,7 @@ class Authorizer {
   struct Session {
     std::string nonce;
     std::string user;  // empty until authenticated
+    int failures = 0;  // failed auth attempts on this connection
   };
   std::string user_of(uint64_t connection) const;  // kAnonymous when not authenticated
   Status need(const std::string& user, Permission p, std::string_view resource) const;
@@ -88,6 +94,8 @@ class Authorizer {
   std::shared_ptr<const AuthConfig> config_;
   mutable std::mutex mu_;
   std::unordered_map<uint64_t, Session> sessions_;
+  LogLimit failure_log_{1000};  // failed attempts: logged at most once a second
+  std::atomic<uint64_t> failures_unlogged_{0};
 };
 
 }  // namespace mq::broker

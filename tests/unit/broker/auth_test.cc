@@ -15,6 +15,7 @@
 #include "net/server.h"
 #include "net/tls.h"
 #include "protocol/group_messages.h"
+#include "storage/store_test_util.h"
 #include "protocol/message_id.h"
 #include "protocol/messages.h"
 #include "storage/message_store.h"
@@ -304,4 +305,30 @@ TEST_CASE("a proof cannot be replayed on another connection", "[broker][auth]") 
   auto other = mq::net::Channel::create(fx.client.io(), fx.server->local_address());
   REQUIRE(other->call(Type::auth_challenge, {}, 5000ms));
   CHECK(ask(*other, Type::auth, payload).first == Code::denied);
+}
+
+TEST_CASE("guessing passwords on one connection is cut short, and names are escaped", "[broker][auth]") {
+  AuthFixture fx;
+  auto guesser = mq::net::Channel::create(fx.client.io(), fx.server->local_address());
+  auto guess = [&](const std::string& user, const std::string& pw) {
+    auto ch = guesser->call(Type::auth_challenge, {}, 5000ms);
+    REQUIRE(ch);
+    mq::protocol::AuthChallengeResponse c;
+    REQUIRE(c.decode(ch->payload));
+    mq::protocol::AuthRequest req{user, mq::protocol::auth_proof(mq::protocol::auth_key(pw), user, c.nonce)};
+    std::string payload;
+    req.encode(payload);
+    return ask(*guesser, Type::auth, payload);
+  };
+  // a newline in the name would forge a second line in the broker's log
+  auto first = guess("eve\n2026-12-01 info mq-broker: ops authenticated", "x");
+  CHECK(first.first == Code::denied);
+  CHECK(first.second ==
+        "authentication failed for user eve\\x0a2026-12-01 info mq-broker: ops authenticated: wrong user or password");
+  CHECK(guess("alice", "pear").second.find("connection closed") == std::string::npos);
+  CHECK(mq::storage::test::eventually([&] { return fx.server->connections() == 1; }));
+  auto third = guess("alice", "plum");
+  CHECK(third.first == Code::denied);
+  CHECK(third.second.find("(3 failed attempts: connection closed)") != std::string::npos);
+  CHECK(mq::storage::test::eventually([&] { return fx.server->connections() == 0; }));
 }
