@@ -186,6 +186,7 @@ Status broker(const BrokerOptions& opt) {
   sopt.max_frame = static_cast<uint32_t>(opt.max_frame);
   sopt.max_pending_bytes = opt.max_pending;
   sopt.max_pending_total = opt.max_pending_total;
+  if (auth) sopt.admission_timeout = Millis(10000);
   if (!opt.tls_cert.empty()) {
     auto tls = net::server_tls_context(opt.tls_cert, opt.tls_key);
     if (!tls) {

@@ -214,6 +214,7 @@ void Authorizer::authenticate(const protocol::Frame& f, const net::Responder& r)
     sessions_[r.connection_id()].user = req.user;
   }
   spdlog::debug("{} authenticated as {}", r.peer(), printable(req.user));
+  r.admit();
   r.reply(Code::ok, {});
 }
 

@@ -102,6 +102,8 @@ void Broker::handle(Frame f, net::Responder r) {
       spdlog::debug("denied {} from {}: {}", static_cast<unsigned>(f.header.type), r.peer(), st.message());
       return r.fail(Code::denied, st.message());
     }
+    // An allowed request beyond hello: this connection does not idle on a slot unauthenticated.
+    if (f.header.type != Type::hello) r.admit();
   }
   switch (f.header.type) {
     case Type::hello: return hello(f, r);

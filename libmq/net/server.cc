@@ -107,6 +107,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
     spdlog::debug("connection from {}", *peer_);
+    if (server_->opt.admission_timeout.count() > 0) {
+      admission_timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+      admission_timer_->expires_after(server_->opt.admission_timeout);
+      admission_timer_->async_wait([self = shared_from_this()](const error_code& ec) {
+        if (!ec && !self->admitted_.load())
+          self->close(spdlog::level::info,
+                      fmt::format("not authenticated within {}", format_duration(self->server_->opt.admission_timeout)));
+      });
+    }
     if (!server_->opt.tls) return pump();
     tls_ = std::make_unique<ssl::stream<tcp::socket&>>(socket_, *server_->opt.tls);
     // A peer that connects and never completes the handshake is dropped.
@@ -478,6 +487,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     socket_.close(ignored);
     stuck_timer_.cancel();
     if (refusal_timer_) refusal_timer_->cancel();
+    if (admission_timer_) admission_timer_->cancel();
     server_->in_flight_total.fetch_sub(in_flight_.exchange(0), std::memory_order_relaxed);
     server_->out_bytes_total.fetch_sub(out_bytes_, std::memory_order_relaxed);
     out_bytes_ = 0;
@@ -511,6 +521,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool refusing_ = false;  // refuse() was called: no more requests are handled
   std::optional<std::string> close_reason_;  // the refusal's answer is queued: close once written
   std::unique_ptr<asio::steady_timer> refusal_timer_;  // bounds the wait for the refusal's write
+  std::unique_ptr<asio::steady_timer> admission_timer_;  // with ServerOptions::admission_timeout
+  std::atomic<bool> admitted_{false};
 
   friend class Responder;
 };
@@ -547,6 +559,10 @@ void Responder::fail(Code status, std::string_view message) const {
 void Responder::refuse(Code status, std::string_view message) const {
   if (!answered_ || answered_->exchange(true)) return;
   if (auto c = conn_.lock()) c->post_refusal(type_, request_id_, oneway_, status, std::string(message));
+}
+
+void Responder::admit() const {
+  if (auto c = conn_.lock()) c->admitted_.store(true, std::memory_order_relaxed);
 }
 
 const std::string& Responder::peer() const { return peer_ ? *peer_ : kNoPeer; }

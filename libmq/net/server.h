@@ -46,6 +46,10 @@ struct ServerOptions {
   Millis stuck_timeout{30000};           // over max_pending_bytes this long: closed
   std::shared_ptr<boost::asio::ssl::context> tls;  // set: every connection is TLS
   Millis handshake_timeout{10000};       // TLS handshake not done by then: closed
+  // Set (a broker with --auth): a connection that no handler admitted (Responder::admit:
+  // authenticated, or a request anonymous may make) this long after it was accepted is
+  // closed, so connections that never log in cannot hold --max-connections.
+  Millis admission_timeout{0};
 };
 
 class Connection;
@@ -71,6 +75,8 @@ class Responder {
   // the peer and the message. No further request of that connection is
   // handled. Call it on the connection's strand (from the handler).
   void refuse(protocol::Code status, std::string_view message) const;
+  // The connection is admitted (see ServerOptions::admission_timeout). Any thread.
+  void admit() const;
   // Identifies the connection (for per-connection limits); 0 when detached.
   uint64_t connection_id() const { return conn_id_; }
   const std::string& peer() const;

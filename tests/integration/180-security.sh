@@ -62,6 +62,27 @@ start_broker m --auth users --tls-cert broker.pem --tls-key broker.key
 port=${M##*:}
 LOCAL="localhost:$port"
 export MQ_TLS_CA=$T/ca.pem
+# a connection that says hello and never logs in does not hold a --max-connections slot: closed
+# about 10 s after it was accepted (the rest of the test runs meanwhile; checked at the end)
+python3 - "$port" "$T/ca.pem" >"$T/idle-login.out" 2>&1 <<'PY' &
+import socket, ssl, struct, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+t0 = time.monotonic()
+s = ctx.wrap_socket(socket.create_connection(("localhost", int(sys.argv[1])), timeout=30), server_hostname="localhost")
+s.sendall(struct.pack("<IBBHIHH", 12, 1, 1, 0, 1, 0, 0))  # hello, request id 1, empty payload
+got = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+except (ConnectionResetError, ssl.SSLError):
+    pass
+print(f"closed after {time.monotonic() - t0:.1f} s, {len(got)} bytes answered")
+PY
+idle_login=$!
+EXTRA_PIDS+=("$idle_login")
 
 # plain TCP to a TLS broker, a stranger CA, a certificate for another name: all refused
 rc=0; MQ_TLS_CA= timeout 10 mq-send -b "$M" --credentials alice.cred -t orders x 2>"$T/e" || rc=$?
@@ -146,4 +167,10 @@ LISTEN[open]=0.0.0.0:0
 start_broker open
 grep -q "without --auth: anyone who can reach it" "$T/open.log" || fail "no warning for 0.0.0.0 without --auth"
 stop_broker open
+timeout 30 tail --pid="$idle_login" -f /dev/null || true
+wait "$idle_login" || fail "the idle TLS login check failed: $(cat "$T/idle-login.out")"
+read -r _ _ secs _ bytes _ <"$T/idle-login.out" || true
+awk -v s="$secs" 'BEGIN { exit !(s >= 9 && s <= 20) }' && [[ ${bytes:-0} -gt 16 ]] ||
+  fail "a connection that never logged in: $(cat "$T/idle-login.out") (expected a hello answer and a close after ~10 s)"
+grep -q "closed: not authenticated within 10.0s" "$T/m.log" || fail "the broker did not log why it closed the idle login"
 note "ok: TLS round trip, every permission allowed and denied, no secret leaked"

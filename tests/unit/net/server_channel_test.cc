@@ -375,6 +375,38 @@ TEST_CASE("connections beyond max_connections are refused", "[net]") {
   CHECK(a->call(Type::send, "a2", 2000ms));
 }
 
+TEST_CASE("with an admission timeout, connections no handler admitted are closed", "[net]") {
+  IoThread io;
+  ServerOptions opt;
+  opt.admission_timeout = 300ms;
+  // "login" admits its connection; "hello" does not (as a broker with --auth treats them)
+  auto server = Server::listen(io.io(), "127.0.0.1:0", opt, [](Frame f, Responder r) {
+    if (f.payload == std::string_view("login")) r.admit();
+    r.reply(Code::ok, std::move(f.payload));
+  });
+  REQUIRE(server);
+  auto admitted = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(admitted->call(Type::send, "login", 2000ms));
+  auto waiting = Channel::create(io.io(), (*server)->local_address());
+  REQUIRE(waiting->call(Type::hello, "hello", 2000ms));
+  // and a raw connection that sends nothing at all
+  auto hp = split_host_port((*server)->local_address());
+  REQUIRE(hp);
+  asio::io_context raw_io;
+  tcp::socket raw(raw_io);
+  raw.connect(tcp::endpoint(asio::ip::make_address(hp->first), hp->second));
+  CHECK(wait_until([&] { return (*server)->connections() == 3; }));
+  CHECK(wait_until([&] { return (*server)->connections() == 1; }, 3000ms));
+  char b;
+  boost::system::error_code ec;
+  raw.read_some(asio::buffer(&b, 1), ec);
+  CHECK(ec == asio::error::eof);
+  // the admitted one stays, long after the timeout
+  std::this_thread::sleep_for(400ms);
+  CHECK((*server)->connections() == 1);
+  CHECK(admitted->call(Type::send, "still here", 2000ms));
+}
+
 TEST_CASE("a refused request is answered, then its connection is closed", "[net]") {
   IoThread io, server_io;  // the server's handler waits below: not on the client's thread
   std::atomic<int> handled{0};
