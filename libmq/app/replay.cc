@@ -267,6 +267,17 @@ Status replay_dlq(const ReplayOptions& opt, client::Cluster& cluster, cli::Outpu
     cursors.emplace_back(cluster, range, q);
   }
   if (opt.dry_run) return replay_cursors(opt, cluster, out, format, cursors, false, nullptr, /*redrive=*/true);
+  // The progress is saved after publishing: make sure now that it may be (a user allowed to
+  // publish but not to keep the progress would publish every dead letter again each run).
+  for (size_t i = 0; i < cursors.size(); ++i) {
+    protocol::ResetRequest req;
+    req.group = book;
+    req.dry_run = true;
+    req.entries.push_back({{range.topic, cursors[i].queue().queue}, done[i], std::max<int64_t>(done[i], 0)});
+    client::Admin admin(cluster.node(cursors[i].queue().node).channel, opt.timeout);
+    if (auto r = admin.reset(req); !r)
+      return client::reach_error(r.status().with_context(fmt::format("cannot keep the re-drive's progress (group {})", book)));
+  }
   // To DEST, else to the topic each dead letter came from.
   auto dest = [&](const storage::RecordView& rv, Publisher& pub) {
     std::string topic = opt.to_topic;

@@ -243,7 +243,21 @@ Status Authorizer::need(const std::string& user, Permission p, std::string_view 
 
 Status Authorizer::need_group(const std::string& user, std::string_view group, bool admin_ok) const {
   if (admin_ok && config_->allowed(user, Permission::admin, group)) return Status::ok();
+  if (auto of = redriven_group(group); !of.empty() && !config_->allowed(user, Permission::consume, group))
+    return need_redrive(user, of);
   return need(user, Permission::consume, group);
+}
+
+std::string_view Authorizer::redriven_group(std::string_view group) {
+  constexpr std::string_view kRedrive = "redrive.";  // client::redrive_group
+  return group.size() > kRedrive.size() && group.rfind(kRedrive, 0) == 0 ? group.substr(kRedrive.size())
+                                                                           : std::string_view();
+}
+
+Status Authorizer::need_redrive(const std::string& user, std::string_view group) const {
+  // mq-replay --dlq G keeps its progress as the offsets of group redrive.G: whoever may read
+  // G's dead letters (consume or admin on G) may keep and move them.
+  return need_group(user, group, true);
 }
 
 Status Authorizer::need_topic(const std::string& user, std::string_view topic) const {
@@ -314,6 +328,8 @@ Status Authorizer::check(uint64_t connection, const protocol::Frame& f) const {
       return need_group(user, name, true);
     case Type::reset_offsets:
       if (!in.str16(name)) return Status::ok();
+      if (auto of = redriven_group(name); !of.empty() && !config_->allowed(user, Permission::admin, name))
+        return need_redrive(user, of);
       return need(user, Permission::admin, name);
     case Type::replicate:
     case Type::replica_ack:

@@ -90,6 +90,9 @@ class Authorizer {
   Status need(const std::string& user, Permission p, std::string_view resource) const;
   Status need_group(const std::string& user, std::string_view group, bool admin_ok) const;
   Status need_topic(const std::string& user, std::string_view topic) const;
+  // G for the bookkeeping group redrive.G of mq-replay --dlq G, else empty.
+  static std::string_view redriven_group(std::string_view group);
+  Status need_redrive(const std::string& user, std::string_view group) const;
 
   std::shared_ptr<const AuthConfig> config_;
   mutable std::mutex mu_;

@@ -131,6 +131,22 @@ timeout 30 mq-consume -b "$M" --credentials alice.cred -g billing -t orders --fr
 [[ $(count_lines "$T/g") -eq 50 ]] || fail "group read $(count_lines "$T/g") of 50"
 rc=0; timeout 10 mq-consume -b "$M" --credentials bob.cred -g billing -t orders -n 1 2>"$T/e" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "user bob may not consume group billing" "$T/e" || fail "bob consume: exit $rc, $(cat "$T/e")"
+# dead letters of billing: re-driven by a user who may consume billing and publish their topic
+# (the re-drive's progress is the group redrive.billing: no permission of its own needed)
+timeout 10 mq-send -b "$M" --credentials alice.cred -t orders poison || fail "send poison"
+timeout 30 mq-consume -b "$M" --credentials alice.cred -g billing -t orders -n 1 --exec 'exit 65' ||
+  fail "alice dead-lettering: exit $?"
+wait_until 20 bash -c "timeout 5 mq-replay -b $M --credentials alice.cred --dlq billing --dry-run 2>/dev/null | grep -q poison" ||
+  fail "no dead letter: $(timeout 5 mq-replay -b "$M" --credentials alice.cred --dlq billing --dry-run 2>&1)"
+rc=0; timeout 10 mq-replay -b "$M" --credentials rep.cred --dlq billing 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "user rep may not" "$T/e" || fail "rep re-drive: exit $rc, $(cat "$T/e")"
+timeout 10 mq-replay -b "$M" --credentials alice.cred --dlq billing --receipts >"$T/redrive" 2>"$T/e" ||
+  fail "alice re-drive: exit $?: $(cat "$T/e")"
+[[ $(grep -c SEND_OK "$T/redrive") -eq 1 ]] || fail "alice re-drive receipts: $(cat "$T/redrive")"
+timeout 10 mq-replay -b "$M" --credentials alice.cred --dlq billing --receipts >"$T/redrive2" || fail "second re-drive"
+[[ ! -s $T/redrive2 ]] || fail "the second re-drive sent again: $(cat "$T/redrive2")"
+[[ $(timeout 10 mq-consume -b "$M" --credentials alice.cred -t orders --from earliest -e | grep -c poison) -eq 2 ]] ||
+  fail "orders should hold the poison message and its one re-driven copy"
 rc=0; timeout 10 mq-offset -b "$M" --credentials alice.cred reset -g billing -t orders --to earliest 2>"$T/e" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "user alice may not admin group billing" "$T/e" || fail "alice reset: exit $rc, $(cat "$T/e")"
 timeout 10 mq-offset -b "$M" --credentials bob.cred reset -g billing -t orders --to earliest >"$T/reset" 2>&1 ||
@@ -146,7 +162,7 @@ start_broker s --role slave --master "$LOCAL" --credentials rep.cred --auth user
 logs_equal() { same_logs "$T/m" "$T/s"; }
 wait_until 30 logs_equal || fail "the slave did not catch up over TLS"
 timeout 20 mq-consume -b "localhost:${S##*:}" --credentials bob.cred -t orders --from earliest -e >"$T/got" || fail "read the slave: exit $?"
-[[ $(count_lines "$T/got") -eq 50 ]] || fail "slave serves $(count_lines "$T/got") of 50"
+[[ $(count_lines "$T/got") -eq 52 ]] || fail "slave serves $(count_lines "$T/got") of 52 (50, a poison message and its re-driven copy)"
 stop_broker s
 
 # no secret anywhere: broker logs, client errors, the process list

@@ -263,6 +263,28 @@ TEST_CASE("a broker with --auth checks every request against the user's permissi
   CHECK(ask(*bob, Type::pull, with_topic("%DLQ%billing")).first != Code::denied);
   CHECK(ask(*bob, Type::commit_offsets, group_payload("billing")).first == Code::denied);
   CHECK(ask(*bob, Type::topic_info, {}).first == Code::ok);
+
+  // mq-replay --dlq billing keeps its progress as group redrive.billing: whoever may read
+  // billing's dead letters (consume or admin on billing) may read and move it
+  auto redrive_query = group_payload("redrive.billing") + std::string(2, '\0');
+  auto redrive_reset = [] {
+    mq::protocol::ResetRequest req;
+    req.group = "redrive.billing";
+    req.dry_run = true;
+    req.entries.push_back({{"%DLQ%billing", 0}, -1, 0});
+    std::string out;
+    req.encode(out);
+    return out;
+  }();
+  for (auto* who : {alice.get(), bob.get()}) {
+    CHECK(ask(*who, Type::query_offsets, redrive_query).first != Code::denied);
+    CHECK(ask(*who, Type::reset_offsets, redrive_reset).first != Code::denied);
+  }
+  auto rep = fx.channel("rep", "replica-secret");
+  auto no = ask(*rep, Type::reset_offsets, redrive_reset);
+  CHECK(no.first == Code::denied);
+  CHECK(no.second == "user rep may not consume group billing");
+  CHECK(ask(*rep, Type::query_offsets, redrive_query).first == Code::denied);
 }
 
 TEST_CASE("without credentials only what anonymous may do is allowed", "[broker][auth]") {
