@@ -245,7 +245,10 @@ Status Authorizer::need_group(const std::string& user, std::string_view group, b
   if (admin_ok && config_->allowed(user, Permission::admin, group)) return Status::ok();
   if (auto of = redriven_group(group); !of.empty() && !config_->allowed(user, Permission::consume, group))
     return need_redrive(user, of);
-  return need(user, Permission::consume, group);
+  auto st = need(user, Permission::consume, group);
+  if (!st && admin_ok && user != kAnonymous)  // say that either would do
+    return Status::permission_denied(fmt::format("user {} may not consume or admin group {}", user, group));
+  return st;
 }
 
 std::string_view Authorizer::redriven_group(std::string_view group) {

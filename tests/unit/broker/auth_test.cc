@@ -283,7 +283,7 @@ TEST_CASE("a broker with --auth checks every request against the user's permissi
   auto rep = fx.channel("rep", "replica-secret");
   auto no = ask(*rep, Type::reset_offsets, redrive_reset);
   CHECK(no.first == Code::denied);
-  CHECK(no.second == "user rep may not consume group billing");
+  CHECK(no.second == "user rep may not consume or admin group billing");
   CHECK(ask(*rep, Type::query_offsets, redrive_query).first == Code::denied);
 }
 
