@@ -101,23 +101,26 @@ class Publisher {
     return m ? m : kDefaultMaxMessage;
   }
 
-  client::Producer* producer(const std::string& topic) {
+  // The producer of `topic`, made on first use.
+  Result<client::Producer*> open(const std::string& topic) {
     auto it = producers_.find(topic);
     if (it != producers_.end()) return it->second.get();
-    if (Status v = validate_topic(topic); !v) {
-      fail(v.message());
-      return nullptr;
-    }
+    if (Status v = validate_topic(topic); !v) return v;
     client::ProducerOptions po;
     po.mode = client::SendMode::async;
     po.window = opt_.window;
     po.timeout = opt_.timeout;
     auto p = client::Producer::create(cluster_, topic, po);
-    if (!p) {
-      fail(fmt::format("{}: {}", topic, p.status().message()));
-      return nullptr;
-    }
+    if (!p) return p.status().with_context(topic);
     return producers_.emplace(topic, std::move(*p)).first->second.get();
+  }
+
+  // As open(), a failure counted as a message that failed.
+  client::Producer* producer(const std::string& topic) {
+    auto p = open(topic);
+    if (p) return *p;
+    fail(p.status().message());
+    return nullptr;
   }
 
  private:
@@ -320,7 +323,8 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
     fd = f;
   }
   Publisher pub(cluster, opt, out);
-  if (!pub.producer(opt.to_topic)) return pub.finish();
+  // One destination: if it cannot be published to, that is the error (no message was tried).
+  if (auto p = pub.open(opt.to_topic); !p) return p.status();
   cli::InputReader reader(fd, cli::InputMode::json, pub.max_message_size());
   cli::InputItem item;
   uint64_t bad = 0;

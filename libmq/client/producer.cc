@@ -61,14 +61,13 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
   opt.batch_msgs = std::clamp<size_t>(opt.batch_msgs, 1, opt.window);
   std::vector<size_t> brokers;
   std::vector<uint32_t> counts;
-  Status last;
+  std::vector<Status> failed;  // masters that did not answer: said when others did
   uint32_t max_size = 0;
   for (size_t i : cluster.masters()) {
     auto& n = cluster.node(i);
     auto info = fetch_topic_info(n, topic, opt.timeout);
     if (!info) {
-      last = info.status();
-      spdlog::warn("{}", last.message());
+      failed.push_back(info.status());
       continue;
     }
     uint32_t count = n.hello.default_queues > 0 ? n.hello.default_queues : 4;
@@ -82,8 +81,12 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
     if (n.hello.max_message_size > 0 && (max_size == 0 || n.hello.max_message_size < max_size))
       max_size = n.hello.max_message_size;
   }
+  // When none answered, the last cause is the error (the caller says it) and the others
+  // are said here; each is said once.
+  for (size_t k = 0; k < failed.size(); ++k)
+    if (!brokers.empty() || k + 1 < failed.size()) spdlog::warn("{}", failed[k].message());
   if (brokers.empty()) {
-    if (!last.is_ok()) return last;
+    if (!failed.empty()) return failed.back();
     // Reachable, but only slaves.
     std::string names;
     for (size_t i = 0; i < cluster.size(); ++i) {
