@@ -119,8 +119,10 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   // broker went away does not look hung while it works through its input.
   uint64_t failures = 0, failures_said = 0;
   std::chrono::steady_clock::time_point said_at{};
-  auto emit = [&] {
+  // warn=false for the last ones (after the input ended): the summary below says those.
+  auto emit = [&](bool warn = true) {
     for (auto& r : ready) {
+      if (!warn) break;
       if (r.ok || r.status != "FAILED" || r.id == storage::MessageId{}) continue;  // rejected input: said already
       ++failures;
       auto now = std::chrono::steady_clock::now();
@@ -212,7 +214,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     }
   }
   prod.finish(ready);
-  emit();
+  emit(/*warn=*/false);
   out.flush();
   progress.clear();
   if (!out.error().is_ok()) spdlog::error("{}", out.error().message());

@@ -106,7 +106,7 @@ rc=0; timeout 10 mq-send -b "$M" -t orders x 2>"$T/e" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "requires authentication" "$T/e" || fail "anonymous send: exit $rc, $(cat "$T/e")"
 [[ $(count_lines "$T/e") -eq 1 ]] || fail "anonymous send: the error said more than once: $(cat "$T/e")"
 rc=0; echo '{"body":"a"}' | timeout 10 mq-replay -b "$M" -i - --to-topic orders 2>"$T/e" || rc=$?
-[[ $rc -eq 1 && $(count_lines "$T/e") -eq 1 ]] && grep -q "^mq-replay: orders: .*requires authentication" "$T/e" ||
+[[ $rc -eq 1 && $(count_lines "$T/e") -eq 1 ]] && grep -q "^mq-replay: .*requires authentication" "$T/e" ||
   fail "anonymous replay -i: exit $rc, $(cat "$T/e")"
 rc=0; timeout 10 mq-send -b "$M" --credentials bad.cred -t orders x 2>"$T/e" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "authentication failed for user alice" "$T/e" || fail "wrong password: exit $rc, $(cat "$T/e")"
