@@ -145,10 +145,12 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
         });
   }
 
-  void connect_failed(const error_code& ec, std::string_view what = "cannot connect to") {
+  void connect_failed(const error_code& ec, std::string_view what = "cannot connect to",
+                      std::string_view detail = {}) {
     std::string why = connect_timed_out_
                           ? fmt::format("timed out after {}", format_duration(opt_.connect_timeout))
                           : tls_error_text(ec);
+    if (!connect_timed_out_ && !detail.empty()) why = fmt::format("{} ({})", why, detail);
     drop(Status::unavailable(fmt::format("{} {}: {}", what, address_, why)));
   }
 
@@ -158,6 +160,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   void connected(uint64_t g) {
     error_code ignored;
     socket_.set_option(tcp::no_delay(true), ignored);
+    heard_ = false;
     decoder_ = std::make_shared<protocol::FrameDecoder>(opt_.max_frame);
     if (!opt_.security.tls) return secured(g);
     // The stream owns the socket from here on; handlers hold it alive, so a
@@ -169,11 +172,24 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     asio::ip::make_address(host, addr_ec);
     if (addr_ec)  // a name, not an address: tell it to the server (SNI)
       SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str());
-    tls_->set_verify_callback(ssl::host_name_verification(host));
+    // Host name check as asio's, noting a mismatch so that the error can say so.
+    auto wrong_host = std::make_shared<bool>(false);
+    tls_->set_verify_callback([check = ssl::host_name_verification(host), wrong_host](
+                                  bool preverified, ssl::verify_context& ctx) mutable {
+      bool ok = check(preverified, ctx);
+      if (preverified && !ok) *wrong_host = true;
+      return ok;
+    });
+    auto verify_detail = [wrong_host, host](ssl::stream<tcp::socket>& s) -> std::string {
+      if (*wrong_host) return fmt::format("the certificate is not for {}", host);
+      long v = SSL_get_verify_result(s.native_handle());
+      if (v != X509_V_OK) return X509_verify_cert_error_string(v);
+      return {};
+    };
     tls_->async_handshake(ssl::stream_base::client,
-                          [self = shared_from_this(), g, tls = tls_](const error_code& ec) {
+                          [self = shared_from_this(), g, tls = tls_, verify_detail](const error_code& ec) {
                             if (g != self->gen_) return;
-                            if (ec) return self->connect_failed(ec, "TLS handshake with");
+                            if (ec) return self->connect_failed(ec, "TLS handshake with", verify_detail(*tls));
                             self->secured(g);
                           });
   }
@@ -238,8 +254,10 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
       if (g != self->gen_) return;
       if (ec) {
         if (ec == asio::error::eof || ec == ssl::error::stream_truncated)
-          return self->drop(Status::unavailable(
-              fmt::format("connection to {} closed by the peer", self->address_)));
+          return self->drop(Status::unavailable(fmt::format(
+              "connection to {} closed by the peer{}", self->address_,
+              // A TLS broker closes a plain connection at its first bytes.
+              !self->tls_ && !self->heard_ ? " before any answer (if it uses TLS, give --tls-ca)" : "")));
         return self->drop(Status::unavailable(
             fmt::format("connection to {} lost: {}", self->address_, tls_error_text(ec))));
       }
@@ -250,6 +268,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
         if (st == protocol::FrameDecoder::State::error)
           return self->drop(Status::unavailable(
               fmt::format("bad frame from {}: {}", self->address_, dec->error())));
+        self->heard_ = true;
         self->on_frame(std::move(f));
         if (g != self->gen_) return;  // a callback closed the channel
       }
@@ -395,6 +414,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   bool connect_timed_out_ = false;
   bool writing_ = false;
   uint32_t next_id_ = 1;
+  bool heard_ = false;          // a frame arrived on the current connection
   bool probing_ = false;       // a probe is waiting for its answer (see on_timeout)
   uint64_t sent_seq_ = 0;      // requests started, ever
   uint64_t answered_seq_ = 0;  // the latest-started request answered so far

@@ -1,6 +1,8 @@
 #include "net/tls.h"
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
 #include <spdlog/fmt/fmt.h>
 
 namespace mq::net {
@@ -46,6 +48,13 @@ Result<std::shared_ptr<ssl::context>> server_tls_context(const std::string& cert
   if (ec) return file_error("--tls-key", key_file, ec);
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
     return Status::invalid(fmt::format("--tls-key {} does not belong to --tls-cert {}", key_file, cert_file));
+  // Served anyway (it may be renewed in place), but every client will refuse it: say so now.
+  if (X509* cert = SSL_CTX_get0_certificate(ctx->native_handle())) {
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
+      spdlog::warn("--tls-cert {} has expired: clients will refuse it (certificate has expired)", cert_file);
+    else if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0)
+      spdlog::warn("--tls-cert {} is not valid yet: clients will refuse it", cert_file);
+  }
   return ctx;
 }
 
