@@ -179,10 +179,9 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
       what = fmt::format("unknown command '{}' (commands: {})", word, names);
       if (best_d <= std::max<size_t>(2, word.size() / 3)) hint = "did you mean " + best + "?";
     }
-    std::cerr << app.get_name() << ": error: " << what;
-    if (!hint.empty()) std::cerr << " (" << hint << ")";
-    std::cerr << "\n";
-    std::cerr << "Run '" << app.get_name() << " --help' for usage.\n";
+    // One line, prefixed like every diagnostic.
+    std::cerr << app.get_name() << ": error: " << what << " (" << (hint.empty() ? "" : hint + " ") << "see "
+              << app.get_name() << " --help)\n";
     return 2;
   }
   return std::nullopt;

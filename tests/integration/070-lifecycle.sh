@@ -52,7 +52,7 @@ grep -qi 'unknown\|not found\|exist' "$T/strict.err" || fail "no-auto-create err
 # a misspelt key in --config is a usage error naming it (not silently the default flush mode)
 printf 'flsuh = "async"\n' >"$T/typo.conf"
 rc=0; timeout 10 mq-broker --data "$T/typo" --listen 127.0.0.1:0 --config "$T/typo.conf" 2>"$T/typo.err" || rc=$?
-[[ $rc -eq 2 ]] && grep -q "unknown option 'flsuh' (did you mean flush?)" "$T/typo.err" ||
+[[ $rc -eq 2 ]] && grep -q "unknown option 'flsuh' (did you mean flush? see mq-broker --help)" "$T/typo.err" ||
   fail "--config with a typo: exit $rc, $(cat "$T/typo.err")"
 # '.' and '..' are no topic names (they used to become topics no send could use)
 rc=0; timeout 10 mq-send -b "$STRICT" -t .. m 2>"$T/dots.err" || rc=$?
