@@ -275,7 +275,8 @@ Status reset_cmd(Ctx& c) {
           if (old < 0)
             return Status::not_found(fmt::format(
                 "--shift: group {} has no offset for {}:{} yet (use --to or --to-time)", o.group, t.topic, q.queue));
-          target = old + *o.shift;
+          target = shift_offset(old, *o.shift, static_cast<int64_t>(q.min_offset),
+                                static_cast<int64_t>(q.max_offset));
         }
         // The broker clamps again at apply time (the range may have moved since).
         target = std::clamp<int64_t>(target, static_cast<int64_t>(q.min_offset), static_cast<int64_t>(q.max_offset));
@@ -423,6 +424,12 @@ void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
     ln.line = lineno;
     lines.push_back(std::move(ln));
   }
+}
+
+int64_t shift_offset(int64_t offset, int64_t shift, int64_t min, int64_t max) {
+  int64_t sum;
+  if (__builtin_add_overflow(offset, shift, &sum)) sum = shift > 0 ? INT64_MAX : INT64_MIN;
+  return std::clamp(sum, min, max);
 }
 
 Result<fs::path> claim_undo_file(const fs::path& dir, const std::string& group, int64_t ms) {
