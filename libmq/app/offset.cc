@@ -38,6 +38,7 @@ struct Ctx {
   // an export stays importable into the master.
   std::vector<std::pair<std::string, Admin>> admins;
   net::ChannelOptions channel;  // timeout and security for new connections
+  bool closed = false;          // the reader of stdout went away: a normal end
 };
 
 // Picks what c.admins reads from. Masters always; for a pair whose master is down, its
@@ -68,6 +69,7 @@ Status emit(Ctx& c, const cli::Table& t) {
   cli::OutputWriter out(c.io.out);
   out.write(t.render(c.format, c.io.out));
   out.flush();
+  c.closed = c.closed || out.closed();
   return out.error();
 }
 
@@ -275,7 +277,8 @@ Status reset_cmd(Ctx& c) {
           if (old < 0)
             return Status::not_found(fmt::format(
                 "--shift: group {} has no offset for {}:{} yet (use --to or --to-time)", o.group, t.topic, q.queue));
-          target = old + *o.shift;
+          target = shift_offset(old, *o.shift, static_cast<int64_t>(q.min_offset),
+                                static_cast<int64_t>(q.max_offset));
         }
         // The broker clamps again at apply time (the range may have moved since).
         target = std::clamp<int64_t>(target, static_cast<int64_t>(q.min_offset), static_cast<int64_t>(q.max_offset));
@@ -377,6 +380,7 @@ Status export_cmd(Ctx& c) {
   cli::OutputWriter out(c.io.out);
   out.write(tsv);
   out.flush();
+  c.closed = out.closed();
   return out.error();
 }
 
@@ -423,6 +427,12 @@ void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
     ln.line = lineno;
     lines.push_back(std::move(ln));
   }
+}
+
+int64_t shift_offset(int64_t offset, int64_t shift, int64_t min, int64_t max) {
+  int64_t sum;
+  if (__builtin_add_overflow(offset, shift, &sum)) sum = shift > 0 ? INT64_MAX : INT64_MIN;
+  return std::clamp(sum, min, max);
 }
 
 Result<fs::path> claim_undo_file(const fs::path& dir, const std::string& group, int64_t ms) {
@@ -534,6 +544,13 @@ Status offset(const OffsetOptions& opt, cli::Stdio io) {
   if (!cluster) return fail(cluster.status());
   c.cluster = std::move(*cluster);
   if (auto st = pick_admins(c, opt.command != "reset"); !st) return fail(st);
+  // A listed broker that did not answer and that no answering broker stands for (as its
+  // slave, or as its master) may be a master that is down with no slave up: its queues
+  // are missing from every answer. A reset is refused before anything changes; the other
+  // commands print what the others hold, then fail naming it.
+  auto missing = client::missing_brokers(*c.cluster, opt.timeout);
+  if (opt.command == "reset" && !missing.empty())
+    return fail(client::unaccounted_error(*c.cluster, missing, "queues would not be reset (nothing reset)"));
   Status st;
   if (opt.command == "topics") st = topics_cmd(c);
   else if (opt.command == "show") st = show_cmd(c);
@@ -541,6 +558,14 @@ Status offset(const OffsetOptions& opt, cli::Stdio io) {
   else if (opt.command == "reset") st = reset_cmd(c);
   else if (opt.command == "export") st = export_cmd(c);
   else st = Status::invalid(fmt::format("unknown command '{}'", opt.command));
+  // "topic t does not exist" or "group g has no offsets" may only be true of what answered.
+  // A reader that went away (| head) did not want the rest.
+  if (!missing.empty() && (st || st.code() == Code::not_found) && !c.closed) {
+    const char* lost = opt.command == "export"   ? "offsets are not exported"
+                       : opt.command == "groups" ? "groups and lag are not counted"
+                                                 : "queues are not shown";
+    st = client::unaccounted_error(*c.cluster, missing, lost);
+  }
   return st ? st : fail(st);
 }
 

@@ -44,6 +44,11 @@ struct OffsetLine {
 void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
                       std::vector<std::string>& errors);
 
+// reset --shift: `offset` moved by `shift` and clamped to [min, max] (min <= max); a sum
+// past the range of int64 saturates (a huge shift is the end of the queue, not a wrap
+// to its start).
+int64_t shift_offset(int64_t offset, int64_t shift, int64_t min, int64_t max);
+
 // Creates, empty, a new undo file in dir for a reset of group at time ms:
 // reset-GROUP-MS.tsv, or reset-GROUP-MS-2.tsv (-3, ...) when that exists, so that
 // resets of one group in the same millisecond never share a file.

@@ -215,8 +215,10 @@ Status replay_cursors(const ReplayOptions& opt, client::Cluster& cluster, cli::O
   return f;
 }
 
+// `missing`: listed brokers whose data nothing reachable stands for (client::missing_brokers):
+// what they hold is not read, the caller fails after the rest.
 Status replay_topic(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
-                    const cli::MessageFormat& format) {
+                    const cli::MessageFormat& format, bool missing) {
   client::ReplayRange range;
   range.topic = opt.topic;
   range.queue = opt.queue;
@@ -236,7 +238,7 @@ Status replay_topic(const ReplayOptions& opt, client::Cluster& cluster, cli::Out
   range.until = *until;
   auto plan = client::plan_replay(cluster, range);
   if (!plan) return plan.status();
-  if (plan->empty()) client::say_topic_missing(opt.topic, true);  // as mq-consume -e: exit 0
+  if (plan->empty() && !missing) client::say_topic_missing(opt.topic, true);  // as mq-consume -e: exit 0
   std::vector<client::QueueCursor> cursors;
   cursors.reserve(plan->size());
   for (auto& q : *plan) cursors.emplace_back(cluster, range, q);
@@ -247,13 +249,13 @@ Status replay_topic(const ReplayOptions& opt, client::Cluster& cluster, cli::Out
 }
 
 Status replay_dlq(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
-                  const cli::MessageFormat& format) {
+                  const cli::MessageFormat& format, bool missing) {
   client::ReplayRange range;
   range.topic = protocol::dlq_topic(opt.dlq);
   range.timeout = opt.timeout;
   auto plan = client::plan_replay(cluster, range);
   if (!plan) return plan.status();
-  if (plan->empty()) spdlog::info("group {}: no dead letters", opt.dlq);
+  if (plan->empty() && !missing) spdlog::info("group {}: no dead letters", opt.dlq);
   const std::string book = client::redrive_group(opt.dlq);
   // Where the previous re-drives stopped, per queue (-1 = never).
   std::vector<int64_t> done(plan->size(), -1);
@@ -376,11 +378,25 @@ Status replay(const ReplayOptions& opt, cli::Stdio io) {
   cli::install_stop_signals();
   auto cluster = cli::connect_cluster(opt.common, "mq-replay", opt.timeout);
   if (!cluster) return fail(cluster.status());
+  // A listed broker that did not answer and that no answering broker stands for (as its
+  // slave, or as its master) may be a master that is down with no slave up: its queues
+  // cannot be read. Reading to stdout prints the rest, then fails naming it; publishing
+  // is refused before anything is sent (run again, it would publish the rest twice).
+  // -i FILE reads no broker: its sends go to the masters that answer, as mq-send's.
+  std::vector<size_t> missing;
+  if (opt.input.empty()) missing = client::missing_brokers(**cluster, opt.timeout);
+  bool publishing = !opt.to_topic.empty() || (!opt.dlq.empty() && !opt.dry_run);
+  if (publishing && !missing.empty())
+    return fail(client::unaccounted_error(**cluster, missing, "queues would not be replayed (nothing published)"));
   cli::OutputWriter out(io.out);
   Status s;
-  if (!opt.topic.empty()) s = replay_topic(opt, **cluster, out, *format);
-  else if (!opt.dlq.empty()) s = replay_dlq(opt, **cluster, out, *format);
+  if (!opt.topic.empty()) s = replay_topic(opt, **cluster, out, *format, !missing.empty());
+  else if (!opt.dlq.empty()) s = replay_dlq(opt, **cluster, out, *format, !missing.empty());
   else s = replay_file(opt, **cluster, out, io);
+  // "topic t has no queue 9" may only be true of what answered. A reader that went away
+  // (| head) or a stop signal ended the work before the rest mattered.
+  if (!missing.empty() && (s || s.code() == Code::not_found) && !out.closed() && !cli::stop_requested())
+    s = client::unaccounted_error(**cluster, missing, "queues are not replayed");
   if (!s) return fail(s);
   return s;
 }

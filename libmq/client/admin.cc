@@ -67,4 +67,16 @@ Result<std::vector<protocol::ResetResult>> Admin::reset(const protocol::ResetReq
   return std::move(resp.results);
 }
 
+std::vector<size_t> missing_brokers(Cluster& cluster, Millis timeout) {
+  auto missing = cluster.unaccounted();
+  if (missing.empty()) return missing;
+  std::vector<std::string> seen;
+  for (size_t m : cluster.masters()) {
+    auto r = Admin(cluster.node(m).channel, timeout).replication();
+    if (r && *r)
+      for (auto& s : (*r)->slaves) seen.push_back(s.addr);
+  }
+  return seen.empty() ? missing : cluster.unaccounted(seen);
+}
+
 }  // namespace mq::client

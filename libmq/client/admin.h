@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "client/cluster.h"
 #include "net/channel.h"
 #include "protocol/group_messages.h"
 #include "protocol/messages.h"
@@ -32,5 +33,11 @@ class Admin {
   std::shared_ptr<net::Channel> ch_;
   Millis timeout_;
 };
+
+// The brokers of the cluster whose data no reachable broker stands for
+// (Cluster::unaccounted): when there are any, the reachable masters are asked which
+// slaves they have seen (a listed slave that is down while its master answers is not
+// missing). Answers that fail are ignored: the broker stays missing.
+std::vector<size_t> missing_brokers(Cluster& cluster, Millis timeout);
 
 }  // namespace mq::client

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <condition_variable>
 #include <mutex>
 
@@ -13,6 +14,29 @@ Status reach_error(const Status& s) {
   const std::string& m = s.message();
   if (m.rfind(kPrefix, 0) == 0) return Status(s.code(), "cannot reach " + m.substr(kPrefix.size()));
   return s;
+}
+
+Status unaccounted_error(const Cluster& cluster, const std::vector<size_t>& nodes, std::string_view consequence) {
+  assert(!nodes.empty());
+  // The cause without the address the list names already.
+  auto cause = [&](const BrokerNode& n) {
+    std::string m = n.error.is_ok() ? "no answer" : n.error.message();
+    for (std::string prefix : {"cannot reach " + n.address + ": ", "cannot connect to " + n.address + ": "})
+      if (m.rfind(prefix, 0) == 0) return m.substr(prefix.size());
+    return m;
+  };
+  std::string who;
+  if (nodes.size() == 1) {
+    auto& n = cluster.node(nodes[0]);
+    who = fmt::format("{} unreachable ({})", n.address, cause(n));
+  } else {
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      auto& n = cluster.node(nodes[k]);
+      who += fmt::format("{}{} ({})", k == 0 ? "" : k + 1 == nodes.size() ? " and " : ", ", n.address, cause(n));
+    }
+    who += " unreachable";
+  }
+  return Status::unavailable(fmt::format("{}: {} {}", who, nodes.size() == 1 ? "its" : "their", consequence));
 }
 
 Cluster::~Cluster() {
@@ -127,6 +151,25 @@ std::vector<size_t> Cluster::read_sources() const {
       pair_taken = pair_taken || (on.hello.role == protocol::Role::slave && on.hello.master_addr == n.hello.master_addr);
     }
     if (!master_up && !pair_taken) out.push_back(i);
+  }
+  return out;
+}
+
+std::vector<size_t> Cluster::unaccounted(const std::vector<std::string>& seen_slaves) const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    auto& n = *nodes_[i];
+    if (n.reachable) continue;
+    bool covered = std::find(seen_slaves.begin(), seen_slaves.end(), n.address) != seen_slaves.end();
+    for (auto& r : nodes_) {
+      if (covered) break;
+      if (!r->reachable) continue;
+      if (r->hello.role == protocol::Role::slave)
+        covered = r->hello.master_addr == n.address;  // a master down: read from its slave
+      else
+        covered = std::find(r->hello.slaves.begin(), r->hello.slaves.end(), n.address) != r->hello.slaves.end();
+    }
+    if (!covered) out.push_back(i);
   }
   return out;
 }

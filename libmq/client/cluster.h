@@ -48,6 +48,12 @@ class Cluster {
   // Where to read each master-slave pair from: the reachable master, else a
   // reachable slave of it (or a slave whose master is unknown).
   std::vector<size_t> read_sources() const;
+  // The nodes that did not answer hello and that no broker that did answer stands for:
+  // neither the master a reachable slave names nor a slave a reachable master names (in
+  // hello, which lists connected slaves, or in `seen_slaves`: those its replication status
+  // knows). Such a node may be a master that is down with no slave up and listed: what
+  // read_sources() reads lacks its queues. In -b order.
+  std::vector<size_t> unaccounted(const std::vector<std::string>& seen_slaves = {}) const;
 
   // The nodes of broker i's master-slave pair, its master first (i itself
   // when it is one; the master a slave names, else i), then every slave of
@@ -74,5 +80,12 @@ class Cluster {
 
 // "cannot connect to X: why" (the channel's words) -> "cannot reach X: why".
 Status reach_error(const Status& s);
+
+// unavailable, naming nodes (not empty) and why each did not answer, then what that
+// means, said of "its" or "their" as there are one or more:
+//   "127.0.0.1:9877 unreachable (Connection refused): its queues are not shown"
+//   "A (Connection refused) and B (timed out after 5s) unreachable: their queues are not shown"
+// `consequence` is "queues are not shown" there.
+Status unaccounted_error(const Cluster& cluster, const std::vector<size_t>& nodes, std::string_view consequence);
 
 }  // namespace mq::client

@@ -68,6 +68,9 @@ Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange
   size_t queues_seen = 0;  // the most queues a broker has of the topic
   for (size_t n : cluster.read_sources()) {
     auto& node = cluster.node(n);
+    if (node.hello.role == protocol::Role::slave)  // as mq-offset says it
+      spdlog::warn("master {} is unreachable: read from its slave {}",
+                   node.hello.master_addr.empty() ? "?" : node.hello.master_addr, node.address);
     Admin admin(node.channel, range.timeout);
     auto topics = admin.topics(range.topic);
     if (!topics) return reach_error(topics.status());

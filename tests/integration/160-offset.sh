@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # mq-offset: topics (TSV fields, json), show with the commit blocker of a live slow consumer,
 # groups with live members, reset in every mode (dry-run, earliest/latest/OFFSET/--shift/
-# --to-time, clamping, --queue), a reset while a group consumer runs (it continues from the new
-# offset, its stale commit does not undo the reset), undo files, export/import round trip, bad
-# TSV rejected with its line number and nothing applied, exit codes.
+# --to-time, clamping, a --shift past int64, --queue), a reset while a group consumer runs (it
+# continues from the new offset, its stale commit does not undo the reset), undo files,
+# export/import round trip, bad TSV rejected with its line number and nothing applied, exit codes.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush async --queues 2
@@ -93,6 +93,11 @@ off reset -g g -t t --shift -2 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--s
 expect_both g t 1 3 "--shift -2"
 off reset -g g -t t --shift=-100 --queue 0 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift=-100"
 expect_both g t 0 3 "--shift -100 --queue 0 clamped to the start"
+# a shift whose sum overflows int64 saturates: the end (it wrapped to the start), the start
+off reset -g g -t t --shift 9223372036854775805 --queue 1 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift 2^63-3"
+expect_both g t 0 5 "--shift 9223372036854775805 --queue 1 clamped to the end"
+off reset -g g -t t --shift=-9223372036854775807 --queue 1 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift -(2^63-1)"
+expect_both g t 0 0 "--shift -9223372036854775807 --queue 1 clamped to the start"
 off reset -g g -t t --to 999999 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--to 999999"
 expect_both g t 10 5 "--to 999999 clamped"
 off reset -g g -t t --to earliest --undo-dir "$T/undo" >/dev/null 2>&1 || fail "earliest again"

@@ -50,3 +50,19 @@ TEST_CASE("undo files: two resets in one millisecond get two files", "[app][offs
   CHECK_FALSE(missing);
   fs::remove_all(dir);
 }
+
+TEST_CASE("reset --shift clamps to the queue's range and saturates instead of overflowing", "[app][offset]") {
+  using mq::app::shift_offset;
+  constexpr int64_t kMax = INT64_MAX, kMin = INT64_MIN;
+  CHECK(shift_offset(3, 2, 0, 10) == 5);
+  CHECK(shift_offset(3, -2, 0, 10) == 1);
+  CHECK(shift_offset(3, 100, 0, 10) == 10);
+  CHECK(shift_offset(3, -100, 0, 10) == 0);
+  // 3 + (2^63 - 3) overflows int64: the end of the queue, not a wrap to its start
+  CHECK(shift_offset(3, 9223372036854775805, 0, 10) == 10);
+  CHECK(shift_offset(3, kMax, 0, 10) == 10);
+  CHECK(shift_offset(kMax, kMax, 0, kMax) == kMax);
+  CHECK(shift_offset(3, kMin, 0, 10) == 0);
+  CHECK(shift_offset(-5, kMin, kMin, 10) == kMin);
+  CHECK(shift_offset(5, kMin, 2, 10) == 2);
+}
