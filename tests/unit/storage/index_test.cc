@@ -119,7 +119,12 @@ TEST_CASE("retention frees the disk blocks of the index entries below the new mi
     if (can_punch(dir.path())) {
       // What is left allocated: the blocks from the one holding min's entry.
       uint64_t kept = size - info.min_offset * kIndexEntrySize / kTrimBlock * kTrimBlock;
-      CHECK(allocated(idx) <= kept + kTrimBlock);
+      // (The file system allocates whole blocks: kept rounded up to one; seen once under
+      // load on ext4 with 3360 bytes kept: 8192 allocated.)
+      struct stat st;
+      REQUIRE(::stat(idx.c_str(), &st) == 0);
+      uint64_t blk = std::max<uint64_t>(static_cast<uint64_t>(st.st_blksize), 512);
+      CHECK(allocated(idx) <= (kept + blk - 1) / blk * blk + kTrimBlock);
       CHECK(allocated(idx) < before / 4);
     } else {
       WARN("no hole punching on " << dir.path() << ": index disk usage not checked");
