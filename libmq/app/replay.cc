@@ -327,11 +327,12 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
   Publisher pub(cluster, opt, out);
   // One destination: if it cannot be published to, that is the error (no message was tried).
   if (auto p = pub.open(opt.to_topic); !p) return p.status();
-  cli::InputReader reader(fd, cli::InputMode::json, pub.max_message_size());
+  std::string name = opt.input == "-" ? "stdin" : opt.input;
+  cli::InputReader reader(fd, cli::InputMode::json, pub.max_message_size(),
+                          opt.input == "-" ? "standard input" : opt.input);
   cli::InputItem item;
   uint64_t bad = 0;
   std::string first_bad;
-  std::string name = opt.input == "-" ? "stdin" : opt.input;
   while (!cli::stop_requested() && reader.next(item)) {
     if (!item.error.is_ok()) {
       std::string why = fmt::format("{}: {}", name, item.error.message());  // it starts with "line N: "
@@ -358,7 +359,7 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
   }
   Status f = pub.finish();
   out.flush();
-  if (!reader.status().is_ok()) return reader.status().with_context(name);
+  if (!reader.status().is_ok()) return reader.status();  // "cannot read FILE: ..."
   if (!f) return f;
   // As mq-send: the work (some lines) failed, exit 1; the other lines were published.
   if (bad > 0) return Status::corruption(fmt::format("{} malformed lines not published (first: {})", bad, first_bad));
