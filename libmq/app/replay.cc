@@ -159,6 +159,10 @@ Status check_modes(const ReplayOptions& opt) {
   if (publishing && (!opt.format.empty() || opt.nul))
     return Status::invalid("--format and -0 apply only when writing messages to standard output");
   if (opt.rate < 0) return Status::invalid("--rate must not be negative");
+  // 1/rate seconds between messages: more than a day is surely a mistake (1e-300 would be
+  // centuries; a wait that long does not even fit in a clock's duration).
+  if (opt.rate > 0 && opt.rate * std::chrono::duration<double>(client::kMaxRateInterval).count() < 1.0)
+    return Status::invalid(fmt::format("invalid --rate {:g}: less than one message a day (0 means no limit)", opt.rate));
   if (opt.window == 0) return Status::invalid("--window must be at least 1");
   if (!opt.to_topic.empty())
     if (Status v = validate_topic(opt.to_topic); !v) return v;
