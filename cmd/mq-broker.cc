@@ -24,9 +24,11 @@ int main(int argc, char** argv) {
   cmd.add_option("--flush", opt.flush, "sync: ack after fdatasync; async: flush every interval")
       ->check(CLI::IsMember({"sync", "async"}))
       ->default_str("sync");
-  cmd.add_option_function<std::string>("--flush-interval", mq::cli::to_duration(opt.flush_interval),
+  cmd.add_option_function<std::string>("--flush-interval",
+                                       mq::cli::to_duration(opt.flush_interval, "--flush-interval"),
                                        "async flush interval (default 500ms)");
-  cmd.add_option_function<std::string>("--flush-timeout", mq::cli::to_duration(opt.flush_timeout),
+  cmd.add_option_function<std::string>("--flush-timeout",
+                                       mq::cli::to_duration(opt.flush_timeout, "--flush-timeout"),
                                        "sync flush: answer FLUSH_DISK_TIMEOUT when fdatasync takes longer (default 5s)");
   cmd.add_option("--role", opt.role, "master or slave")
       ->check(CLI::IsMember({"master", "slave"}))
@@ -36,14 +38,15 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"sync", "async"}))
       ->default_str("async");
   cmd.add_option_function<std::string>("--replication-timeout",
-                                       mq::cli::to_duration(opt.replication_timeout),
+                                       mq::cli::to_duration(opt.replication_timeout, "--replication-timeout"),
                                        "wait for a slave this long (default 3s)");
   cmd.add_option("--queues", opt.queues, "queues of an auto-created topic")
       ->check(mq::cli::whole_number(1, 1024))
       ->default_str("4");
   cmd.add_option_function<std::string>("--max-message-size", mq::cli::to_size(opt.max_message_size),
                                        "largest message body (default 4MiB)");
-  cmd.add_option_function<std::string>("--retention", mq::cli::to_duration(opt.retention),
+  cmd.add_option_function<std::string>("--retention",
+                                       mq::cli::to_duration(opt.retention, "--retention"),
                                        "delete log segments older than this (default 72h)");
   cmd.add_option_function<std::string>("--segment-size", mq::cli::to_size(opt.segment_size),
                                        "commit log segment size (default 1GiB)");

@@ -46,11 +46,13 @@ int main(int argc, char** argv) {
       ->check(mq::cli::whole_number(0, INT_MAX))
       ->default_str("16")
       ->group(g);
-  cmd.add_option_function<std::string>("--commit-interval", mq::cli::to_duration(opt.commit_interval),
+  cmd.add_option_function<std::string>("--commit-interval",
+                                       mq::cli::to_duration(opt.commit_interval, "--commit-interval"),
                                        "how often offsets are committed")
       ->default_str("5s")
       ->group(g);
-  cmd.add_option_function<std::string>("--stop-grace", mq::cli::to_duration(opt.stop_grace),
+  cmd.add_option_function<std::string>("--stop-grace",
+                                       mq::cli::to_duration(opt.stop_grace, "--stop-grace"),
                                        "on SIGINT/SIGTERM, how long running commands may finish")
       ->default_str("5s")
       ->group(g);

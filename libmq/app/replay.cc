@@ -29,6 +29,8 @@ namespace mq::app {
 namespace {
 
 constexpr uint32_t kDefaultMaxMessage = 4u << 20;
+// How long a --rate pause sleeps before it looks at the stop flag again.
+constexpr auto kPauseSlice = std::chrono::milliseconds(50);
 
 // Publishes to any number of topics (one async producer each, created on
 // first use) at most `rate` messages a second, writing receipts as mq-send.
@@ -38,20 +40,29 @@ class Publisher {
       : cluster_(cluster), opt_(opt), out_(out), limiter_(opt.rate) {}
 
   // line: the number receipts carry. A producer that cannot be created counts as a failure.
-  void publish(const std::string& topic, storage::Message msg, uint64_t line) {
+  // False, without publishing, once the run is to stop: SIGINT/SIGTERM (also
+  // during a --rate pause) or the receipts' reader went away (see stopping()).
+  bool publish(const std::string& topic, storage::Message msg, uint64_t line) {
+    using Clock = client::RateLimiter::Clock;
+    bool flushed = false;
     for (;;) {
-      auto wait = limiter_.try_take(client::RateLimiter::Clock::now());
-      if (wait == client::RateLimiter::Clock::duration::zero()) break;
-      // Waiting for a token: send what is batched meanwhile, report acks.
-      for (auto& [t, p] : producers_) {
-        p->flush();
-        p->poll(ready_);
+      if (stopping()) return false;
+      auto wait = limiter_.try_take(Clock::now());
+      if (wait == Clock::duration::zero()) break;
+      // Waiting for a token: send what is batched meanwhile, report acks as
+      // they come, and look at the stop flag at least every kPauseSlice (a
+      // signal may be handled by another thread, so no sleep is interrupted).
+      if (!flushed) {
+        for (auto& [t, p] : producers_) p->flush();
+        flushed = true;
       }
+      for (auto& [t, p] : producers_) p->poll(ready_);
       emit();
-      std::this_thread::sleep_for(wait);
+      if (stopping(/*idle=*/true)) return false;
+      std::this_thread::sleep_for(std::min<Clock::duration>(wait, kPauseSlice));
     }
     auto* p = producer(topic);
-    if (!p) return;
+    if (!p) return true;
     p->submit(line, std::move(msg), ready_);
     emit();
     if (progress_.due()) {
@@ -64,6 +75,16 @@ class Publisher {
       progress_.draw(fmt::format("mq-replay: {} published, {} acked, {:.0f}/s", cli::with_commas(submitted),
                                  cli::with_commas(acked), progress_.rate(submitted)));
     }
+    return true;
+  }
+
+  // SIGINT/SIGTERM arrived, or --receipts cannot be written any more: a closed
+  // stdout is a normal end (SPEC), a write error fails the run (see finish()),
+  // and in both cases publishing more would only publish messages unreported.
+  // idle: nothing was written for a while (a --rate pause), so ask the pipe.
+  bool stopping(bool idle = false) {
+    if (cli::stop_requested()) return true;
+    return opt_.receipts && (!out_.ok() || (idle && out_.reader_gone()));
   }
 
   // Waits for every ack. ok when each message got SEND_OK.
@@ -84,6 +105,7 @@ class Publisher {
       spdlog::info("published {}, acked {}, failed {}", submitted + failed_, acked, failed);
     if (failed > 0)
       return Status::unavailable(fmt::format("{} of {} messages failed: {}", failed, submitted + failed_, first));
+    if (opt_.receipts) return out_.error();  // a closed stdout is not one
     return Status::ok();
   }
 
@@ -159,6 +181,10 @@ Status check_modes(const ReplayOptions& opt) {
   if (publishing && (!opt.format.empty() || opt.nul))
     return Status::invalid("--format and -0 apply only when writing messages to standard output");
   if (opt.rate < 0) return Status::invalid("--rate must not be negative");
+  // 1/rate seconds between messages: more than a day is surely a mistake (1e-300 would be
+  // centuries; a wait that long does not even fit in a clock's duration).
+  if (opt.rate > 0 && opt.rate * std::chrono::duration<double>(client::kMaxRateInterval).count() < 1.0)
+    return Status::invalid(fmt::format("invalid --rate {:g}: less than one message a day (0 means no limit)", opt.rate));
   if (opt.window == 0) return Status::invalid("--window must be at least 1");
   if (!opt.to_topic.empty())
     if (Status v = validate_topic(opt.to_topic); !v) return v;
@@ -180,8 +206,9 @@ using Destination = std::function<std::string(const storage::RecordView&, Publis
 // The end of every mode that reads the store: each message of the cursors is
 // written to stdout in `format` (no `dest`), or published to dest's topic as
 // replay_message(redrive) makes it, with receipts and --rate. Stops early on
-// SIGINT/SIGTERM (then *stopped is set) or a closed stdout; ok when every
-// message was written or got SEND_OK.
+// SIGINT/SIGTERM or a closed stdout (when publishing, *stopped is set then: the
+// cursors stand on the first message not published); ok when every message was
+// written or got SEND_OK.
 Status replay_cursors(const ReplayOptions& opt, client::Cluster& cluster, cli::OutputWriter& out,
                       const cli::MessageFormat& format, std::vector<client::QueueCursor>& cursors, bool merge,
                       const Destination& dest, bool redrive, bool* stopped = nullptr) {
@@ -206,8 +233,11 @@ Status replay_cursors(const ReplayOptions& opt, client::Cluster& cluster, cli::O
     if (interrupted()) return false;
     ++line;
     std::string topic = dest(rv, pub);
-    if (!topic.empty()) pub.publish(topic, client::replay_message(rv, now_ms(), redrive), line);
-    return true;
+    if (topic.empty()) return true;
+    if (pub.publish(topic, client::replay_message(rv, now_ms(), redrive), line)) return true;
+    // Not published (a signal, or the receipts' reader left): the cursor stays on it.
+    if (stopped) *stopped = true;
+    return false;
   });
   Status f = pub.finish();
   out.flush();
@@ -327,11 +357,12 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
   Publisher pub(cluster, opt, out);
   // One destination: if it cannot be published to, that is the error (no message was tried).
   if (auto p = pub.open(opt.to_topic); !p) return p.status();
-  cli::InputReader reader(fd, cli::InputMode::json, pub.max_message_size());
+  std::string name = opt.input == "-" ? "stdin" : opt.input;
+  cli::InputReader reader(fd, cli::InputMode::json, pub.max_message_size(),
+                          opt.input == "-" ? "standard input" : opt.input);
   cli::InputItem item;
   uint64_t bad = 0;
   std::string first_bad;
-  std::string name = opt.input == "-" ? "stdin" : opt.input;
   while (!cli::stop_requested() && reader.next(item)) {
     if (!item.error.is_ok()) {
       std::string why = fmt::format("{}: {}", name, item.error.message());  // it starts with "line N: "
@@ -354,11 +385,11 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
     if (o.offset) m.set_prop(client::kPropReplayOriginOffset, std::to_string(*o.offset));
     if (o.id) m.set_prop(client::kPropReplayOriginId, *o.id);
     m.set_prop(client::kPropReplayedAt, format_time(now_ms()));
-    pub.publish(opt.to_topic, std::move(m), item.line);
+    if (!pub.publish(opt.to_topic, std::move(m), item.line)) break;  // a signal, or the receipts' reader left
   }
   Status f = pub.finish();
   out.flush();
-  if (!reader.status().is_ok()) return reader.status().with_context(name);
+  if (!reader.status().is_ok()) return reader.status();  // "cannot read FILE: ..."
   if (!f) return f;
   // As mq-send: the work (some lines) failed, exit 1; the other lines were published.
   if (bad > 0) return Status::corruption(fmt::format("{} malformed lines not published (first: {})", bad, first_bad));

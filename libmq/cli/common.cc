@@ -206,10 +206,10 @@ std::string closest_option(const CLI::App& app, std::string_view typed) {
   return best;
 }
 
-std::function<void(const std::string&)> to_duration(Millis& out) {
-  return [&out](const std::string& v) {
+std::function<void(const std::string&)> to_duration(Millis& out, std::string flag) {
+  return [&out, flag = std::move(flag)](const std::string& v) {
     auto r = parse_duration(v);
-    if (!r) throw CLI::ValidationError(r.status().message());
+    if (!r) throw CLI::ValidationError(fmt::format("{}: {}", flag, r.status().message()));
     out = *r;
   };
 }
@@ -261,7 +261,7 @@ std::function<void(const std::string&)> to_signed(std::optional<int64_t>& out, s
 std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag) {
   return [&out, flag = std::move(flag)](const std::string& v) {
     auto r = parse_duration(v);
-    if (!r) throw CLI::ValidationError(r.status().message());
+    if (!r) throw CLI::ValidationError(fmt::format("{}: {}", flag, r.status().message()));
     if (r->count() <= 0)
       throw CLI::ValidationError(fmt::format("invalid {} '{}': must be more than 0", flag, v));
     out = *r;

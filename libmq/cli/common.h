@@ -38,8 +38,9 @@ void reserve_std_fds();
 // The known option (of app or its subcommands) closest to a mistyped one, or "".
 std::string closest_option(const CLI::App& app, std::string_view typed);
 
-// Option callbacks that validate while parsing (bad values are usage errors).
-std::function<void(const std::string&)> to_duration(Millis& out);
+// Option callbacks that validate while parsing (bad values are usage errors,
+// "FLAG: invalid duration '...': ...").
+std::function<void(const std::string&)> to_duration(Millis& out, std::string flag);
 // A duration that must be more than zero: a time limit of 0 would fail every
 // request (or message) at once.
 std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag);

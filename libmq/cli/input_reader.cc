@@ -95,7 +95,8 @@ Status parse_json_line(std::string_view line, InputItem& item) {
   return Status::ok();
 }
 
-InputReader::InputReader(int fd, InputMode mode, size_t max_item) : fd_(fd), mode_(mode), max_item_(max_item) {}
+InputReader::InputReader(int fd, InputMode mode, size_t max_item, std::string name)
+    : fd_(fd), name_(std::move(name)), mode_(mode), max_item_(max_item) {}
 
 bool InputReader::fill() {
   if (eof_) return false;
@@ -118,8 +119,8 @@ bool InputReader::fill() {
       continue;
     }
     if (n < 0) {
-      status_ = errno == EBADF ? Status::io_error("cannot read standard input: it is closed")
-                               : Status::from_errno("cannot read standard input", errno);
+      status_ = errno == EBADF ? Status::io_error(fmt::format("cannot read {}: it is closed", name_))
+                               : Status::from_errno(fmt::format("cannot read {}", name_), errno);
       eof_ = true;
       buf_.resize(old);
       return false;

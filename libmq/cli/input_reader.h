@@ -40,7 +40,8 @@ Status parse_json_line(std::string_view line, InputItem& item);
 
 class InputReader {
  public:
-  InputReader(int fd, InputMode mode, size_t max_item);
+  // `name` is what read errors call the input ("cannot read NAME: ...").
+  InputReader(int fd, InputMode mode, size_t max_item, std::string name = "standard input");
 
   // The next item (possibly one with an error set); false at the end of the
   // input or on a read error (then status() says which).
@@ -60,6 +61,7 @@ class InputReader {
   bool next_delimited(char delim, InputItem& out);
 
   int fd_;
+  std::string name_;
   InputMode mode_;
   size_t max_item_;
   std::string buf_;

@@ -231,8 +231,12 @@ RateLimiter::Clock::duration RateLimiter::try_take(Clock::time_point now) {
     tokens_ -= 1.0;
     return Clock::duration::zero();
   }
-  auto wait = std::chrono::duration<double>((1.0 - tokens_) / rate_);
-  return std::max<Clock::duration>(std::chrono::duration_cast<Clock::duration>(wait), Clock::duration(1));
+  // At most kMaxRateInterval, then the caller asks again: a wait of 1/rate for a
+  // tiny rate does not fit in Clock::duration (the cast overflowed to a 1 ns
+  // wait, a busy loop). The apps refuse rates below 1/kMaxRateInterval anyway.
+  double secs = std::min((1.0 - tokens_) / rate_, std::chrono::duration<double>(kMaxRateInterval).count());
+  auto wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
+  return std::max<Clock::duration>(wait, Clock::duration(1));
 }
 
 void RateLimiter::take() {

@@ -99,7 +99,12 @@ Status read_replay(std::vector<QueueCursor>& cursors, bool merge,
 // Returns heads.size() when every cursor is done.
 size_t pick_oldest(const std::vector<std::optional<int64_t>>& heads);
 
+// The longest pause --rate may ask for between two messages: the smallest
+// rate is 1/kMaxRateInterval (about 0.0000116 a second, one a day).
+inline constexpr std::chrono::seconds kMaxRateInterval{86400};
+
 // Token bucket: `rate` tokens a second, at most `burst` kept. rate 0 = no limit.
+// A wait is never longer than kMaxRateInterval (a lower rate waits that long, then again).
 class RateLimiter {
  public:
   using Clock = std::chrono::steady_clock;

@@ -67,7 +67,8 @@ Result<Millis> parse_duration(std::string_view text) {
   else if (unit.empty() && n == 0) mult = 1;
   else if (unit.empty()) return bad("missing unit");
   else return bad(fmt::format("unknown unit '{}'", unit));
-  if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / mult) return bad("too large");
+  // Divided, not multiplied: n * mult may not fit in 64 bits.
+  if (n > static_cast<uint64_t>(kMaxDuration.count()) / mult) return bad("too large (at most 36500d)");
   return Millis(static_cast<int64_t>(n * mult));
 }
 

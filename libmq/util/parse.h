@@ -14,7 +14,13 @@ namespace mq {
 
 using Millis = std::chrono::milliseconds;
 
-// "250ms", "5s", "15m", "2h", "3d" (also "0"). Rejects negatives, unknown units, overflow.
+// The longest duration parse_duration takes: 100 years. Timeouts become
+// steady_timer expiries and clock time points in nanoseconds (int64: 292 years
+// after the clock's epoch; system_clock's is 1970), so longer ones would overflow there.
+inline constexpr Millis kMaxDuration{36500LL * 86'400'000};
+
+// "250ms", "5s", "15m", "2h", "3d" (also "0"). Rejects negatives, unknown units, and
+// durations longer than kMaxDuration.
 Result<Millis> parse_duration(std::string_view text);
 // "512", "64KiB", "4MiB", "1GiB" (also KB/MB/GB as powers of 1000, and "k"/"M"/"G" = KiB/MiB/GiB).
 Result<uint64_t> parse_size(std::string_view text);

@@ -88,6 +88,26 @@ TEST_CASE("the replay rate limiter paces one message per interval", "[client][re
   for (int i = 0; i < 1000; ++i) REQUIRE(unlimited.try_take(t0) == RateLimiter::Clock::duration::zero());
 }
 
+TEST_CASE("a tiny rate waits at most a day at a time, never a busy loop", "[client][replay]") {
+  auto t0 = RateLimiter::Clock::time_point{} + 1h;
+  for (double rate : {1e-300, 1e-20, 1.0 / 86400 / 10}) {
+    INFO(rate);
+    RateLimiter lim(rate, 1, t0);
+    REQUIRE(lim.try_take(t0) == RateLimiter::Clock::duration::zero());
+    auto wait = lim.try_take(t0);
+    CHECK(wait == std::chrono::duration_cast<RateLimiter::Clock::duration>(client::kMaxRateInterval));
+    // After that wait there is still no token, and the next wait is as long.
+    CHECK(lim.try_take(t0 + wait) == wait);
+  }
+  // One a day: the wait is the whole day, and then it is taken.
+  RateLimiter daily(1.0 / 86400, 1, t0);
+  REQUIRE(daily.try_take(t0) == RateLimiter::Clock::duration::zero());
+  auto wait = daily.try_take(t0);
+  CHECK(wait > 86399s);
+  CHECK(wait <= client::kMaxRateInterval);
+  CHECK(daily.try_take(t0 + 86401s) == RateLimiter::Clock::duration::zero());
+}
+
 TEST_CASE("a replayed message keeps its content and records where it came from", "[client][replay]") {
   storage::Message m;
   m.topic = "orders";

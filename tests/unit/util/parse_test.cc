@@ -57,6 +57,24 @@ TEST_CASE("bad durations are rejected with the reason", "[util]") {
   CHECK(message_has(parse_duration("9999999999999999d").status(), "too large"));
 }
 
+TEST_CASE("durations are at most 100 years, so they fit in nanoseconds past any clock's now", "[util]") {
+  // 107000d fits in int64 milliseconds but not in the nanoseconds of a steady_timer.
+  CHECK(parse_duration("36500d")->count() == 36500 * 86'400'000LL);
+  CHECK(parse_duration("876000h")->count() == 36500 * 86'400'000LL);
+  for (const char* text : {"36501d", "107000d", "1000000d", "876001h", "3153600001s", "3153600000001ms"}) {
+    INFO(text);
+    auto d = parse_duration(text);
+    REQUIRE_FALSE(d);
+    CHECK(d.status().code() == Code::invalid_argument);
+    CHECK(message_has(d.status(), "too large (at most 36500d)"));
+  }
+  // The longest one still makes a time point of steady_clock and of system_clock.
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(kMaxDuration);
+  CHECK(ns.count() > 0);
+  CHECK(std::chrono::steady_clock::now().time_since_epoch() < std::chrono::nanoseconds::max() - ns);
+  CHECK(std::chrono::system_clock::now().time_since_epoch() < std::chrono::nanoseconds::max() - ns);
+}
+
 TEST_CASE("sizes parse binary and decimal units", "[util]") {
   CHECK(*parse_size("512") == 512);
   CHECK(*parse_size("64KiB") == 64 * 1024);
