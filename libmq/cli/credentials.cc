@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 
 #include "net/tls.h"
 #include "protocol/messages.h"
@@ -19,6 +20,34 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
   return s;
+}
+
+// The key of the MQ_PASSWORD read (and removed from the environment) with MQ_USER `user`.
+struct TakenFromEnv {
+  std::string user;
+  std::string key;
+};
+std::optional<TakenFromEnv> taken_from_env;
+
+// MQ_USER and the key of MQ_PASSWORD; an empty user when neither is set.
+Result<std::pair<std::string, std::string>> env_credentials() {
+  const char* u = std::getenv("MQ_USER");
+  std::string user = u ? u : "";
+  std::optional<std::string> password;
+  if (const char* p = std::getenv("MQ_PASSWORD")) {
+    password = p;
+    ::unsetenv("MQ_PASSWORD");
+  }
+  if (user.empty()) {
+    if (password) return Status::invalid("MQ_PASSWORD is set but MQ_USER is not");
+    return std::pair<std::string, std::string>{};
+  }
+  // MQ_PASSWORD is gone after the first read: a later one finds MQ_USER alone and uses what
+  // that read kept (mq-send connects again when its first contact fails).
+  if (password) taken_from_env = TakenFromEnv{user, protocol::auth_key(*password)};
+  else if (!taken_from_env || taken_from_env->user != user)
+    return Status::invalid("MQ_USER is set but MQ_PASSWORD is not");
+  return std::pair{std::move(user), taken_from_env->key};
 }
 
 }  // namespace
@@ -74,25 +103,22 @@ Result<net::ClientSecurity> client_security(const CommonOptions& flags) {
     if (!ctx) return ctx.status();
     sec.tls = std::move(*ctx);
   }
-  const char* env_user = std::getenv("MQ_USER");
-  const char* env_password = std::getenv("MQ_PASSWORD");
-  std::string user, password;
+  std::string user, key;
   if (!flags.credentials.empty()) {
+    ::unsetenv("MQ_PASSWORD");  // not used, and not for the commands we run either
     auto c = read_credentials(flags.credentials);
     if (!c) return c.status();
     user = std::move(c->first);
-    password = std::move(c->second);
-  } else if (env_user && *env_user) {
-    if (!env_password) return Status::invalid("MQ_USER is set but MQ_PASSWORD is not");
-    user = env_user;
-    password = env_password;
-  } else if (env_password) {
-    return Status::invalid("MQ_PASSWORD is set but MQ_USER is not");
+    key = protocol::auth_key(c->second);
+  } else {
+    auto c = env_credentials();
+    if (!c) return c.status();
+    user = std::move(c->first);
+    key = std::move(c->second);
   }
-  if (env_password) ::unsetenv("MQ_PASSWORD");
   if (!user.empty()) {
     sec.user = std::move(user);
-    sec.key = protocol::auth_key(password);
+    sec.key = std::move(key);
   }
   return sec;
 }

@@ -5,7 +5,9 @@
 //   password SECRET
 // and is refused unless it belongs to the caller and no one else may read it.
 // MQ_PASSWORD is removed from the environment once read, so commands run by
-// mq-consume --exec do not inherit it.
+// mq-consume --exec do not inherit it; the process keeps what it read for
+// that MQ_USER, so a later call (mq-send retrying its first contact) gets the
+// same credentials. Call from one thread at a time: it changes the environment.
 #pragma once
 
 #include <string>

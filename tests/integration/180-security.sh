@@ -130,6 +130,29 @@ rc=0; timeout 10 mq-send -b "$M" --credentials missing.cred -t orders x 2>"$T/e"
 [[ $rc -eq 2 ]] && grep -q "missing.cred" "$T/e" || fail "missing credentials file: exit $rc, $(cat "$T/e")"
 rc=0; MQ_USER=alice timeout 10 mq-send -b "$M" -t orders x 2>"$T/e" || rc=$?
 [[ $rc -eq 2 ]] && grep -q "MQ_PASSWORD is not" "$T/e" || fail "MQ_USER alone: exit $rc, $(cat "$T/e")"
+# MQ_PASSWORD leaves the environment once read, and mq-send connects again when its first
+# contact fails: the retries keep the credentials (not "MQ_USER is set but MQ_PASSWORD is not",
+# exit 2, in place of the real reason)
+rc=0; MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 timeout 20 mq-send -b 127.0.0.1:1 -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "cannot reach 127.0.0.1:1" "$T/e" ||
+  fail "env credentials, nothing listening: exit $rc, $(cat "$T/e")"
+rc=0; MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 timeout 20 mq-send -b "$M" --tls-ca other.pem -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "certificate verify failed" "$T/e" ||
+  fail "env credentials, stranger CA: exit $rc, $(cat "$T/e")"
+# ... and a broker that comes up while mq-send retries its first contact gets the message
+start_broker late --auth users --tls-cert broker.pem --tls-key broker.key
+stop_broker late
+spawn LATE_SEND env MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 mq-send -b "$LATE" -t orders --retries 30 \
+  --timeout 20s late-1 2>"$T/late.err"
+slow_sleep 1
+kill -0 "$LATE_SEND" 2>/dev/null || fail "mq-send did not wait for the broker: $(cat "$T/late.err")"
+restart_broker late
+timeout 30 tail --pid="$LATE_SEND" -f /dev/null || fail "mq-send still runs after the broker came up"
+rc=0; wait "$LATE_SEND" || rc=$?
+[[ $rc -eq 0 ]] || fail "env credentials, broker started late: exit $rc, $(cat "$T/late.err")"
+[[ $(timeout 20 mq-consume -b "$LATE" --credentials bob.cred -t orders --from earliest -e) == late-1 ]] ||
+  fail "the late broker does not hold the message"
+stop_broker late
 
 # subscribe: alice reads orders, not orders.eu; bob reads everything; anonymous only 'open'
 timeout 20 mq-consume -b "$M" --credentials alice.cred -t orders --from earliest -e >"$T/got" || fail "alice subscribe: exit $?"
@@ -180,7 +203,7 @@ timeout 20 mq-consume -b "localhost:${S##*:}" --credentials bob.cred -t orders -
 stop_broker s
 
 # no secret anywhere: broker logs, client errors, the process list
-grep -rl -e Apple-Pie-42 -e 'b0b-Secret' -e Repl1cate-Me -e wrong-password -e "$bob_hash" "$T"/*.log "$T/e" && fail "a secret leaked into a log"
+grep -rl -e Apple-Pie-42 -e 'b0b-Secret' -e Repl1cate-Me -e wrong-password -e "$bob_hash" "$T"/*.log "$T/e" "$T/late.err" && fail "a secret leaked into a log"
 spawn CONS env MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 mq-consume -b "$M" -t orders --from latest -q
 sleep 0.5
 ps -eo args | grep -e Apple-Pie-42 | grep -v grep && fail "a password shows in ps"
