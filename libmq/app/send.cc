@@ -84,7 +84,14 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   // --retries covers the first contact too, within --timeout: a broker that is
   // (re)starting is not missed.
   auto deadline = std::chrono::steady_clock::now() + opt.timeout;
-  auto cluster = cli::connect_cluster(opt.common, "mq-send", opt.timeout);
+  // TLS and credentials are read once and serve every attempt (the CA and --credentials file
+  // are not loaded again each time, nor the environment read after MQ_PASSWORD left it).
+  auto channel = cli::channel_options(opt.common, "mq-send", opt.timeout);
+  auto connect = [&](Millis timeout) -> Result<std::unique_ptr<client::Cluster>> {
+    if (!channel) return channel.status();
+    return cli::connect_cluster(opt.common, *channel, timeout);
+  };
+  auto cluster = connect(opt.timeout);
   for (int attempt = 1; !cluster && attempt <= opt.retries && !cli::stop_requested(); ++attempt) {
     if (cluster.status().code() != Code::unavailable) break;  // refused, reset: worth another try
     auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
@@ -92,7 +99,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     if (pause.count() <= 0 || left - pause < Millis(10)) break;
     spdlog::debug("{} (retry {} of {} in {})", cluster.status().message(), attempt, opt.retries, format_duration(pause));
     std::this_thread::sleep_for(pause);
-    cluster = cli::connect_cluster(opt.common, "mq-send", left - pause);
+    cluster = connect(left - pause);
   }
   if (!cluster) {
     // Messages given as arguments still get their receipts (stdin is not read: it may not end).

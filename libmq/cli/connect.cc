@@ -23,4 +23,11 @@ Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& op
   return client::Cluster::connect(*brokers, channel->client_name, timeout, channel->security);
 }
 
+Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& opt,
+                                                         const net::ChannelOptions& channel, Millis timeout) {
+  auto brokers = split_brokers(opt.brokers);
+  if (!brokers) return brokers.status();
+  return client::Cluster::connect(*brokers, channel.client_name, timeout, channel.security);
+}
+
 }  // namespace mq::cli

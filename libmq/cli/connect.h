@@ -22,5 +22,9 @@ Result<net::ChannelOptions> channel_options(const CommonOptions& opt, std::strin
 // unavailable when no broker answers.
 Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& opt, std::string_view program,
                                                          Millis timeout);
+// The same with channel options read before: a program that connects again
+// (mq-send retrying its first contact) reads its credentials and CA once.
+Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& opt,
+                                                         const net::ChannelOptions& channel, Millis timeout);
 
 }  // namespace mq::cli

@@ -42,6 +42,9 @@ Result<std::pair<std::string, std::string>> env_credentials() {
     if (password) return Status::invalid("MQ_PASSWORD is set but MQ_USER is not");
     return std::pair<std::string, std::string>{};
   }
+  // Never echo the name: "alice s3cret" holds a password.
+  if (auto why = user_name_problem(user); !why.empty())
+    return Status::invalid(fmt::format("MQ_USER {}", why));
   // MQ_PASSWORD is gone after the first read: a later one finds MQ_USER alone and uses what
   // that read kept (mq-send connects again when its first contact fails).
   if (password) taken_from_env = TakenFromEnv{user, protocol::auth_key(*password)};
@@ -51,6 +54,17 @@ Result<std::pair<std::string, std::string>> env_credentials() {
 }
 
 }  // namespace
+
+std::string_view user_name_problem(std::string_view name) {
+  if (name.empty()) return "is empty";
+  static_assert(kMaxUserName == 255, "say the new limit");
+  if (name.size() > kMaxUserName) return "is longer than 255 bytes";
+  for (unsigned char c : name)
+    if (c == ' ' || (c >= '\t' && c <= '\r')) return "contains whitespace";
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7f) return "contains a control character";
+  return "";
+}
 
 Result<std::pair<std::string, std::string>> read_credentials(const std::string& path) {
   struct stat st;
@@ -88,6 +102,13 @@ Result<std::pair<std::string, std::string>> read_credentials(const std::string& 
     }
   }
   if (user.empty()) return Status::invalid(fmt::format("--credentials {}: no 'user NAME' line", path));
+  // Never echo the name. One with a blank is most likely a line of the broker's --auth file,
+  // "user NAME PASSWORD": it would carry the password to the broker's log and ours.
+  if (auto why = user_name_problem(user); !why.empty())
+    return Status::invalid(fmt::format("--credentials {}: the user name {}{}", path, why,
+                                       user.find_first_of(" \t") != std::string::npos
+                                           ? " (is this the broker's --auth format?)"
+                                           : ""));
   if (!have_password)
     return Status::invalid(fmt::format("--credentials {}: no 'password SECRET' line", path));
   return std::pair{std::move(user), std::move(password)};

@@ -130,6 +130,21 @@ rc=0; timeout 10 mq-send -b "$M" --credentials missing.cred -t orders x 2>"$T/e"
 [[ $rc -eq 2 ]] && grep -q "missing.cred" "$T/e" || fail "missing credentials file: exit $rc, $(cat "$T/e")"
 rc=0; MQ_USER=alice timeout 10 mq-send -b "$M" -t orders x 2>"$T/e" || rc=$?
 [[ $rc -eq 2 ]] && grep -q "MQ_PASSWORD is not" "$T/e" || fail "MQ_USER alone: exit $rc, $(cat "$T/e")"
+# a user name never holds whitespace (the --auth file splits on it): a credentials file in the
+# broker's format, or such an MQ_USER, would send and log "alice PASSWORD" as the name. Refused
+# before connecting, without repeating it.
+printf 'user alice Apple-Pie-42\npassword Apple-Pie-42\n' >authfmt.cred && chmod 600 authfmt.cred
+rc=0; timeout 10 mq-send -b "$M" --credentials authfmt.cred -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] &&
+  grep -qF "authfmt.cred: the user name contains whitespace (is this the broker's --auth format?)" "$T/e" ||
+  fail "a credentials file in the --auth format: exit $rc, $(cat "$T/e")"
+grep -q Apple-Pie-42 "$T/e" && fail "the password in a user name was echoed"
+rc=0; MQ_USER="alice Apple-Pie-42" MQ_PASSWORD=Apple-Pie-42 timeout 10 mq-consume -b "$M" -t orders --from earliest -e 2>"$T/e" || rc=$?
+[[ $rc -eq 2 ]] && grep -qx "mq-consume: MQ_USER contains whitespace" "$T/e" ||
+  fail "MQ_USER with a blank: exit $rc, $(cat "$T/e")"
+grep -q Apple-Pie-42 "$T/e" && fail "the password in MQ_USER was echoed"
+grep -q "alice Apple" "$T/m.log" && fail "a user name with the password reached the broker"
+
 # MQ_PASSWORD leaves the environment once read, and mq-send connects again when its first
 # contact fails: the retries keep the credentials (not "MQ_USER is set but MQ_PASSWORD is not",
 # exit 2, in place of the real reason)

@@ -2,9 +2,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "protocol/messages.h"
@@ -12,6 +15,31 @@
 using namespace mq;
 
 namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mq-cred-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()));
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// A mode 600 credentials file holding `text`.
+std::string credentials_file(const TempDir& dir, const std::string& text) {
+  std::string path = (dir.path() / "cred").string();
+  std::ofstream(path, std::ios::trunc) << text;
+  REQUIRE(::chmod(path.c_str(), 0600) == 0);
+  return path;
+}
 
 // MQ_USER and MQ_PASSWORD as given (nullptr: unset), MQ_TLS_CA unset; all three unset after.
 class Env {
@@ -35,7 +63,8 @@ class Env {
 
 }  // namespace
 
-TEST_CASE("credentials from the environment are read once and kept for later calls", "[cli][credentials]") {
+TEST_CASE("credentials from the environment are read once and kept for later calls",
+          "[cli][credentials]") {
   Env env("alice", "s3cretA");
   cli::CommonOptions flags;
   auto first = cli::client_security(flags);
@@ -60,4 +89,70 @@ TEST_CASE("credentials from the environment are read once and kept for later cal
   auto renewed = cli::client_security(flags);
   REQUIRE(renewed);
   CHECK(renewed->key == protocol::auth_key("n3w"));
+}
+
+TEST_CASE("MQ_USER with whitespace is refused without echoing it", "[cli][credentials]") {
+  Env env("alice s3cretA", "s3cretA");
+  auto sec = cli::client_security(cli::CommonOptions{});
+  REQUIRE_FALSE(sec);
+  CHECK(sec.status().code() == Code::invalid_argument);
+  CHECK(sec.status().message() == "MQ_USER contains whitespace");
+  CHECK(std::getenv("MQ_PASSWORD") == nullptr);
+}
+
+TEST_CASE("MQ_USER with a control character is refused", "[cli][credentials]") {
+  Env env("alice\x1b[2J", "s3cretA");
+  auto sec = cli::client_security(cli::CommonOptions{});
+  REQUIRE_FALSE(sec);
+  CHECK(sec.status().message() == "MQ_USER contains a control character");
+}
+
+TEST_CASE("a credentials file in the broker's --auth format is refused without echoing the password",
+          "[cli][credentials]") {
+  TempDir dir;
+  std::string path = credentials_file(dir, "user alice s3cretA\npassword s3cretA\n");
+  auto c = cli::read_credentials(path);
+  REQUIRE_FALSE(c);
+  CHECK(c.status().code() == Code::invalid_argument);
+  CHECK(c.status().message() == "--credentials " + path +
+                                     ": the user name contains whitespace (is this the broker's --auth format?)");
+  CHECK(c.status().message().find("s3cretA") == std::string::npos);
+  // client_security says the same (and so connects nowhere)
+  Env env(nullptr, nullptr);
+  cli::CommonOptions flags;
+  flags.credentials = path;
+  auto sec = cli::client_security(flags);
+  REQUIRE_FALSE(sec);
+  CHECK(sec.status().message() == c.status().message());
+}
+
+TEST_CASE("a credentials file's user name: control characters and length", "[cli][credentials]") {
+  TempDir dir;
+  // The error for a file naming `user` ("" when it is accepted), after "--credentials PATH: ".
+  auto problem = [&](const std::string& user) {
+    std::string path = credentials_file(dir, "user " + user + "\npassword pw\n");
+    auto c = cli::read_credentials(path);
+    return c ? std::string() : c.status().message().substr(path.size() + 16);
+  };
+  CHECK(problem("alice") == "");
+  CHECK(problem("al\x01ice") == "the user name contains a control character");
+  CHECK(problem("al\x7f" "ice") == "the user name contains a control character");
+  CHECK(problem(std::string(255, 'a')) == "");
+  CHECK(problem(std::string(256, 'a')) == "the user name is longer than 255 bytes");
+  // inner tabs are whitespace too; blanks around the name are not part of it
+  CHECK(problem("alice\tx") == "the user name contains whitespace (is this the broker's --auth format?)");
+  CHECK(problem("  alice  ") == "");
+}
+
+TEST_CASE("user names: what is refused", "[cli][credentials]") {
+  CHECK(cli::user_name_problem("alice") == "");
+  CHECK(cli::user_name_problem("ali.ce-01@example.com") == "");
+  CHECK(cli::user_name_problem("J\xc3\xbcrgen") == "");  // UTF-8 is fine
+  CHECK(cli::user_name_problem("") == "is empty");
+  CHECK(cli::user_name_problem("a b") == "contains whitespace");
+  CHECK(cli::user_name_problem("a\nb") == "contains whitespace");
+  CHECK(cli::user_name_problem("a\rb") == "contains whitespace");
+  CHECK(cli::user_name_problem(std::string_view("a\0b", 3)) == "contains a control character");
+  CHECK(cli::user_name_problem(std::string(cli::kMaxUserName, 'x')) == "");
+  CHECK(cli::user_name_problem(std::string(cli::kMaxUserName + 1, 'x')) == "is longer than 255 bytes");
 }
