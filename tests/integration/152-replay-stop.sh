@@ -42,7 +42,7 @@ sleep 1
 [[ $(grep -c SEND_OK "$T/rx.receipts") -eq 1 ]] || fail "--rate 0.1: receipts after SIGTERM: $(cat "$T/rx.receipts")"
 note "SIGTERM in a --rate pause: exit after ${ms}ms"
 
-# --- SIGINT (timeout -s INT) during a pause of 1000 s, from -i FILE
+# --- SIGINT during a pause of 1000 s, from -i FILE
 timeout 10 mq-replay -b "$B1" -t big --until 5 --format json >"$T/five.json" || fail "five json"
 start=$(date +%s%N)
 # (one SIGINT sent by pid: timeout(1) also signals its process group, a second signal, which
