@@ -11,27 +11,13 @@
 #include <string>
 
 #include "protocol/messages.h"
+#include "storage/store_test_util.h"
 
 using namespace mq;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "mq-cred-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()));
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using storage::test::TempDir;
 
 // A mode 600 credentials file holding `text`.
 std::string credentials_file(const TempDir& dir, const std::string& text) {
