@@ -167,6 +167,11 @@ class Publisher {
   cli::Progress progress_{!opt_.common.quiet};
 };
 
+// What stdout gets: --format, else a dry run's plan as JSON, else the bodies.
+std::string output_format(const ReplayOptions& opt) {
+  return !opt.format.empty() ? opt.format : (opt.dry_run ? "json" : "body");
+}
+
 Status check_modes(const ReplayOptions& opt) {
   int modes = int(!opt.topic.empty()) + int(!opt.dlq.empty()) + int(!opt.input.empty());
   if (modes != 1) return Status::invalid("give exactly one of -t TOPIC, --dlq GROUP and -i FILE");
@@ -180,6 +185,8 @@ Status check_modes(const ReplayOptions& opt) {
     return Status::invalid("--receipts and --rate apply only when publishing (--to-topic, --dlq)");
   if (publishing && (!opt.format.empty() || opt.nul))
     return Status::invalid("--format and -0 apply only when writing messages to standard output");
+  if (opt.nul && output_format(opt) != "body")
+    return Status::invalid("-0 applies to --format body: end a template with \\0 instead");
   if (opt.rate < 0) return Status::invalid("--rate must not be negative");
   // 1/rate seconds between messages: more than a day is surely a mistake (1e-300 would be
   // centuries; a wait that long does not even fit in a clock's duration).
@@ -402,8 +409,7 @@ Status replay(const ReplayOptions& opt, cli::Stdio io) {
   cli::setup_logger("mq-replay", opt.common);
   using cli::fail;
   if (Status m = check_modes(opt); !m) return fail(m);
-  std::string fspec = !opt.format.empty() ? opt.format : (opt.dry_run ? "json" : "body");
-  auto format = cli::MessageFormat::parse(fspec, opt.nul);
+  auto format = cli::MessageFormat::parse(output_format(opt), opt.nul);
   if (!format) return fail(format.status());
 
   cli::install_stop_signals();

@@ -236,6 +236,15 @@ rc=0; mq-replay -b "$B1" -i "$T/bin.json" >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || fail "-i without --to-topic: exit $rc"
 rc=0; mq-replay -b "$B1" -t r --from 1x >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || fail "bad --from: exit $rc"
+# -0 ends bodies only: with json or a template it would be ignored, so it is refused
+for f in json '%o %s'; do
+  rc=0; mq-replay -b 127.0.0.1:1 -t r --format "$f" -0 >/dev/null 2>"$T/nul.err" || rc=$?
+  [[ $rc -eq 2 ]] && grep -q -- "-0 applies to --format body" "$T/nul.err" || fail "-0 with --format $f: exit $rc, $(cat "$T/nul.err")"
+done
+rc=0; mq-replay -b 127.0.0.1:1 --dlq g --dry-run -0 >/dev/null 2>"$T/nul.err" || rc=$?
+[[ $rc -eq 2 ]] || fail "-0 with a dry run's JSON: exit $rc, $(cat "$T/nul.err")"
+mq-replay -b "$B1" -t r --queue 0 --until 2 -0 | tr '\0' '\n' >"$T/nul.out"
+[[ $(wc -l <"$T/nul.out") -eq 2 ]] || fail "-0 with bodies: $(od -c "$T/nul.out" | head -3)"
 # a usage error before any broker is asked: exit 2 with none reachable
 rc=0; timeout 10 mq-replay -b 127.0.0.1:1 -t r --until -2x >/dev/null 2>"$T/until.err" || rc=$?
 [[ $rc -eq 2 ]] || fail "bad --until with no broker: exit $rc ($(cat "$T/until.err"))"
