@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "cli/connect.h"
 #include "cli/output_writer.h"
@@ -73,7 +74,8 @@ Status emit(Ctx& c, const cli::Table& t) {
   return out.error();
 }
 
-std::string num(int64_t v) { return v < 0 ? "-" : std::to_string(v); }
+// A number, or nothing to show for a negative one (no offset).
+cli::Cell num(int64_t v) { return v < 0 ? cli::Cell{} : std::to_string(v); }
 
 Status topics_cmd(Ctx& c) {
   cli::Table t({"topic", {"queue", true}, "broker", {"min", true}, {"max", true}, {"messages", true},
@@ -85,12 +87,12 @@ Status topics_cmd(Ctx& c) {
     auto repl = admin.replication();
     if (!repl) return repl.status();
     // The master's replication lag, on each of its queue rows; one row per slave.
-    std::vector<std::array<std::string, 4>> slaves;
+    std::vector<std::array<cli::Cell, 4>> slaves;
     if (*repl)
       for (auto& s : (*repl)->slaves)
         slaves.push_back({s.addr, s.connected ? "connected" : "disconnected", std::to_string(s.lag_bytes),
                           std::to_string(s.lag_ms)});
-    if (slaves.empty()) slaves.push_back({"-", "-", "-", "-"});
+    if (slaves.empty()) slaves.emplace_back();
     for (auto& topic : *ts) {
       // The broker's own store of delayed retries, one queue per delay level: shown only
       // when asked for by name (-t %SCHEDULE%); its messages reach groups via %RETRY%.
@@ -99,7 +101,8 @@ Status topics_cmd(Ctx& c) {
         for (auto& sl : slaves)
           t.add({topic.topic, std::to_string(q.queue), addr, std::to_string(q.min_offset),
                  std::to_string(q.max_offset), std::to_string(q.max_offset - q.min_offset), std::to_string(q.bytes),
-                 q.newest_store_ms ? format_time(q.newest_store_ms) : "-", sl[0], sl[1], sl[2], sl[3]});
+                 q.newest_store_ms ? cli::Cell(format_time(q.newest_store_ms)) : std::nullopt, sl[0], sl[1], sl[2],
+                 sl[3]});
     }
   }
   if (!c.opt.topic.empty() && t.size() == 0) return Status::not_found(fmt::format("topic {} does not exist", c.opt.topic));
@@ -145,8 +148,9 @@ Status show_cmd(Ctx& c) {
         int64_t cm = committed.count(q) ? committed[q] : -1;
         int64_t lag = dlq ? static_cast<int64_t>(st.max_offset - st.min_offset)
                           : (cm < 0 ? -1 : std::max<int64_t>(0, static_cast<int64_t>(st.max_offset) - cm));
-        std::vector<std::string> row{q.topic, std::to_string(q.queue), addr, dlq ? "-" : num(cm),
-                                     std::to_string(st.max_offset), num(lag), owner.count(q) ? owner[q] : "-"};
+        std::vector<cli::Cell> row{q.topic,     std::to_string(q.queue), addr, dlq ? std::nullopt : num(cm),
+                                   std::to_string(st.max_offset), num(lag),
+                                   owner.count(q) ? cli::Cell(owner[q]) : std::nullopt};
         auto p = prog.find(q);
         if (p != prog.end() && p->second.lowest_in_flight >= 0) {
           row.push_back(std::to_string(p->second.lowest_in_flight));
@@ -154,7 +158,7 @@ Status show_cmd(Ctx& c) {
           row.push_back(std::to_string(p->second.reconsume));
           row.push_back(std::to_string(p->second.finished_behind));
         } else {
-          row.insert(row.end(), {"-", "-", "-", "-"});
+          row.resize(row.size() + 4);
         }
         t.add(std::move(row));
       }
@@ -190,8 +194,8 @@ Status groups_cmd(Ctx& c) {
     std::string topics, hosts;
     for (auto& x : a.topics) topics += (topics.empty() ? "" : ",") + x;
     for (auto& x : a.members) hosts += (hosts.empty() ? "" : ",") + x;
-    t.add({name, std::to_string(a.members.size()), topics.empty() ? "-" : topics, std::to_string(a.lag),
-           hosts.empty() ? "-" : hosts});
+    t.add({name, std::to_string(a.members.size()), topics.empty() ? std::nullopt : cli::Cell(topics),
+           std::to_string(a.lag), hosts.empty() ? std::nullopt : cli::Cell(hosts)});
   }
   return emit(c, t);
 }
@@ -326,7 +330,8 @@ Status reset_cmd(Ctx& c) {
       std::string result;
       if (!r.applied) {
         ++conflicts;
-        result = fmt::format("conflict: changed to {} meanwhile, not reset", num(r.new_offset));
+        result = fmt::format("conflict: changed to {} meanwhile, not reset",
+                             r.new_offset < 0 ? "no offset" : std::to_string(r.new_offset));
       } else if (o.dry_run) {
         result = "dry-run";
       } else {
@@ -389,6 +394,7 @@ Status export_cmd(Ctx& c) {
 void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
                       std::vector<std::string>& errors) {
   size_t lineno = 0, pos = 0;
+  std::map<std::tuple<std::string, std::string, std::string, uint32_t>, size_t> seen;  // -> index in lines
   while (pos < input.size()) {
     size_t nl = input.find('\n', pos);
     std::string_view l(input.data() + pos, (nl == std::string::npos ? input.size() : nl) - pos);
@@ -425,6 +431,17 @@ void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
     ln.queue = static_cast<uint32_t>(*q);
     ln.offset = static_cast<int64_t>(*o);
     ln.line = lineno;
+    // One offset per queue: a repeated line is dropped, two different offsets are an
+    // error (which one was meant? applied in turn, the last would win in silence).
+    auto [it, fresh] = seen.try_emplace(std::tuple{ln.group, ln.broker, ln.topic, ln.queue}, lines.size());
+    if (!fresh) {
+      const OffsetLine& first = lines[it->second];
+      if (first.offset != ln.offset)
+        errors.push_back(fmt::format("line {}: offset {} for group {} topic {} queue {} on {}, but line {} gives {}",
+                                     lineno, ln.offset, ln.group, ln.topic, ln.queue, ln.broker, first.line,
+                                     first.offset));
+      continue;
+    }
     lines.push_back(std::move(ln));
   }
 }

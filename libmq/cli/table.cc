@@ -16,24 +16,28 @@ Result<TableFormat> parse_table_format(std::string_view s) {
   return Status::invalid(fmt::format("invalid --format '{}': expected table, tsv or json", s));
 }
 
-void Table::add(std::vector<std::string> row) {
-  row.resize(columns_.size());
+void Table::add(std::vector<Cell> row) {
+  row.resize(columns_.size(), std::string());
   rows_.push_back(std::move(row));
 }
 
 namespace {
 
 // TSV cells cannot hold tabs or newlines: they become spaces.
-std::string tsv_cell(const std::string& s) {
-  std::string out = s;
+std::string text(const Cell& c) { return c ? *c : "-"; }
+
+std::string tsv_cell(const Cell& c) {
+  std::string out = text(c);
   for (auto& ch : out)
     if (ch == '\t' || ch == '\n' || ch == '\r') ch = ' ';
   return out;
 }
 
-nlohmann::ordered_json json_cell(const std::string& s, bool numeric) {
+nlohmann::ordered_json json_cell(const Cell& c, bool numeric) {
+  if (!c) return nullptr;
+  const std::string& s = *c;
   if (!numeric) return s;
-  if (s == "-" || s.empty()) return nullptr;
+  if (s.empty()) return nullptr;
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec == std::errc() && p == s.data() + s.size()) return v;
@@ -73,7 +77,7 @@ std::string Table::render(TableFormat format, int fd) const {
   std::vector<size_t> width(columns_.size());
   for (size_t i = 0; i < columns_.size(); ++i) width[i] = columns_[i].name.size();
   for (auto& row : rows_)
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], text(row[i]).size());
   auto line = [&](const std::vector<std::string>& cells, bool header) {
     std::string l;
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -94,7 +98,11 @@ std::string Table::render(TableFormat format, int fd) const {
   std::vector<std::string> names;
   for (auto& c : columns_) names.push_back(c.name);
   line(names, true);
-  for (auto& row : rows_) line(row, false);
+  for (auto& row : rows_) {
+    std::vector<std::string> cells;
+    for (auto& c : row) cells.push_back(text(c));
+    line(cells, false);
+  }
   return out;
 }
 

@@ -4,6 +4,7 @@
 // cells right-aligned in a table and as JSON numbers ("-" becomes null).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,18 +23,21 @@ struct Column {
   bool numeric = false;
 };
 
+// A cell; std::nullopt is "nothing to show": "-" in a table or TSV, null in JSON.
+using Cell = std::optional<std::string>;
+
 class Table {
  public:
   explicit Table(std::vector<Column> columns) : columns_(std::move(columns)) {}
   // A row has one cell per column (missing cells print empty, extra ones are dropped).
-  void add(std::vector<std::string> row);
+  void add(std::vector<Cell> row);
   size_t size() const { return rows_.size(); }
   // automatic: table when fd is a terminal, else TSV.
   std::string render(TableFormat format, int fd) const;
 
  private:
   std::vector<Column> columns_;
-  std::vector<std::vector<std::string>> rows_;
+  std::vector<std::vector<Cell>> rows_;
 };
 
 }  // namespace mq::cli

@@ -33,6 +33,24 @@ TEST_CASE("import TSV: good lines parsed with their line numbers, bad ones named
   CHECK(errors[1] == "line 5: invalid queue '70000'");
 }
 
+TEST_CASE("import TSV: a repeated line is dropped, two offsets for one queue are an error", "[app][offset]") {
+  std::vector<OffsetLine> lines;
+  std::vector<std::string> errors;
+  mq::app::parse_offset_tsv(
+      "g\tt\t127.0.0.1:9876\t0\t10\n"
+      "g\tt\t127.0.0.1:9876\t1\t4\n"
+      "g\tt\t127.0.0.1:9876\t0\t10\n"      // the same again: harmless
+      "h\tt\t127.0.0.1:9876\t0\t7\n"       // another group's queue 0
+      "g\tt\t127.0.0.1:9877\t0\t8\n"       // another broker's queue 0
+      "g\tt\t127.0.0.1:9876\t0\t12\n",     // which one was meant?
+      lines, errors);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[2].group == "h");
+  CHECK(lines[3].broker == "127.0.0.1:9877");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0] == "line 6: offset 12 for group g topic t queue 0 on 127.0.0.1:9876, but line 1 gives 10");
+}
+
 TEST_CASE("undo files: two resets in one millisecond get two files", "[app][offset]") {
   fs::path dir = fs::temp_directory_path() / ("mq-undo-test-" + std::to_string(::getpid()));
   fs::remove_all(dir);

@@ -10,7 +10,7 @@ namespace {
 Table sample() {
   Table t({"topic", {"queue", true}, {"lag", true}, "age"});
   t.add({"orders", "0", "12", "1.5s"});
-  t.add({"42", "1", "-", "-"});
+  t.add({"42", "1", std::nullopt, std::nullopt});
   return t;
 }
 }  // namespace
@@ -62,7 +62,16 @@ TEST_CASE("table json keeps names as strings and numeric columns as numbers or n
   CHECK(j[0]["age"] == "1.5s");
   CHECK(j[1]["topic"] == "42");  // a topic named like a number stays a string
   CHECK(j[1]["lag"].is_null());
-  CHECK(j[1]["age"] == "-");
+  CHECK(j[1]["age"].is_null());  // nothing to show is null in every column
+}
+
+TEST_CASE("table cells that are a dash are text, not nothing", "[cli]") {
+  Table t({"topic", {"n", true}});
+  t.add({"-", std::nullopt});  // a topic may be named "-"
+  auto j = nlohmann::json::parse(t.render(TableFormat::json, -1));
+  CHECK(j[0]["topic"] == "-");
+  CHECK(j[0]["n"].is_null());
+  CHECK(t.render(TableFormat::tsv, -1) == "topic\tn\n-\t-\n");
 }
 
 TEST_CASE("table json of no rows is an empty array", "[cli]") {
