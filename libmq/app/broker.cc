@@ -186,7 +186,11 @@ Status broker(const BrokerOptions& opt) {
   sopt.max_frame = static_cast<uint32_t>(opt.max_frame);
   sopt.max_pending_bytes = opt.max_pending;
   sopt.max_pending_total = opt.max_pending_total;
-  if (auth) sopt.admission_timeout = Millis(10000);
+  if (auth) {
+    sopt.admission_timeout = Millis(10000);
+    // Only a login may come before the login: its frames are small.
+    if (!auth->has_rules(broker::kAnonymous)) sopt.unadmitted_max_frame = 64u << 10;
+  }
   if (!opt.tls_cert.empty()) {
     auto tls = net::server_tls_context(opt.tls_cert, opt.tls_key);
     if (!tls) {

@@ -101,7 +101,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
         server_(std::move(server)),
         id_(id),
         peer_(std::make_shared<const std::string>(std::move(peer))),
-        decoder_(server_->opt.max_frame) {}
+        decoder_(server_->opt.max_frame) {
+    if (server_->opt.unadmitted_max_frame > 0 && server_->opt.unadmitted_max_frame < server_->opt.max_frame) {
+      decoder_.set_max_frame(server_->opt.unadmitted_max_frame);
+      frame_limited_ = true;
+    }
+  }
 
   void start() {
     error_code ignored;
@@ -286,10 +291,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
         paused_.store(false);
         continue;
       }
+      // Admitted by a handler (on this strand, so before the next frame): full frames.
+      if (frame_limited_ && admitted_.load(std::memory_order_relaxed)) {
+        decoder_.set_max_frame(server_->opt.max_frame);
+        frame_limited_ = false;
+      }
       auto st = decoder_.next(f);
       if (st == protocol::FrameDecoder::State::need_more) break;
       if (st == protocol::FrameDecoder::State::error)
-        return close(spdlog::level::info, decoder_.error());
+        return close(spdlog::level::info, decoder_.error() + (frame_limited_ ? " (not authenticated)" : ""));
       if (f.header.flags & protocol::kFlagResponse)
         return close(spdlog::level::info, "sent a response frame as a request");
       dispatch(std::move(f));
@@ -523,6 +533,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<asio::steady_timer> refusal_timer_;  // bounds the wait for the refusal's write
   std::unique_ptr<asio::steady_timer> admission_timer_;  // with ServerOptions::admission_timeout
   std::atomic<bool> admitted_{false};
+  bool frame_limited_ = false;  // decoder_ at unadmitted_max_frame until admitted_
 
   friend class Responder;
 };

@@ -50,6 +50,10 @@ struct ServerOptions {
   // authenticated, or a request anonymous may make) this long after it was accepted is
   // closed, so connections that never log in cannot hold --max-connections.
   Millis admission_timeout{0};
+  // Set (with admission_timeout, when anonymous may do nothing): until admitted, a
+  // connection's frames are at most this long, so strangers cannot make the broker buffer
+  // max_frame bytes of a partial frame on every connection slot.
+  uint32_t unadmitted_max_frame = 0;
 };
 
 class Connection;

@@ -111,6 +111,7 @@ class FrameDecoder {
   State next(Frame& out);
   const std::string& error() const { return error_; }
   size_t buffered() const { return buf_.size() - pos_; }
+  void set_max_frame(uint32_t max_frame) { max_frame_ = max_frame; }
 
  private:
   std::string buf_;

@@ -235,6 +235,31 @@ LISTEN[open]=0.0.0.0:0
 start_broker open
 grep -q "without --auth: anyone who can reach it" "$T/open.log" || fail "no warning for 0.0.0.0 without --auth"
 stop_broker open
+
+# anonymous may do nothing: before a login, frames are small (a stranger's partial frame
+# does not hold --max-frame bytes); after it, a 300 KiB message goes through
+grep -v anonymous users >noanon && chmod 600 noanon
+start_broker shut --auth noanon
+python3 - "${SHUT##*:}" >"$T/big.out" 2>&1 <<'PY' || fail "a large frame before login: $(cat "$T/big.out")"
+import socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=8)
+s.sendall(struct.pack("<IBBHIHH", 1 << 20, 1, 2, 0, 1, 0, 0) + b"x" * 1000)  # a 1 MiB send, begun
+t0 = time.monotonic()
+try:
+    while s.recv(65536):
+        pass
+except ConnectionResetError:
+    pass
+assert time.monotonic() - t0 < 5, "not closed at once"
+PY
+grep -q "frame of 1048576 bytes exceeds the limit of 65536 (not authenticated)" "$T/shut.log" ||
+  fail "the broker did not say why it closed the large frame: $(tail -n 3 "$T/shut.log")"
+head -c 300000 /dev/zero | tr '\0' b >"$T/big.msg"
+MQ_TLS_CA= timeout 20 mq-send -b "$SHUT" --credentials alice.cred -t orders --raw <"$T/big.msg" || fail "a 300 KiB message after login: exit $?"
+MQ_TLS_CA= timeout 20 mq-consume -b "$SHUT" --credentials alice.cred -t orders --from earliest -e >"$T/big.got" ||
+  fail "read the 300 KiB message: exit $?"
+[[ $(head -c 300000 "$T/big.got") == "$(cat "$T/big.msg")" ]] || fail "the 300 KiB message came back different"
+stop_broker shut
 timeout 30 tail --pid="$idle_login" -f /dev/null || true
 wait "$idle_login" || fail "the idle TLS login check failed: $(cat "$T/idle-login.out")"
 read -r _ _ secs _ bytes _ <"$T/idle-login.out" || true
