@@ -91,17 +91,30 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     if (!channel) return channel.status();
     return cli::connect_cluster(opt.common, *channel, timeout);
   };
-  auto cluster = connect(opt.timeout);
-  for (int attempt = 1; !cluster && attempt <= opt.retries && !cli::stop_requested(); ++attempt) {
-    if (cluster.status().code() != Code::unavailable) break;  // refused, reset: worth another try
+  // The first contact: the brokers, then a master of the topic (a listed slave may answer
+  // while its master restarts: that is retried too).
+  std::unique_ptr<client::Cluster> cluster;
+  std::unique_ptr<client::Producer> producer;
+  auto start = [&](Millis timeout) -> Status {
+    auto c = connect(timeout);
+    if (!c) return c.status();
+    auto p = client::Producer::create(**c, opt.topic, po);
+    if (!p) return p.status();
+    cluster = std::move(*c);
+    producer = std::move(*p);
+    return Status::ok();
+  };
+  Status started = start(opt.timeout);
+  for (int attempt = 1; !started && attempt <= opt.retries && !cli::stop_requested(); ++attempt) {
+    if (started.code() != Code::unavailable) break;  // refused, reset, no master yet: worth another try
     auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
     Millis pause = client::retry_pause(attempt, left.count());
     if (pause.count() <= 0 || left - pause < Millis(10)) break;
-    spdlog::debug("{} (retry {} of {} in {})", cluster.status().message(), attempt, opt.retries, format_duration(pause));
+    spdlog::debug("{} (retry {} of {} in {})", started.message(), attempt, opt.retries, format_duration(pause));
     std::this_thread::sleep_for(pause);
-    cluster = connect(left - pause);
+    started = start(left - pause);
   }
-  if (!cluster) {
+  if (!started) {
     // Messages given as arguments still get their receipts (stdin is not read: it may not end).
     if (opt.receipts && !opt.bodies.empty()) {
       cli::OutputWriter out(io.out);
@@ -113,11 +126,9 @@ Status send(const SendOptions& opt, cli::Stdio io) {
       }
       out.flush();
     }
-    return fail(cluster.status());
+    return fail(started);
   }
-  auto producer = client::Producer::create(**cluster, opt.topic, po);
-  if (!producer) return fail(producer.status());
-  auto& prod = **producer;
+  auto& prod = *producer;
   size_t max_size = prod.max_message_size() ? prod.max_message_size() : kDefaultMaxMessage;
 
   cli::OutputWriter out(io.out);

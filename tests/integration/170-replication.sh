@@ -66,6 +66,17 @@ kill -STOP "${PIDS[s]}"
 seq 3 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-to" 2>/dev/null && { kill -CONT "${PIDS[s]}"; fail "send with a frozen slave exited 0"; }
 kill -CONT "${PIDS[s]}"
 [[ $(grep -c "FLUSH_SLAVE_TIMEOUT" "$T/r-to") -eq 3 ]] || fail "expected 3 FLUSH_SLAVE_TIMEOUT: $(cat "$T/r-to")"
+# a producer started while the master restarts, its slave listed too (the slave answers
+# first): the first contact is retried until the master is back
+stop_broker m -TERM
+timeout 30 mq-send -b "$M,$S" -t sy --timeout 8s --retries 10 --receipts back >"$T/r-back" 2>"$T/r-back.err" &
+sender=$!
+EXTRA_PIDS+=("$sender")
+sleep 1.5
+restart_broker m
+wait "$sender" || true  # SEND_OK, or a slave status if the slave is not back yet: stored either way
+[[ $(cut -f3,6 "$T/r-back") =~ ^$M$'\t'(SEND_OK|FLUSH_SLAVE_TIMEOUT|SLAVE_NOT_AVAILABLE)$ ]] ||
+  fail "a send started while the master restarted: $(cat "$T/r-back" "$T/r-back.err")"
 
 # --- 3. kill -9 of the master mid-stream; promote the slave --------------------------------
 seq 1000000 | timeout 40 mq-send -b "$M" -t promo --receipts >"$T/r-promo" 2>/dev/null &
@@ -75,6 +86,10 @@ wait_until 20 grep -q "created topic promo" "$T/m.log" || fail "stream did not s
 sleep 0.7
 stop_broker m -9
 wait "$sender" && fail "mq-send survived its only master"
+# only the slave answers: each BODY still gets its receipt
+rc=0; timeout 20 mq-send -b "$S" -t promo --retries 0 --receipts x1 x2 >"$T/r-slave" 2>"$T/r-slave.err" || rc=$?
+[[ $rc -eq 1 && $(grep -c $'\tFAILED$' "$T/r-slave") -eq 2 ]] && grep -q "no master broker reachable" "$T/r-slave.err" ||
+  fail "sends with only a slave up: exit $rc, $(cat "$T/r-slave" "$T/r-slave.err")"
 # re-publishing with no master: exit 1, and the reason once, not once per message
 rc=0; timeout 30 mq-replay -b "$S" -t promo --until 50 --to-topic copy 2>"$T/replay.err" || rc=$?
 [[ $rc -eq 1 ]] || fail "mq-replay --to-topic without a master: exit $rc, $(head -n 3 "$T/replay.err")"
