@@ -194,6 +194,22 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
   protocol::ReplicateRequest req;
   if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "replicate request: malformed payload");
   std::vector<std::function<void(Code)>> ready;
+  bool known;
+  {
+    std::lock_guard lk(mu_);
+    known = slaves_.count(r.connection_id()) > 0;
+  }
+  // A slave's first request: its log must be this one's (sync replication would count
+  // its acknowledgements for records it never got; a copy would splice two logs).
+  if (!known && req.pos > 0)
+    if (Status same = same_log(req); !same) {
+      if (refused_log_.due())
+        spdlog::error("refused slave {} (from {}): {}", req.slave_addr, r.peer(), same.message());
+      return r.fail(Code::conflict, fmt::format("master refuses this slave: {}: if the master lost messages this "
+                                                "slave holds, promote it (--role master); else move its data "
+                                                "directory away so that it copies the master afresh",
+                                                same.message()));
+    }
   {
     std::lock_guard lk(mu_);
     auto [it, fresh] = slaves_.try_emplace(r.connection_id());
@@ -246,6 +262,20 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
   if (attempt(req.wait_ms == 0)) return;
   Millis wait(std::min<uint32_t>(req.wait_ms, 60000));
   if (!parking_.park(r.connection_id(), wait, attempt)) attempt(true);
+}
+
+Status ReplicationMaster::same_log(const protocol::ReplicateRequest& req) const {
+  uint64_t end = store_.log_end();
+  if (req.pos > end)
+    return Status::invalid(fmt::format("the slave's log ends at {}, past this master's log end {} (the master's "
+                                       "data was replaced or lost, or the slave followed another master)",
+                                       req.pos, end));
+  if (!req.has_tail) return Status::ok();  // an older slave: only the end can be compared
+  auto crc = store_.log_digest(req.tail_from, req.pos);
+  if (crc && *crc == req.tail_crc) return Status::ok();
+  return Status::invalid(fmt::format("the slave's log differs from this master's before position {} (the master's "
+                                     "data was replaced, or the slave followed another master)",
+                                     req.pos));
 }
 
 // ---- held offset tables ------------------------------------------------------
@@ -358,6 +388,14 @@ bool ReplicationSlave::step(Status& err) {
   // A held table needs a bound: ask for the master's log end at once.
   req.wait_ms = held_.unbounded() ? 0 : 1000;
   req.slave_addr = own_addr_;
+  // What the master compares with its log before it takes this slave (every request:
+  // the connection may be new; a 4 KiB read of this log's page cache).
+  if (req.pos > 0)
+    if (auto tail = store_.log_tail_digest(req.pos, 4096)) {
+      req.has_tail = true;
+      req.tail_from = tail->first;
+      req.tail_crc = tail->second;
+    }
   std::string payload;
   req.encode(payload);
   auto res = channel_->call(Type::replicate, std::move(payload), Millis(req.wait_ms) + Millis(10000));

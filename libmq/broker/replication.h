@@ -49,6 +49,7 @@
 #include "net/asio.h"
 #include "net/channel.h"
 #include "storage/message_store.h"
+#include "util/log_limit.h"
 #include "util/parse.h"
 
 namespace mq::broker {
@@ -129,6 +130,8 @@ class ReplicationMaster {
     std::function<void(protocol::Code)> done;
   };
   void replicate(protocol::Frame& f, const net::Responder& r);
+  // A new slave's log must be a prefix of this master's: ok, or why it is not.
+  Status same_log(const protocol::ReplicateRequest& req) const;
   void sync_offsets(protocol::Frame& f, const net::Responder& r);
   void connection_closed(uint64_t id);
   void arm_timer();
@@ -146,6 +149,7 @@ class ReplicationMaster {
   uint64_t acked_ = 0;
   std::multimap<uint64_t, Waiter> waiters_;  // by end position
   bool stopped_ = false;
+  LogLimit refused_log_;  // refused slaves: said once a minute
 };
 
 // Slave side: a thread that keeps pulling the master's log into `store`,

@@ -10,11 +10,20 @@ void ReplicateRequest::encode(std::string& out) const {
   w.u32(max_bytes);
   w.u32(wait_ms);
   w.str16(slave_addr);
+  if (has_tail) {
+    w.u64(tail_from);
+    w.u32(tail_crc);
+  }
 }
 
 bool ReplicateRequest::decode(std::string_view in) {
   ByteReader r(in);
-  return r.u64(pos) && r.u32(max_bytes) && r.u32(wait_ms) && r.str16(slave_addr) && r.at_end();
+  if (!r.u64(pos) || !r.u32(max_bytes) || !r.u32(wait_ms) || !r.str16(slave_addr)) return false;
+  has_tail = !r.at_end();
+  tail_from = 0;
+  tail_crc = 0;
+  if (has_tail && !(r.u64(tail_from) && r.u32(tail_crc) && tail_from < pos)) return false;
+  return r.at_end();
 }
 
 void ReplicateResponse::encode(std::string& out) const {

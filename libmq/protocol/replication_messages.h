@@ -17,12 +17,18 @@
 
 namespace mq::protocol {
 
-// replicate request: u64 pos, u32 max_bytes, u32 wait_ms, str16 slave_addr.
+// replicate request: u64 pos, u32 max_bytes, u32 wait_ms, str16 slave_addr, then
+// optionally u64 tail_from, u32 tail_crc.
 struct ReplicateRequest {
   uint64_t pos = 0;             // the slave's log end; durable on the slave
   uint32_t max_bytes = 4u << 20;
   uint32_t wait_ms = 1000;
   std::string slave_addr;       // the address the slave serves clients on
+  // The CRC32C of the slave's log bytes [tail_from, pos): a master whose bytes there
+  // differ holds another log (replaced data, another master's), and refuses the slave.
+  bool has_tail = false;
+  uint64_t tail_from = 0;
+  uint32_t tail_crc = 0;
   void encode(std::string& out) const;
   bool decode(std::string_view in);
 };

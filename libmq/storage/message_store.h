@@ -177,6 +177,12 @@ class MessageStore {
   virtual Status append_raw(uint64_t pos, std::string_view records, bool new_segment) = 0;
   // Master side: whether a segment starts at `pos` (pos > 0).
   virtual bool segment_starts_at(uint64_t pos) const = 0;
+  // What a replica and its master compare to know they hold one log: the CRC32C of the
+  // log bytes [from, to), which must lie in one segment below the visible end
+  // (not_found otherwise). log_tail_digest gives the range that ends at `end`: at most
+  // max_bytes, from the start of the segment holding the byte before `end` at the earliest.
+  virtual Result<uint32_t> log_digest(uint64_t from, uint64_t to) const = 0;
+  virtual Result<std::pair<uint64_t, uint32_t>> log_tail_digest(uint64_t end, size_t max_bytes) const = 0;
   // A replica's log belongs to its master: append() fails with unavailable
   // while this is on (append_raw is unaffected).
   virtual void set_replica(bool replica) = 0;

@@ -3,6 +3,7 @@
 
 #include "storage/store_impl.h"
 #include "util/bytes.h"
+#include "util/crc32c.h"
 
 namespace mq::storage {
 
@@ -163,6 +164,25 @@ Result<uint64_t> StoreImpl::offset_for_time(std::string_view topic, uint32_t que
     hi = q->visible;
   }
   return index->lower_bound_time(lo, hi, ms);
+}
+
+Result<uint32_t> StoreImpl::log_digest(uint64_t from, uint64_t to) const {
+  if (from >= to || to > visible_end() || from < log_->start())
+    return Status::not_found(fmt::format("the log holds no bytes {}..{} (it spans {}..{})", from, to, log_->start(),
+                                         visible_end()));
+  std::string buf(to - from, '\0');
+  MQ_RETURN_IF_ERROR(log_->read(from, buf.data(), buf.size()));  // within one segment, or not_found
+  return crc32c(buf);
+}
+
+Result<std::pair<uint64_t, uint32_t>> StoreImpl::log_tail_digest(uint64_t end, size_t max_bytes) const {
+  if (end == 0 || max_bytes == 0) return Status::invalid("no log bytes to digest");
+  auto seg = log_->find(end - 1);
+  if (!seg) return Status::not_found(fmt::format("the log holds no byte at {}", end - 1));
+  uint64_t from = std::max(seg->base, end > max_bytes ? end - max_bytes : 0);
+  auto crc = log_digest(from, end);
+  if (!crc) return crc.status();
+  return std::pair{from, *crc};
 }
 
 Result<std::string> StoreImpl::read_log(uint64_t pos, size_t max_bytes) const {

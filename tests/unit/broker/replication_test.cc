@@ -112,6 +112,41 @@ TEST_CASE("append_raw refuses a wrong position and records that do not follow th
   CHECK(slave->queue_info("t", 0).max_offset == 2);
 }
 
+TEST_CASE("log digests: a copy's tail matches its master's, another log's does not", "[broker][replication]") {
+  TempDir m, s, o;
+  auto master = open_at(m.path(), 4096);
+  auto slave = open_at(s.path(), 1 << 20);
+  auto other = open_at(o.path(), 4096);
+  slave->set_replica(true);
+  for (int i = 0; i < 60; ++i) {
+    REQUIRE(append_wait(*master, make_record("t", 0, "A-" + std::to_string(1000 + i))).status.is_ok());
+    REQUIRE(append_wait(*other, make_record("t", 0, "B-" + std::to_string(1000 + i))).status.is_ok());
+  }
+  copy_log(*master, *slave, 1 << 16);
+  REQUIRE(other->log_end() == master->log_end());  // the same sizes: record boundaries alike
+  uint64_t end = slave->log_end();
+  auto tail = slave->log_tail_digest(end, 4096);
+  REQUIRE(tail);
+  CHECK(tail->first < end);
+  CHECK(end - tail->first <= 4096);
+  CHECK((master->segment_starts_at(tail->first) || tail->first == end - 4096 || tail->first == 0));
+  auto mine = master->log_digest(tail->first, end);
+  REQUIRE(mine);
+  CHECK(*mine == tail->second);
+  auto theirs = other->log_digest(tail->first, end);
+  REQUIRE(theirs);
+  CHECK(*theirs != tail->second);
+  // Never across a segment start, never past the visible end, never an empty range.
+  CHECK_FALSE(master->log_digest(0, end));
+  CHECK_FALSE(master->log_digest(tail->first, end + 1));
+  CHECK_FALSE(master->log_digest(end, end));
+  CHECK_FALSE(slave->log_tail_digest(0, 4096));
+  auto small = slave->log_tail_digest(end, 10);
+  REQUIRE(small);
+  CHECK(small->first == end - 10);
+  CHECK(*master->log_digest(end - 10, end) == small->second);
+}
+
 TEST_CASE("replicate payloads round-trip and reject truncation", "[broker][replication]") {
   protocol::ReplicateRequest rq;
   rq.pos = 123456789;
@@ -125,6 +160,23 @@ TEST_CASE("replicate payloads round-trip and reject truncation", "[broker][repli
   CHECK(rq2.pos == rq.pos);
   CHECK(rq2.slave_addr == rq.slave_addr);
   CHECK_FALSE(rq2.decode(std::string_view(out).substr(0, out.size() - 1)));
+  CHECK_FALSE(rq2.has_tail);
+  // With the digest of the slave's last bytes (optional: an older slave sends none).
+  rq.has_tail = true;
+  rq.tail_from = 123450000;
+  rq.tail_crc = 0xdeadbeef;
+  out.clear();
+  rq.encode(out);
+  REQUIRE(rq2.decode(out));
+  CHECK(rq2.has_tail);
+  CHECK(rq2.tail_from == rq.tail_from);
+  CHECK(rq2.tail_crc == rq.tail_crc);
+  for (size_t cut = 1; cut < 12; ++cut) CHECK_FALSE(rq2.decode(std::string_view(out).substr(0, out.size() - cut)));
+  CHECK_FALSE(rq2.decode(out + "x"));
+  rq.tail_from = rq.pos;  // an empty range is no digest
+  out.clear();
+  rq.encode(out);
+  CHECK_FALSE(rq2.decode(out));
 
   protocol::ReplicateResponse rs;
   rs.pos = 42;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A slave whose log is not a prefix of its master's is refused, never spliced or counted:
+# (1) the master's data replaced while the slave holds more: sync sends are SLAVE_NOT_AVAILABLE,
+# not SEND_OK for records the slave never gets; (2) the master's data replaced by as many bytes
+# again, record boundaries alike: the slave's log is not extended with the other log's records;
+# (3) the slave's data moved away: it copies the master afresh.
+. "$(dirname "$0")/lib.sh"
+
+logs_equal() { same_logs "$T/m" "$T/s"; }
+log_after() { tail -n +"$(($2 + 1))" "$T/$1.log" | grep -q -- "$3"; }  # NAME LINES PATTERN
+
+start_broker m --replication sync --replication-timeout 1s
+start_broker s --role slave --master "$M"
+seq -w 1000 1999 | sed 's/^/A-/' | timeout 30 mq-send -b "$M" -t d --receipts >"$T/r1" || fail "first send: exit $?"
+wait_until 20 logs_equal || fail "the slave did not catch up"
+
+# --- 1. the master's data wiped: the slave is ahead
+stop_broker m -TERM
+rm -rf "$T/m"
+lines=$(count_lines "$T/s.log")
+start_broker m --replication sync --replication-timeout 1s
+wait_until 20 log_after s "$lines" "master refuses this slave: the slave's log ends at .*, past this master's log end" ||
+  fail "the slave did not say its master refused it: $(tail -n 3 "$T/s.log")"
+grep -q "refused slave .*past this master's log end" "$T/m.log" || fail "the master did not log the refusal"
+rc=0; timeout 20 mq-send -b "$M" -t d2 --receipts new-1 new-2 >"$T/r2" 2>/dev/null || rc=$?
+[[ $rc -eq 1 && $(grep -c $'\tSLAVE_NOT_AVAILABLE$' "$T/r2") -eq 2 ]] ||
+  fail "sync sends with a refused slave: exit $rc, $(cat "$T/r2") (SEND_OK would count a slave that has not got them)"
+[[ $(timeout 10 mq-offset -b "$M" topics --format tsv | awk -F'\t' '$1 == "d2" { print $10 }' | sort -u) != connected ]] ||
+  fail "the refused slave is shown connected"
+
+# --- 2. the master's data replaced by as many bytes again, records of the same sizes
+stop_broker s -TERM
+stop_broker m -TERM
+rm -rf "$T/m"
+start_broker m
+seq -w 1000 3999 | sed 's/^/B-/' | timeout 30 mq-send -b "$M" -t d --receipts >"$T/r3" || fail "second log: exit $?"
+lines=$(count_lines "$T/s.log")
+restart_broker s
+wait_until 20 log_after s "$lines" "master refuses this slave: the slave's log differs from this master's before position" ||
+  fail "a divergent slave was not refused: $(tail -n 3 "$T/s.log")"
+sleep 1
+stop_broker m -TERM  # (with its master up, a client of the slave reads the master)
+timeout 20 mq-consume -b "$S" -t d --from earliest -e >"$T/s-read" 2>/dev/null || fail "read the slave: exit $?"
+[[ $(count_lines "$T/s-read") -eq 1000 && $(grep -c '^A-' "$T/s-read") -eq 1000 ]] ||
+  fail "the slave's log was spliced: $(count_lines "$T/s-read") messages, $(grep -c '^B-' "$T/s-read") of the other log"
+
+# --- 3. what the message says to do: the slave's data moved away, it copies the master afresh
+stop_broker s -TERM
+mv "$T/s" "$T/s.old"
+mkdir "$T/s"
+restart_broker m
+restart_broker s
+wait_until 30 logs_equal || fail "a fresh slave did not copy the master"
+stop_broker s -TERM
+stop_broker m -TERM
+echo "$TEST_NAME: ok"
