@@ -211,6 +211,13 @@ void Producer::send_batch(std::shared_ptr<Batch> b) {
 
   if (opt_.mode == SendMode::oneway) {
     ch->oneway(protocol::Type::send, std::move(payload), [this, b](Status s) {
+      if (!s) {
+        // The next messages go to another master while this one fails; one that could
+        // not be written at all (no connection) is tried again like any send: it cannot
+        // be stored twice.
+        cluster_.mark_failed(b->broker, opt_.avoid_ms);
+        if (s.message().rfind("cannot connect", 0) == 0) return retry_or_fail(b, reach_error(s), false, true);
+      }
       for (auto& m : b->msgs) {
         Receipt r;
         r.broker = cluster_.node(b->broker).address;

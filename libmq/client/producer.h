@@ -3,7 +3,8 @@
 // Modes: sync (each message acked before the next is sent; stdin order is
 // queue order), async (up to `window` messages unreported, batched into send
 // frames of up to batch_msgs / batch_bytes; flush() sends a partial batch),
-// oneway (kFlagOneway, no ack, no retry: done once written to the socket).
+// oneway (kFlagOneway, no ack: done once written to the socket; only a batch that
+// could not be written at all, no connection, is tried again).
 // A failed attempt (connection, timeout, NOT_MASTER, BUSY, DISK_FULL, ...) is
 // retried up to `retries` times within `timeout` of the submit, at once on
 // another master when there is one (the failing master is avoided for a
