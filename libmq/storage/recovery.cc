@@ -340,6 +340,25 @@ Status StoreImpl::recover(RecoveryReport& report) {
   bool index_missing = !fs_.is_dir(index_dir_);
   MQ_RETURN_IF_ERROR(fs_.mkdirs(index_dir_));
   MQ_RETURN_IF_ERROR(load_indexes());
+  // A sync flush failed before the stop: the log past what it had confirmed is cut
+  // (see sync_round); the scan below then drops the index entries that pointed there.
+  bool unconfirmed = fs_.exists(opt_.dir / kUnconfirmedFile);
+  if (unconfirmed) {
+    auto text = read_whole(fs_, opt_.dir / kUnconfirmedFile);
+    if (!text) return text.status();
+    uint64_t confirmed = 0;
+    auto [p, ec] = std::from_chars(text->data(), text->data() + text->size(), confirmed);
+    if (ec != std::errc() || p == text->data())
+      return Status::corruption(fmt::format("{}: not a log position: remove it to keep the whole log",
+                                            (opt_.dir / kUnconfirmedFile).string()));
+    if (confirmed < log_->end()) {
+      report.bytes_cut += log_->end() - std::max(confirmed, log_->start());
+      report.cut_reason = fmt::format("an fdatasync failed before the stop: the log past {} was never confirmed on "
+                                      "disk",
+                                      confirmed);
+      MQ_RETURN_IF_ERROR(log_->truncate_to(std::max(confirmed, log_->start())));
+    }
+  }
   uint64_t start = log_->start(), end = log_->end();
 
   if (ckpt && ckpt->clean) {
@@ -427,6 +446,10 @@ Status StoreImpl::recover(RecoveryReport& report) {
   // From now on the store is "open": a crash must not trust the clean flag.
   MQ_RETURN_IF_ERROR(write_checkpoint(fs_, opt_.dir / "checkpoint", {e, false}));
   last_ckpt_pos_ = e;
+  if (unconfirmed) {
+    MQ_RETURN_IF_ERROR(fs_.remove(opt_.dir / kUnconfirmedFile));
+    MQ_RETURN_IF_ERROR(fs_.sync_dir(opt_.dir));
+  }
   report.log_start = log_->start();
   report.log_end = e;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -413,6 +413,21 @@ bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk, bool on_runner) {
     }
   } else {
     done.swap(pending_);  // poisoned: nobody is told a write is durable
+    // After a failed fdatasync the kernel may have dropped those pages and marked them
+    // clean: what was written past the last confirmed sync may or may not be on disk,
+    // and is cut at the next start (with sync flush nothing past it was acknowledged
+    // or visible). Written once, in place: its own sync may fail too (the same disk),
+    // and the file then still serves a restart without a power cut.
+    if (opt_.flush == FlushMode::sync && !unconfirmed_marked_) {
+      unconfirmed_marked_ = true;
+      if (auto f = fs_.open(opt_.dir / kUnconfirmedFile, true)) {
+        std::string text = std::to_string(durable_end_.load()) + "\n";
+        if ((*f)->truncate(0).is_ok() && write_all(**f, text, 0).is_ok()) {
+          (void)(*f)->sync();
+          (void)fs_.sync_dir(opt_.dir);
+        }
+      }
+    }
   }
   // Those acked now come back, those that arrived meanwhile are waiting.
   expect_ = done.size() + pending_.size();

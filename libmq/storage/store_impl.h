@@ -22,6 +22,10 @@
 
 namespace mq::storage {
 
+// In the data directory after an fdatasync of the log failed with --flush sync: the log
+// position it had confirmed, past which the next start cuts the log (mq-data(5)).
+inline constexpr const char* kUnconfirmedFile = "unconfirmed";
+
 struct QueueKeyLess {
   using is_transparent = void;
   template <class A, class B>
@@ -153,6 +157,7 @@ class StoreImpl final : public MessageStore {
   size_t wake_at_ = 1;  // appends notify flush_cv_ once pending_ holds this many
   size_t lead_at_ = 1;  // an append that makes pending_ this long sends the round to runner_ (lead_ok)
   bool syncing_ = false;  // a round is running, or posted_
+  bool unconfirmed_marked_ = false;  // the unconfirmed file was written (flush_mu_)
   bool posted_ = false;   // a round handed to runner_, not yet started
   bool led_ = false;      // the last round ran on the runner
   bool polling_ = false;  // the flusher looks by itself (led_), waking every kLook
