@@ -27,6 +27,10 @@ Result<std::unique_ptr<GroupService>> GroupService::create(net::asio::io_context
   auto offsets = OffsetTable::open(data_dir / "offsets.json");
   if (!offsets) return offsets.status();
   g->offsets_ = std::move(*offsets);
+  if (g->offsets_->was_missing() && store.log_end() > 0)
+    spdlog::warn("{} is missing although the log holds messages: no consumer group has offsets here (if the file "
+                 "was removed, every group starts again from its --from; restore it with mq-offset import)",
+                 (data_dir / "offsets.json").string());
   // Offsets can never be ahead of the log (recovery may have cut its tail).
   for (auto& [topic, queue] : store.queues()) {
     auto info = store.queue_info(topic, queue);

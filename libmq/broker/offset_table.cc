@@ -11,7 +11,12 @@ namespace mq::broker {
 Result<std::unique_ptr<OffsetTable>> OffsetTable::open(std::filesystem::path file) {
   std::unique_ptr<OffsetTable> t(new OffsetTable(file));
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) return t;
+  if (!std::filesystem::exists(file, ec)) {
+    // Written at the next persist, even empty: from then on a missing file was removed.
+    t->missing_ = true;
+    t->version_ = 1;
+    return t;
+  }
   auto text = read_file(file);
   if (!text) return text.status();
   auto j = nlohmann::json::parse(*text, nullptr, false);

@@ -51,8 +51,10 @@ class OffsetTable {
   // by the commits not yet persisted (and not yet answered).
   std::vector<protocol::OffsetEntry> saved_entries(const std::string& group) const;
 
-  // Writes the file if anything changed since the last write.
+  // Writes the file if anything changed since the last write (or it was missing).
   Status persist();
+  // open() found no file (a new data directory, or the file was removed).
+  bool was_missing() const { return missing_; }
 
   // Replication (sync_offsets). version() changes with every change of the
   // table (this process only: it starts at 0). snapshot() is every entry, in
@@ -75,6 +77,7 @@ class OffsetTable {
   std::map<Key, Entry> table_;
   std::map<Key, Entry> saved_;  // table_ as of the last successful persist (or the load)
   uint64_t version_ = 0, persisted_version_ = 0;
+  bool missing_ = false;
 };
 
 // The entries of `local` that would change `remote` under OffsetTable::merge:

@@ -87,4 +87,18 @@ for round in 1 2 3 4; do
   note "round $round: shown $shown, after kill -9 $after"
   [[ $shown -gt 0 && $after -ge $shown ]] || fail "round $round: mq-offset showed $shown committed, after a kill -9 $after"
 done
+
+# offsets.json removed while stopped: said at the start (every group starts over), not silent;
+# a data directory's first start writes the file, even with no group yet
+[[ -s ${DATA[b1]}/offsets.json ]] || fail "no offsets.json"
+stop_broker b1 -TERM
+rm "${DATA[b1]}/offsets.json"
+lines=$(count_lines "$T/b1.log")
+restart_broker b1
+tail -n +"$((lines + 1))" "$T/b1.log" | grep -q "offsets.json is missing although the log holds messages" ||
+  fail "a removed offsets.json was not said: $(tail -n 3 "$T/b1.log")"
+start_broker fresh
+wait_until 10 test -s "$T/fresh/offsets.json" || fail "a new data directory got no offsets.json"
+grep -q "is missing" "$T/fresh.log" && fail "a new data directory warned of a missing offsets.json"
+stop_broker fresh -TERM
 echo "$TEST_NAME: ok"

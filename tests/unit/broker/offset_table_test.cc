@@ -36,6 +36,19 @@ TEST_CASE("offset table commits with epochs and survives reopen", "[broker]") {
   CHECK((*t2)->groups() == std::vector<std::string>{"g"});
 }
 
+TEST_CASE("a missing offsets file is written at the first persist, even empty", "[broker]") {
+  TmpDir d;
+  auto t = OffsetTable::open(d.p / "offsets.json");
+  REQUIRE(t);
+  CHECK((*t)->was_missing());
+  REQUIRE((*t)->persist());  // nothing committed: still written, so that a later absence means removal
+  REQUIRE(fs::exists(d.p / "offsets.json"));
+  auto t2 = OffsetTable::open(d.p / "offsets.json");
+  REQUIRE(t2);
+  CHECK_FALSE((*t2)->was_missing());
+  CHECK((*t2)->groups().empty());
+}
+
 TEST_CASE("saved entries are what the file holds: a commit shows there once persisted", "[broker]") {
   TmpDir d;
   QueueRef q{"orders", 0};
