@@ -31,6 +31,10 @@ Result<std::unique_ptr<GroupService>> GroupService::create(net::asio::io_context
     spdlog::warn("{} is missing although the log holds messages: no consumer group has offsets here (if the file "
                  "was removed, every group starts again from its --from; restore it with mq-offset import)",
                  (data_dir / "offsets.json").string());
+  // Written at once, even empty: from then on a missing file was removed. Should the disk
+  // be full, the first commit writes it (and is refused until then).
+  if (g->offsets_->was_missing())
+    if (auto st = g->offsets_->persist(/*always=*/true); !st) spdlog::warn("{}", st.to_string());
   // Offsets can never be ahead of the log (recovery may have cut its tail).
   for (auto& [topic, queue] : store.queues()) {
     auto info = store.queue_info(topic, queue);

@@ -12,9 +12,7 @@ Result<std::unique_ptr<OffsetTable>> OffsetTable::open(std::filesystem::path fil
   std::unique_ptr<OffsetTable> t(new OffsetTable(file));
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
-    // Written at the next persist, even empty: from then on a missing file was removed.
     t->missing_ = true;
-    t->version_ = 1;
     return t;
   }
   auto text = read_file(file);
@@ -123,14 +121,14 @@ std::vector<protocol::OffsetEntry> OffsetTable::saved_entries(const std::string&
   return group_entries(saved_, group);
 }
 
-Status OffsetTable::persist() {
+Status OffsetTable::persist(bool always) {
   std::lock_guard plk(persist_mu_);
   std::string text;
   uint64_t v;
   std::map<Key, Entry> snap;
   {
     std::lock_guard lk(mu_);
-    if (version_ == persisted_version_) return Status::ok();
+    if (version_ == persisted_version_ && !always) return Status::ok();
     v = version_;
     snap = table_;
     nlohmann::json arr = nlohmann::json::array();

@@ -51,8 +51,8 @@ class OffsetTable {
   // by the commits not yet persisted (and not yet answered).
   std::vector<protocol::OffsetEntry> saved_entries(const std::string& group) const;
 
-  // Writes the file if anything changed since the last write (or it was missing).
-  Status persist();
+  // Writes the file if anything changed since the last write (always: in any case).
+  Status persist(bool always = false);
   // open() found no file (a new data directory, or the file was removed).
   bool was_missing() const { return missing_; }
 

@@ -36,12 +36,14 @@ TEST_CASE("offset table commits with epochs and survives reopen", "[broker]") {
   CHECK((*t2)->groups() == std::vector<std::string>{"g"});
 }
 
-TEST_CASE("a missing offsets file is written at the first persist, even empty", "[broker]") {
+TEST_CASE("a missing offsets file is noticed and can be written empty", "[broker]") {
   TmpDir d;
   auto t = OffsetTable::open(d.p / "offsets.json");
   REQUIRE(t);
   CHECK((*t)->was_missing());
-  REQUIRE((*t)->persist());  // nothing committed: still written, so that a later absence means removal
+  REQUIRE((*t)->persist());  // nothing changed: not written
+  CHECK_FALSE(fs::exists(d.p / "offsets.json"));
+  REQUIRE((*t)->persist(/*always=*/true));  // as the broker does at start: a later absence means removal
   REQUIRE(fs::exists(d.p / "offsets.json"));
   auto t2 = OffsetTable::open(d.p / "offsets.json");
   REQUIRE(t2);
