@@ -321,7 +321,7 @@ Status broker(const BrokerOptions& opt) {
     spdlog::warn("{} appends still unacknowledged after 10s", brk.appends_in_flight());
   if (repl_slave) repl_slave->stop();
   if (repl_master) repl_master->shutdown();
-  if (auto g = (*groups)->close(); !g) spdlog::error("{}", g.to_string());
+  Status groups_closed = (*groups)->close();  // said below: the stop is then not clean
   Status closed = (*store)->close();
   {
     auto st = (*store)->stats();
@@ -339,7 +339,9 @@ Status broker(const BrokerOptions& opt) {
   (*server)->close_all();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   stop_threads();
+  if (!groups_closed && !closed) spdlog::error("consumer offsets not saved: {}", groups_closed.message());
   if (!closed) return closed.with_context("closing the store");
+  if (!groups_closed) return groups_closed.with_context("consumer offsets not saved");
   spdlog::info("stopped cleanly");
   return Status::ok();
 }

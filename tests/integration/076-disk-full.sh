@@ -42,6 +42,11 @@ wait_until 10 grep -q "consumer offsets saved again" "$T/full.log" || fail "offs
 timeout 30 mq-consume -b "$FULL" -t d -g gfull2 --from earliest -n 100 >/dev/null || fail "a group after space returned: exit $?"
 seq 500 | timeout 20 mq-send -b "$FULL" -t d2 || fail "sends did not resume after space returned"
 timeout 20 mq-consume -b "$FULL" -t d2 --from earliest -e | sort -n | diff -q - <(seq 500) >/dev/null || fail "data after space returned"
+# a stop that cannot save the offsets says so (exit 1), not "stopped cleanly"
+cat /dev/zero >"$T/mnt/filler3" 2>/dev/null || true
+timeout 30 mq-consume -b "$FULL" -t d2 -g gfull3 --from earliest -n 10 --commit-interval 200ms >/dev/null 2>&1 || true
 stop_broker full -TERM
+[[ $BROKER_EXIT -eq 1 ]] && grep -q "consumer offsets not saved" "$T/full.log" ||
+  fail "a stop on a full disk: exit $BROKER_EXIT, $(tail -n 2 "$T/full.log")"
 umount "$T/mnt"
 echo "$TEST_NAME: ok (failed while full: $failed)"
