@@ -403,6 +403,12 @@ bool ReplicationSlave::step(Status& err) {
     err = res.status();
     return false;
   }
+  if (res->header.status == Code::unknown_type) {  // a slave (maybe this broker itself)
+    err = Status::invalid(fmt::format("{} ({}): --master must name a master",
+                                      protocol::status_from_response(res->header.status, res->payload).message(),
+                                      master_));
+    return false;
+  }
   if (res->header.status != Code::ok) {
     err = protocol::status_from_response(res->header.status, res->payload);
     return false;

@@ -44,6 +44,11 @@ timeout 30 mq-consume -b "$S" -t rep --from earliest -e --format "$fmt" | sort >
 cat "$T/r1" "$T/r2" >"$T/r12"
 ok_receipts "$T/r12" | diff -q - "$T/from-slave" >/dev/null \
   || fail "slave content differs from receipts ($(count_lines "$T/from-slave") lines read)"
+# a slave of a slave is told what is wrong (the other slave does not serve replication)
+start_broker s2 --role slave --master "$S"
+wait_until 10 grep -q "is not served by this broker (a slave) ($S): --master must name a master" "$T/s2.log" ||
+  fail "a slave of a slave was not told: $(tail -n 2 "$T/s2.log")"
+stop_broker s2 -TERM
 stop_broker s -TERM
 
 # --- 2. sync replication statuses --------------------------------------------------------
