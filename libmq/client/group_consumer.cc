@@ -149,6 +149,7 @@ struct GroupConsumer::Impl {
   bool stopping = false;
   Status fatal;
   std::string commit_refused;  // why the broker refused the last commit ("" = it took it)
+  std::string init_refused;    // why a broker last refused a start offset (said once per reason)
   std::string sendback_failure_said;  // the send-back failure last logged at warn
 
   // Event queue: io callbacks and exec workers post here, run() executes.
@@ -451,6 +452,17 @@ struct GroupConsumer::Impl {
                                      protocol::CommitResponse resp;
                                      if (!r || r->header.status != protocol::Code::ok || !resp.decode(r->payload) ||
                                          resp.results.size() != 1 || resp.results[0].offset < 0) {
+                                       // A broker that refuses it (offsets not being saved): said once per
+                                       // reason; the queue waits, since an unsaved start could be lost.
+                                       if (r && r->header.status != protocol::Code::ok) {
+                                         Status why = protocol::status_from_response(r->header.status, r->payload);
+                                         if (why.message() != init_refused)
+                                           spdlog::warn("cannot start {}:{}: {} refused the group's start offset: {} "
+                                                        "(will retry)",
+                                                        it->second->ref.topic, it->second->ref.queue,
+                                                        bn(it->second->node).address, why.message());
+                                         init_refused = why.message();
+                                       }
                                        timers.emplace(Clock::now() + Millis(1000), [this, k] {
                                          auto it = queues.find(k);
                                          if (it != queues.end()) fetch_offset(it->second.get());

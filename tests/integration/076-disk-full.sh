@@ -36,6 +36,10 @@ rc=0; timeout 30 mq-consume -b "$FULL" -t d -g gfull --from earliest -n 100 --co
 [[ $rc -eq 1 ]] && grep -q "offsets are not being saved" "$T/gfull.err" ||
   fail "a group on a full disk: exit $rc, $(cat "$T/gfull.err")"
 wait_until 10 grep -q "offset commits are refused until it works" "$T/full.log" || fail "refused commits not logged"
+# a new group cannot save where it starts: it waits, and says why (it was silent)
+timeout 5 mq-consume -b "$FULL" -t d -g gnew --from earliest -n 1 >/dev/null 2>"$T/gnew.err" || true
+grep -q "refused the group's start offset: offsets are not being saved" "$T/gnew.err" ||
+  fail "a new group on a full disk did not say why it waits: $(cat "$T/gnew.err")"
 # space returns: sends work again without a restart
 rm -f "$T/mnt/filler" "$T/mnt/filler2"
 wait_until 10 grep -q "consumer offsets saved again" "$T/full.log" || fail "offsets not saved after space returned"
