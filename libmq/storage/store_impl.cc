@@ -611,6 +611,14 @@ Status StoreImpl::checkpoint(bool clean) {
     MQ_RETURN_IF_ERROR(fs_.sync_dir(index_dir_));
     MQ_RETURN_IF_ERROR(fs_.sync_dir(opt_.dir));
   }
+  if (index_damaged_.load(std::memory_order_relaxed)) {
+    // Unclean at the log's start: the next start scans the whole log and rewrites every
+    // index entry that differs from it (recovery's scan).
+    if (rebuild_ckpt_written_) return Status::ok();
+    MQ_RETURN_IF_ERROR(write_checkpoint(fs_, opt_.dir / "checkpoint", {log_->start(), false, std::nullopt}));
+    rebuild_ckpt_written_ = true;
+    return Status::ok();
+  }
   if (!clean && !changed && pos == last_ckpt_pos_) return Status::ok();
   Checkpoint c{pos, clean, std::nullopt};
   if (clean) c.queues_digest = queues_digest();

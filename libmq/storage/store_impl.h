@@ -158,6 +158,9 @@ class StoreImpl final : public MessageStore {
   size_t lead_at_ = 1;  // an append that makes pending_ this long sends the round to runner_ (lead_ok)
   bool syncing_ = false;  // a round is running, or posted_
   bool unconfirmed_marked_ = false;  // the unconfirmed file was written (flush_mu_)
+  // A read met an index entry that no record can match (the log there is intact, or
+  // the entry impossible): checkpoints then make the next start rebuild every entry.
+  mutable std::atomic<bool> index_damaged_{false};
   bool posted_ = false;   // a round handed to runner_, not yet started
   bool led_ = false;      // the last round ran on the runner
   bool polling_ = false;  // the flusher looks by itself (led_), waking every kLook
@@ -191,6 +194,7 @@ class StoreImpl final : public MessageStore {
   std::thread maint_;
   std::mutex ckpt_mu_;
   uint64_t last_ckpt_pos_ = UINT64_MAX;
+  bool rebuild_ckpt_written_ = false;  // see index_damaged_
   std::mutex retention_mu_;
   bool bytes_counted_ = false;  // count_open_bytes() finished (retention_mu_)
 

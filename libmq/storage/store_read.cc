@@ -117,6 +117,13 @@ Result<ReadResult> StoreImpl::read(std::string_view topic, uint32_t queue, uint6
       if (d != DecodeResult::ok || v.bytes.size() != e.size || v.topic != topic || v.queue != queue ||
           v.offset != off) {
         if (d == DecodeResult::ok) why = "record does not match its index entry";
+        // An intact record of another place, or an entry no record can have: the index
+        // is wrong, not the log (a record that fails its CRC may be damage to the log,
+        // which a rebuild would cut at: that is left for the operator).
+        if (d == DecodeResult::ok || e.size < kRecordHeaderSize) {
+          index_damaged_.store(true, std::memory_order_relaxed);
+          why += " (the queue index is damaged, the log is not: it is rebuilt from the log at the next start)";
+        }
         // The records before it are served; the next read starts at it and fails.
         if (r.count > 0) {
           r.next_offset = off;
