@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
                                        "async flush interval (default 500ms)");
   cmd.add_option_function<std::string>("--flush-timeout",
                                        mq::cli::to_duration(opt.flush_timeout, "--flush-timeout"),
-                                       "sync flush: answer FLUSH_DISK_TIMEOUT when fdatasync takes longer (default 2s)");
+                                       "sync flush: answer FLUSH_DISK_TIMEOUT when fdatasync takes longer (default 3s)");
   cmd.add_option("--role", opt.role, "master or slave")
       ->check(CLI::IsMember({"master", "slave"}))
       ->default_str("master");
@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
       ->default_str("async");
   cmd.add_option_function<std::string>("--replication-timeout",
                                        mq::cli::to_duration(opt.replication_timeout, "--replication-timeout"),
-                                       "wait for a slave this long (default 2s)");
+                                       "wait for a slave this long (default 3s)");
   cmd.add_option("--queues", opt.queues, "queues of an auto-created topic")
       ->check(mq::cli::whole_number(1, 1024))
       ->default_str("4");

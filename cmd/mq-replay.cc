@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
       ->default_str("1024");
   cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"),
                                        "time budget per request")
-      ->default_str("3s");
+      ->default_str("5s");
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
   return mq::cli::exit_code(mq::app::replay(opt, mq::cli::stdio()));
 }

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   cmd.add_option("--retries", opt.retries, "retries after a failed attempt")->check(mq::cli::whole_number(0, INT_MAX))->default_str("2");
   cmd.add_option_function<std::string>("--timeout", mq::cli::to_timeout(opt.timeout, "--timeout"),
                                        "time budget per message, retries included")
-      ->default_str("3s");
+      ->default_str("5s");
   cmd.add_option("-k,--key", opt.key, "message key (same key, same queue)");
   cmd.add_option("--tag", opt.tag, "message tag");
   cmd.add_option("-p,--prop", opt.props, "property NAME=VALUE (repeatable)")

@@ -16,11 +16,11 @@ struct BrokerOptions {
   std::string listen = "127.0.0.1:9876";
   std::string flush = "sync";  // sync | async
   Millis flush_interval{500};
-  Millis flush_timeout{2000};  // flush sync: answer FLUSH_DISK_TIMEOUT when fdatasync is later
+  Millis flush_timeout{3000};  // flush sync: answer FLUSH_DISK_TIMEOUT when fdatasync is later
   std::string role = "master";  // master | slave
   std::string master;           // HOST:PORT, for a slave
   std::string replication = "async";  // sync | async
-  Millis replication_timeout{2000};
+  Millis replication_timeout{3000};
   uint32_t queues = 4;
   uint64_t max_message_size = 4u << 20;
   Millis retention{72ll * 3600 * 1000};

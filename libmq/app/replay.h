@@ -32,7 +32,7 @@ struct ReplayOptions {
   bool dry_run = false;
   bool force = false;
   size_t window = 1024;
-  Millis timeout{3000};
+  Millis timeout{5000};
 };
 
 // ok when every message was written (a closed stdout included) or published

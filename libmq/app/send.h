@@ -17,7 +17,7 @@ struct SendOptions {
   std::string mode = "async";  // sync | async | oneway
   size_t window = 1024;
   int retries = 2;
-  Millis timeout{3000};
+  Millis timeout{5000};
   std::string key;
   std::string tag;
   std::vector<std::string> props;  // NAME=VALUE

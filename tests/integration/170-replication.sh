@@ -59,7 +59,7 @@ stop_broker m -TERM
 start_broker m --flush async --replication async
 seq 5 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-async" || fail "async replication send without a slave failed"
 stop_broker m -TERM
-# (default timeouts from here: the broker's 2 s --replication-timeout answers before mq-send's 3 s)
+# (default timeouts from here: the broker's 3 s --replication-timeout answers before mq-send's 5 s)
 start_broker m --flush async --replication sync
 lines=$(wc -l <"$T/s.log")
 restart_broker s
