@@ -99,6 +99,9 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, rd.get(), STDIN_FILENO);
+  // Only stdin, stdout and stderr: a broker connection opened without close-on-exec
+  // would let the command (and what it leaves running) hold the member's session open.
+  posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // own process group, so a timeout kills what the shell started too; default SIGPIPE

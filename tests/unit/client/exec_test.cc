@@ -23,6 +23,19 @@ TEST_CASE("exec passes the body on stdin and the environment", "[client]") {
   CHECK(r->ok());
 }
 
+TEST_CASE("exec gives the command no descriptor beyond stdin stdout and stderr", "[client]") {
+  // A descriptor of this process without close-on-exec (as a broker connection may be).
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  std::string probe = "test ! -e /proc/self/fd/" + std::to_string(fds[0]) + " && test ! -e /proc/self/fd/" +
+                      std::to_string(fds[1]) + " && test -e /proc/self/fd/0 && test -e /proc/self/fd/2";
+  auto r = run_command(probe, "x", {}, Millis(5000));
+  ::close(fds[0]);
+  ::close(fds[1]);
+  REQUIRE(r);
+  CHECK(r->ok());
+}
+
 TEST_CASE("exec reports exit codes and signals", "[client]") {
   auto r = run_command("exit 65", "", {}, Millis(5000));
   REQUIRE(r);
