@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   cmd.add_option("-g,--group", opt.group, "consume as this group (commits offsets)")->group(g);
   cmd.add_option("--exec", opt.exec, "run sh -c CMD per message, body on stdin")->group(g);
   cmd.add_option("--concurrency", opt.concurrency, "commands at once")
-      ->check(mq::cli::whole_number(1, INT_MAX))
+      ->check(mq::cli::whole_number(1, 1024))  // a thread each
       ->default_str("1")
       ->group(g);
   cmd.add_flag("--orderly", opt.orderly, "keep each queue strictly in order")->group(g);

@@ -74,7 +74,7 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
     for (auto& t : info->topics)
       if (t.topic == topic && !t.queues.empty()) count = static_cast<uint32_t>(t.queues.size());
     if (opt.queue && *opt.queue >= count)
-      return Status::invalid(fmt::format("queue {} does not exist: topic {} has {} queues on {}", *opt.queue, topic,
+      return Status::not_found(fmt::format("queue {} does not exist: topic {} has {} queues on {}", *opt.queue, topic,
                                          count, n.address));
     brokers.push_back(i);
     counts.push_back(count);

@@ -78,6 +78,7 @@ mq-send -t x --window 0 m|--window: '0' must be at least 1
 mq-send -t x --retries abc m|--retries: 'abc' is not a whole number
 mq-consume -t x -n -3|--count: '-3' is not a whole number
 mq-consume -t x --concurrency 0|--concurrency: '0' must be at least 1
+mq-consume -t x -g g --exec true --concurrency 100000|--concurrency: '100000' must be at most 1024
 mq-replay -t x --rate -1|--rate: '-1' must be 0 or more
 mq-replay -t x --from yesterday|expected earliest, latest, an offset, -N or a time
 mq-offset rest -g g|unknown command 'rest'
@@ -89,6 +90,9 @@ mq-send -t x -p a=1 -p a=2 m|property 'a' given twice
 mq-consume -t x -g g --exec cat --format json|--format does not apply to --exec
 mq-consume -t x -0 --format json|-0 applies to --format body
 CASES
+# a queue the topic does not have is the broker's answer, not a usage error: exit 1 (as mq-replay)
+rc=0; timeout 10 mq-send -b "$B1" -t x --queue 9 m 2>"$T/q9.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "queue 9 does not exist: topic x has 4 queues" "$T/q9.err" || fail "--queue 9: exit $rc, $(cat "$T/q9.err")"
 # an empty value (an unset variable) is refused, not taken as the default
 rc=0; timeout 10 mq-consume -b "$B1" -t x -g "" -e 2>"$T/usage.err" || rc=$?
 [[ $rc -eq 2 ]] && grep -q -- "--group: empty value" "$T/usage.err" || fail "-g '': exit $rc, $(cat "$T/usage.err")"
