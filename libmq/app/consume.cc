@@ -73,6 +73,9 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   auto format = cli::MessageFormat::parse(opt.format, opt.nul);
   if (!format) return fail(format.status());
 
+  // Before any thread (it forks): commands of a consumer that dies do not run on.
+  if (!opt.exec.empty())
+    if (Status r = client::start_command_reaper(); !r) return fail(r.with_context("--exec"));
   cli::install_stop_signals();
   cli::on_second_signal(client::kill_running_commands);  // a second signal leaves no command behind
   auto cluster = cli::connect_cluster(opt.common, "mq-consume", to.timeout);

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,9 +37,68 @@ constexpr size_t kSlots = 1024;
 std::atomic<pid_t> g_running[kSlots];
 static_assert(std::atomic<pid_t>::is_always_lock_free);
 
+// The reaper (start_command_reaper) is told of every command's process group as it
+// starts ('+') and ends ('-'): one 5-byte record each, a single send (atomic on a stream
+// socket of this size in practice; the reaper reads whole records).
+std::atomic<int> g_reaper{-1};
+void tell_reaper(char op, pid_t pgid) {
+  int fd = g_reaper.load(std::memory_order_relaxed);
+  if (fd < 0) return;
+  char rec[5] = {op};
+  std::memcpy(rec + 1, &pgid, sizeof pgid);
+  (void)!::send(fd, rec, sizeof rec, MSG_NOSIGNAL);
+}
+
+[[noreturn]] void reaper_main(int fd) {
+  // Its own process group: a terminal's Ctrl-C (meant for the consumer) is not for it.
+  ::setpgid(0, 0);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) ::signal(s, SIG_IGN);
+  int null = ::open("/dev/null", O_RDWR);
+  for (int i = 0; i <= STDERR_FILENO; ++i) ::dup2(null, i);
+  if (fd != 3) {
+    ::dup2(fd, 3);
+    fd = 3;
+  }
+  ::close_range(4, ~0U, 0);  // not the consumer's stdout (a pipe's reader waits for its end)
+  pid_t groups[kSlots] = {};
+  char rec[5];
+  size_t have = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, rec + have, sizeof rec - have);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the consumer is gone (or closed it at its end)
+    have += static_cast<size_t>(n);
+    if (have < sizeof rec) continue;
+    have = 0;
+    pid_t pg;
+    std::memcpy(&pg, rec + 1, sizeof pg);
+    for (auto& g : groups)
+      if (rec[0] == '+' ? g == 0 : g == pg) {
+        g = rec[0] == '+' ? pg : 0;
+        break;
+      }
+  }
+  // What is left ran when the consumer ended: terminated like on a timeout.
+  bool any = false;
+  for (pid_t g : groups)
+    if (g > 0 && ::kill(-g, SIGTERM) == 0) any = true;
+  if (any) {
+    for (int i = 0; i < 100; ++i) {  // kKillGrace
+      bool left = false;
+      for (pid_t g : groups)
+        if (g > 0 && ::kill(-g, 0) == 0) left = true;
+      if (!left) break;
+      ::usleep(20000);
+    }
+    for (pid_t g : groups)
+      if (g > 0) ::kill(-g, SIGKILL);
+  }
+  ::_exit(0);
+}
+
 class Listed {
  public:
-  explicit Listed(pid_t pid) {
+  explicit Listed(pid_t pid) : pid_(pid) {
     for (size_t i = 0; i < kSlots; ++i) {
       pid_t free = 0;
       if (g_running[i].compare_exchange_strong(free, pid)) {
@@ -46,14 +106,17 @@ class Listed {
         break;
       }
     }
+    tell_reaper('+', pid);
   }
   ~Listed() {
+    tell_reaper('-', pid_);
     if (slot_ < kSlots) g_running[slot_].store(0);
   }
   Listed(const Listed&) = delete;
   Listed& operator=(const Listed&) = delete;
 
  private:
+  pid_t pid_;
   size_t slot_ = kSlots;
 };
 
@@ -187,6 +250,26 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
       if ((k < 0 && errno != EAGAIN && errno != EINTR) || written == body.size()) wr.reset();
     }
   }
+}
+
+Status start_command_reaper() {
+  if (g_reaper.load() >= 0) return Status::ok();
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return Status::from_errno("socketpair", errno);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int err = errno;
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return Status::from_errno("fork", err);
+  }
+  if (pid == 0) {
+    ::close(sv[0]);
+    reaper_main(sv[1]);
+  }
+  ::close(sv[1]);
+  g_reaper.store(sv[0]);
+  return Status::ok();
 }
 
 void kill_running_commands() noexcept {

@@ -32,6 +32,13 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
                                const std::vector<std::pair<std::string, std::string>>& env, Millis timeout,
                                const std::atomic<bool>* stop = nullptr);
 
+// Forks the reaper: a small process that outlives this one (kill -9 included) just long
+// enough to terminate the process groups of the commands still running then (SIGTERM,
+// then SIGKILL after kKillGrace), so no command of a dead consumer runs on unseen (with
+// --orderly, beside the member that took its queue over). Call it once, before any
+// thread is started (fork). Without it, run_command works the same, unwatched.
+Status start_command_reaper();
+
 // SIGKILLs the process group of every command run_command() is running now.
 // Async-signal-safe: for a program leaving at once on a second signal, so
 // that no command it started runs on unseen.
