@@ -1,6 +1,8 @@
 #include "client/group_consumer.h"
 
 #include <spdlog/spdlog.h>
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -772,6 +774,12 @@ struct GroupConsumer::Impl {
     }
   }
 
+  // Standard output is a pipe or socket whose reader has gone.
+  static bool stdout_gone() {
+    pollfd p{STDOUT_FILENO, POLLOUT, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+  }
+
   void on_exec_done(Job& job, const Result<ExecResult>& res) {
     auto it = queues.find(job.key);
     if (it == queues.end()) return;
@@ -782,6 +790,16 @@ struct GroupConsumer::Impl {
     }
     if (res && res->ok()) {
       finished(job.key, job.msg.offset, job.msg.gen, true);
+      return;
+    }
+    if (res && res->signal == SIGPIPE && stdout_gone()) {
+      // It wrote to our standard output, whose reader is gone (| head -n 3): the end of
+      // the run, as when the bodies are written there. Not consumed, not failed:
+      // delivered again later.
+      if (!stopping) spdlog::debug("standard output closed: stopping");
+      stopping = true;
+      --q.running;
+      if (opt.orderly) q.busy = false;
       return;
     }
     std::string why = res ? res->describe() : res.status().to_string();

@@ -30,5 +30,20 @@ wait_until 4 bash -c "[[ \$(timeout 10 mq-offset -b '$B' groups | awk -F'\t' '\$
   fail "the broker still lists the killed member"
 sleep 0.5
 [[ ! -e $T/finished ]] || fail "the command finished after its member was killed"
+
+# commands writing to a closed standard output (| head -n 3) die of SIGPIPE: that is the end
+# of the run (exit 0), not 17 failures retried into the dead-letter queue
+seq 1 20 | timeout 10 mq-send -b "$B" -t h --queue 0 || fail "send h"
+set +o pipefail
+timeout 30 mq-consume -b "$B" -t h -g gh --from earliest --exec 'b=$(cat); echo "$b"' 2>"$T/h.err" | head -n 3 >"$T/h.out"
+rc=${PIPESTATUS[0]}
+set -o pipefail
+[[ $rc -eq 0 ]] || fail "--exec into a closed pipe: exit $rc, $(cat "$T/h.err")"
+[[ $(count_lines "$T/h.out") -eq 3 ]] || fail "head got $(count_lines "$T/h.out") lines"
+[[ ! -s $T/h.err ]] || fail "a closed pipe is a normal end, but: $(cat "$T/h.err")"
+timeout 20 mq-consume -b "$B" -t %DLQ%gh --from earliest -e >"$T/h.dlq" 2>/dev/null || true
+[[ $(count_lines "$T/h.dlq") -eq 0 ]] || fail "$(count_lines "$T/h.dlq") messages dead-lettered by SIGPIPE"
+timeout 20 mq-consume -b "$B" -t h -g gh -e >"$T/h.rest" || fail "the rest: exit $?"
+sort -n -u "$T/h.out" "$T/h.rest" | diff - <(seq 1 20) >/dev/null || fail "messages skipped: $(sort -n "$T/h.out" "$T/h.rest" | tr '\n' ' ')"
 stop_broker b -TERM
 echo "$TEST_NAME: ok"
