@@ -63,6 +63,8 @@ class Publisher {
     }
     auto* p = producer(topic);
     if (!p) return true;
+    // When it is published, after any --rate pause (the copy was made before it).
+    if (opt_.rate > 0) msg.set_prop(client::kPropReplayedAt, format_time(now_ms()));
     p->submit(line, std::move(msg), ready_);
     emit();
     if (progress_.due()) {
