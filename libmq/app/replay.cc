@@ -42,6 +42,12 @@ class Publisher {
   // line: the number receipts carry. A producer that cannot be created counts as a failure.
   // False, without publishing, once the run is to stop: SIGINT/SIGTERM (also
   // during a --rate pause) or the receipts' reader went away (see stopping()).
+  // A line not published (malformed): its FAILED receipt, in line order, as mq-send's.
+  void reject(const std::string& topic, uint64_t line) {
+    if (auto* p = producer(topic)) p->reject(line, ready_);
+    emit();
+  }
+
   bool publish(const std::string& topic, storage::Message msg, uint64_t line) {
     using Clock = client::RateLimiter::Clock;
     bool flushed = false;
@@ -377,6 +383,7 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
       std::string why = fmt::format("{}: {}", name, item.error.message());  // it starts with "line N: "
       spdlog::error("{}", why);
       if (bad++ == 0) first_bad = why;
+      pub.reject(opt.to_topic, item.line);
       continue;
     }
     storage::Message m;

@@ -112,8 +112,8 @@ rc=0; timeout 10 mq-replay -b "$B1" -i "$T/badlines" --to-topic bin4 --receipts 
 [[ $rc -eq 1 ]] || fail "malformed -i lines: exit $rc"
 grep -q "^mq-replay: .*badlines: line 2: invalid JSON: column" "$T/bad.err" || fail "malformed -i line 2 not named: $(cat "$T/bad.err")"
 grep -q "^mq-replay: .*badlines: line 4: expected a JSON object, got array$" "$T/bad.err" || fail "malformed -i line 4 not named: $(cat "$T/bad.err")"
-[[ $(awk -F'\t' '$6 == "SEND_OK" { print $1 }' "$T/bad.receipts" | tr '\n' ' ') == "1 3 " ]] ||
-  fail "-i receipts: $(cat "$T/bad.receipts")"
+[[ $(awk -F'\t' '{ print $1 ":" $6 }' "$T/bad.receipts" | tr '\n' ' ') == "1:SEND_OK 2:FAILED 3:SEND_OK 4:FAILED " ]] ||
+  fail "-i receipts (every line has one, in order, as mq-send's): $(cat "$T/bad.receipts")"
 [[ $(timeout 10 mq-replay -b "$B1" -t bin4 | sort | tr '\n' ' ') == "ok ok3 " ]] || fail "-i did not send the good lines"
 
 # --- --to-topic keeps content and records provenance
