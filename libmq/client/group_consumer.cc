@@ -798,6 +798,7 @@ struct GroupConsumer::Impl {
       // delivered again later.
       if (!stopping) spdlog::debug("standard output closed: stopping");
       stopping = true;
+      output_gone = true;
       --q.running;
       if (opt.orderly) q.busy = false;
       return;
@@ -1042,13 +1043,14 @@ struct GroupConsumer::Impl {
   // later). Running commands get stop_grace to finish, then are terminated
   // (SIGTERM, SIGKILL after kKillGrace) and count as unfinished too.
   bool wound_down = false;
+  bool output_gone = false;  // stopping because a command met a closed standard output
   Clock::time_point grace_end{};
   void wind_down() {
     if (!wound_down) {
       wound_down = true;
       for (auto& [k, q] : queues) drop_queued_jobs(*q);
       grace_end = Clock::now() + opt.stop_grace;
-      if (int n = running_total(); n > 0 && !opt.exec.empty())
+      if (int n = running_total(); n > 0 && !opt.exec.empty() && !output_gone)  // a normal end: quiet
         spdlog::info("stopping: waiting up to {} for {} running command{}", format_duration(opt.stop_grace), n,
                      n == 1 ? "" : "s");
     }
