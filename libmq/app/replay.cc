@@ -39,15 +39,15 @@ class Publisher {
   Publisher(client::Cluster& cluster, const ReplayOptions& opt, cli::OutputWriter& out)
       : cluster_(cluster), opt_(opt), out_(out), limiter_(opt.rate) {}
 
-  // line: the number receipts carry. A producer that cannot be created counts as a failure.
-  // False, without publishing, once the run is to stop: SIGINT/SIGTERM (also
-  // during a --rate pause) or the receipts' reader went away (see stopping()).
   // A line not published (malformed): its FAILED receipt, in line order, as mq-send's.
   void reject(const std::string& topic, uint64_t line) {
     if (auto* p = producer(topic)) p->reject(line, ready_);
     emit();
   }
 
+  // line: the number receipts carry. A producer that cannot be created counts as a failure.
+  // False, without publishing, once the run is to stop: SIGINT/SIGTERM (also
+  // during a --rate pause) or the receipts' reader went away (see stopping()).
   bool publish(const std::string& topic, storage::Message msg, uint64_t line) {
     using Clock = client::RateLimiter::Clock;
     bool flushed = false;
