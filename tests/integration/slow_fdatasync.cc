@@ -1,7 +1,8 @@
 // Test-only LD_PRELOAD library: a slow disk for the integration tests
 // (tests/integration/078-flush-timeout.sh). While the file named by
 // $MQ_SLOW_SYNC_FILE exists, every fdatasync() first sleeps the milliseconds
-// written in it; without the file, fdatasync is untouched. Not installed.
+// written in it, or fails with EIO when it holds "eio" (077-fsync-error.sh);
+// without the file, fdatasync is untouched. Not installed.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -22,6 +23,10 @@ extern "C" int fdatasync(int fd) {
       long ms = 0;
       if (n > 0) {
         buf[n] = '\0';
+        if (n >= 3 && buf[0] == 'e' && buf[1] == 'i' && buf[2] == 'o') {
+          errno = EIO;
+          return -1;
+        }
         ms = std::strtol(buf, nullptr, 10);
       }
       if (ms > 0) {
