@@ -388,9 +388,11 @@ bool ReplicationSlave::step(Status& err) {
   // A held table needs a bound: ask for the master's log end at once.
   req.wait_ms = held_.unbounded() ? 0 : 1000;
   req.slave_addr = own_addr_;
-  // What the master compares with its log before it takes this slave (every request:
-  // the connection may be new; a 4 KiB read of this log's page cache).
-  if (req.pos > 0)
+  // What the master compares with its log before it takes this slave: on the first
+  // request after (re)connecting, the one a new master connection checks (a dropped
+  // connection or a restarted master fails the request in flight, so connected_ is false
+  // again by then). Not per request: a 4 KiB read each would tax sync replication.
+  if (req.pos > 0 && !connected_)
     if (auto tail = store_.log_tail_digest(req.pos, 4096)) {
       req.has_tail = true;
       req.tail_from = tail->first;

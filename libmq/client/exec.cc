@@ -83,7 +83,7 @@ void tell_reaper(char op, pid_t pgid) {
   for (pid_t g : groups)
     if (g > 0 && ::kill(-g, SIGTERM) == 0) any = true;
   if (any) {
-    for (int i = 0; i < 100; ++i) {  // kKillGrace
+    for (auto i = kKillGrace / Millis(20); i > 0; --i) {
       bool left = false;
       for (pid_t g : groups)
         if (g > 0 && ::kill(-g, 0) == 0) left = true;

@@ -19,6 +19,7 @@ wait_until 20 test -s "$T/pgid" || fail "the command did not start"
 sleep 0.3
 grep -q 'socket:' "$T/fds" && fail "the command holds a socket of its member: $(cat "$T/fds")"
 members() { timeout 10 mq-offset -b "$B" groups | awk -F'\t' '$1 == "g" { print $2 }'; }
+no_members() { [[ $(members) -eq 0 ]]; }
 [[ $(members) -eq 1 ]] || fail "the member is not listed"
 pg=$(cat "$T/pgid")
 [[ $pg -gt 1 ]] && kill -0 -- "-$pg" || fail "no process group $pg"
@@ -26,8 +27,7 @@ AT_EXIT+=("kill -9 -- -$pg 2>/dev/null")
 kill -9 "$cpid"
 gone() { ! kill -0 -- "-$pg" 2>/dev/null; }
 wait_until 5 gone || fail "the command's process group outlived its member: $(pgrep -a -g "$pg")"
-wait_until 4 bash -c "[[ \$(timeout 10 mq-offset -b '$B' groups | awk -F'\t' '\$1 == \"g\" { print \$2 }') -eq 0 ]]" ||
-  fail "the broker still lists the killed member"
+wait_until 4 no_members || fail "the broker still lists the killed member"
 sleep 0.5
 [[ ! -e $T/finished ]] || fail "the command finished after its member was killed"
 
