@@ -820,6 +820,7 @@ struct GroupConsumer::Impl {
       if (next <= opt.max_retries) {
         size_t level = std::min<size_t>(next, opt.orderly_delays.size());
         job.msg.reconsume = next;
+        q.pq.retried(job.msg.offset, next);  // mq-offset show names its attempts
         job.msg.not_before = Clock::now() + opt.orderly_delays[level - 1];
         --q.running;
         --dispatched;

@@ -27,6 +27,11 @@ void ProcessQueue::finish(uint64_t offset) {
   while (!in_flight_.empty() && in_flight_.begin()->second.done) in_flight_.erase(in_flight_.begin());
 }
 
+void ProcessQueue::retried(uint64_t offset, uint32_t reconsume) {
+  auto it = in_flight_.find(offset);
+  if (it != in_flight_.end() && !it->second.done) it->second.reconsume = reconsume;
+}
+
 bool ProcessQueue::may_pull(uint64_t max_span, size_t max_msgs, size_t max_bytes) const {
   if (unfinished_ >= max_msgs || bytes_ >= max_bytes) return false;
   return pull_budget(max_span) > 0;

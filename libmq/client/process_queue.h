@@ -24,6 +24,8 @@ class ProcessQueue {
   void advance_to(uint64_t offset);
   // Done: processed, or handed to the broker for retry. Unknown offsets are ignored.
   void finish(uint64_t offset);
+  // An --orderly failure retried in place: its attempts so far, for the blocker.
+  void retried(uint64_t offset, uint32_t reconsume);
 
   uint64_t next_pull() const { return next_pull_; }
   uint64_t commit_offset() const { return in_flight_.empty() ? next_pull_ : in_flight_.begin()->first; }

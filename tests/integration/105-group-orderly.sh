@@ -44,4 +44,15 @@ assert ends == set(range(1, 201)) - {120}, sorted(set(range(1, 201)) - {120} - e
 PY
 timeout 10 mq-consume -b "$B1" -t '%DLQ%o' --from earliest -e >"$T/dlq"
 [[ $(cat "$T/dlq") == 120 ]] || fail "DLQ holds '$(cat "$T/dlq")', expected 120"
+
+# A failure retried in place is the queue's commit blocker: mq-offset show counts its attempts.
+timeout 10 mq-send -b "$B1" -t stuck --queue 0 --mode sync stuck after || fail "send stuck"
+spawn C2 mq-consume -b "$B1" -t stuck -g s --from earliest --orderly --exec 'exit 1' -q
+blocker_retried() {  # the queue's row: ... blocker age reconsume waiting
+  mq-offset show -b "$B1" -g s -t stuck --format json >"$T/show.json" &&
+    python3 -c 'import json,sys; r=[q for q in json.load(open(sys.argv[1])) if q["queue"]==0];
+sys.exit(0 if r and r[0]["blocker"]==0 and int(r[0]["reconsume"])>=1 else 1)' "$T/show.json"
+}
+wait_until 20 blocker_retried || fail "show after an in-place retry: $(cat "$T/show.json")"
+kill "$C2"; wait "$C2" 2>/dev/null
 echo "$TEST_NAME: ok"

@@ -61,6 +61,20 @@ TEST_CASE("blocker reports the lowest in-flight message and what waits behind it
   CHECK(b.age == std::chrono::seconds(7));
 }
 
+TEST_CASE("an orderly retry in place counts in the blocker's reconsume", "[client]") {
+  ProcessQueue pq(0);
+  pq.add(0, 0, 1);
+  pq.add(1, 0, 1);
+  pq.retried(0, 2);
+  CHECK(pq.blocker().reconsume == 2);
+  pq.retried(1, 5);  // not the blocker
+  pq.finish(0);
+  CHECK(pq.blocker().offset == 1);
+  CHECK(pq.blocker().reconsume == 5);
+  pq.retried(9, 1);  // unknown offsets are ignored
+  CHECK(pq.in_flight() == 1);
+}
+
 TEST_CASE("filtered offsets advance the commit point and reset forgets in-flight state", "[client]") {
   ProcessQueue pq(0);
   pq.advance_to(50);
