@@ -43,12 +43,12 @@ int main(int argc, char** argv) {
   cmd.add_option("--queues", opt.queues, "queues of an auto-created topic")
       ->check(mq::cli::whole_number(1, 1024))
       ->default_str("4");
-  cmd.add_option_function<std::string>("--max-message-size", mq::cli::to_size(opt.max_message_size),
+  cmd.add_option_function<std::string>("--max-message-size", mq::cli::to_size(opt.max_message_size, "--max-message-size"),
                                        "largest message body (default 4MiB)");
   cmd.add_option_function<std::string>("--retention",
                                        mq::cli::to_duration(opt.retention, "--retention"),
                                        "delete log segments older than this (default 72h)");
-  cmd.add_option_function<std::string>("--segment-size", mq::cli::to_size(opt.segment_size),
+  cmd.add_option_function<std::string>("--segment-size", mq::cli::to_size(opt.segment_size, "--segment-size"),
                                        "commit log segment size (default 1GiB)");
   cmd.add_option("--delay-levels", opt.delay_levels, "retry delays, e.g. \"1s 5s 10s 30s 1m\"");
   cmd.add_flag("--no-auto-create", opt.no_auto_create, "refuse sends to unknown topics");
@@ -64,11 +64,11 @@ int main(int argc, char** argv) {
                  "topics producers may create (the broker's own %... topics exempt)")
       ->check(mq::cli::whole_number(1))
       ->default_str("10000");
-  cmd.add_option_function<std::string>("--max-frame", mq::cli::to_size(opt.max_frame),
+  cmd.add_option_function<std::string>("--max-frame", mq::cli::to_size(opt.max_frame, "--max-frame"),
                                        "close connections that send a larger frame (default 64MiB)");
-  cmd.add_option_function<std::string>("--max-pending", mq::cli::to_size(opt.max_pending),
+  cmd.add_option_function<std::string>("--max-pending", mq::cli::to_size(opt.max_pending, "--max-pending"),
                                        "answers one connection may leave unread (default 16MiB)");
-  cmd.add_option_function<std::string>("--max-pending-total", mq::cli::to_size(opt.max_pending_total),
+  cmd.add_option_function<std::string>("--max-pending-total", mq::cli::to_size(opt.max_pending_total, "--max-pending-total"),
                                        "answers all connections together may leave unread (default 256MiB)");
   cmd.add_option("--auth", opt.auth,
                  "users and permissions file (see mq-broker(1)); without it anyone may do anything");

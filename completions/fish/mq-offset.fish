@@ -11,13 +11,35 @@ if not functions -q __mq_names
     end
 end
 
+# True until the command word is typed; unlike __fish_use_subcommand it knows which
+# options take a value (in "mq-offset -b HOST:PORT " the address is no command).
+function __mq_offset_needs_command
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l skip 0
+    for t in $tokens
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $t
+            case -b --broker --timeout --format --credentials --tls-ca
+                set skip 1
+            case '-*'
+            case '*'
+                return 1
+        end
+    end
+    return 0
+end
+
 complete -c mq-offset -f
-complete -c mq-offset -n '__fish_use_subcommand' -a topics -d 'queues, offsets and sizes of topics'
-complete -c mq-offset -n '__fish_use_subcommand' -a show -d 'committed offsets and lag of a group'
-complete -c mq-offset -n '__fish_use_subcommand' -a groups -d 'groups, live members and total lag'
-complete -c mq-offset -n '__fish_use_subcommand' -a reset -d 'move the committed offsets of a group'
-complete -c mq-offset -n '__fish_use_subcommand' -a export -d 'write the offsets of a group as TSV'
-complete -c mq-offset -n '__fish_use_subcommand' -a import -d 'set offsets from TSV on stdin'
+complete -c mq-offset -n '__mq_offset_needs_command' -a topics -d 'queues, offsets and sizes of topics'
+complete -c mq-offset -n '__mq_offset_needs_command' -a show -d 'committed offsets and lag of a group'
+complete -c mq-offset -n '__mq_offset_needs_command' -a groups -d 'groups, live members and total lag'
+complete -c mq-offset -n '__mq_offset_needs_command' -a reset -d 'move the committed offsets of a group'
+complete -c mq-offset -n '__mq_offset_needs_command' -a export -d 'write the offsets of a group as TSV'
+complete -c mq-offset -n '__mq_offset_needs_command' -a import -d 'set offsets from TSV on stdin'
 complete -c mq-offset -n '__fish_seen_subcommand_from topics show reset export' -s t -l topic -x -a '(__mq_names topics topic)' -d 'topic'
 complete -c mq-offset -n '__fish_seen_subcommand_from show reset export' -s g -l group -x -a '(__mq_names groups group)' -d 'consumer group'
 complete -c mq-offset -n '__fish_seen_subcommand_from reset' -l to -x -a 'earliest latest' -d 'reset to earliest, latest or OFFSET'
@@ -34,4 +56,4 @@ complete -c mq-offset -l tls-ca -r -F -d 'connect with TLS, trusting this CA'
 complete -c mq-offset -s q -l quiet -d 'only print errors'
 complete -c mq-offset -s v -l verbose -d 'more diagnostics (repeat for a trace)'
 complete -c mq-offset -s h -l help -d 'show help and exit'
-complete -c mq-offset -n '__fish_use_subcommand' -l version -d 'show version and exit'
+complete -c mq-offset -n '__mq_offset_needs_command' -l version -d 'show version and exit'

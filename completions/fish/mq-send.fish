@@ -12,7 +12,7 @@ if not functions -q __mq_names
 end
 
 complete -c mq-send -f
-complete -c mq-send -s t -l topic -x -a '(__mq_names topics topic)' -d 'topic to publish to'
+complete -c mq-send -s t -l topic -x -a '(__mq_names topics topic public)' -d 'topic to publish to'
 complete -c mq-send -s b -l broker -x -d 'brokers HOST:PORT[,HOST:PORT...]'
 complete -c mq-send -l credentials -r -F -d 'file with user and password lines'
 complete -c mq-send -l tls-ca -r -F -d 'connect with TLS, trusting this CA'

@@ -127,7 +127,7 @@ Status validate(const BrokerOptions& opt) {
     return Status::invalid("--tls-cert and --tls-key go together");
   if (!opt.delay_levels.empty()) {
     auto levels = broker::parse_delay_levels(opt.delay_levels);
-    if (!levels) return levels.status().with_context("--delay-levels");
+    if (!levels) return levels.status();  // it names --delay-levels
   }
   if (!opt.log_level.empty()) {
     auto l = spdlog::level::from_str(opt.log_level);

@@ -25,7 +25,7 @@ Status parse_from(std::string_view from, client::TailOptions& t) {
     t.from_offset = *n;
   } else if (looks_like_time(from)) {
     auto ms = parse_time(from, now_ms());
-    if (!ms) return ms.status();
+    if (!ms) return Status::invalid(fmt::format("--from: {}", ms.status().message()));
     t.from = client::FromKind::time;
     t.from_ms = *ms;
   } else {

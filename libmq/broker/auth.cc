@@ -122,6 +122,7 @@ Result<AuthConfig> AuthConfig::load(const std::string& path) {
   // Each of these is a configuration error (exit 2), like a malformed line.
   if (::stat(path.c_str(), &st) != 0)
     return Status::invalid(Status::from_errno(fmt::format("--auth {}", path), errno).message());
+  if (!S_ISREG(st.st_mode)) return Status::invalid(fmt::format("--auth {}: not a regular file", path));
   if (st.st_mode & (S_IRWXG | S_IRWXO))
     return Status::invalid(fmt::format(
         "--auth {}: others may read or change it (mode {:o}): chmod 600 it", path, st.st_mode & 0777));

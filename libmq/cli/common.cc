@@ -98,7 +98,8 @@ namespace {
 void refuse_empty_values(CLI::App& app) {
   static const char* const kNames[] = {"data",  "listen", "master", "ready-file", "group",    "from",
                                        "until", "exec",   "to",     "to-time",    "undo-dir", "dlq",
-                                       "to-topic", "input", "topic", "format", "auth", "tls-cert", "tls-key"};
+                                       "to-topic", "input", "topic", "format", "auth", "tls-cert", "tls-key",
+                                       "delay-levels", "log-level"};
   CLI::Validator non_empty(
       [](std::string& v) -> std::string { return v.empty() ? "empty value" : std::string(); }, "", "non-empty");
   auto apply = [&](CLI::App& a) {
@@ -125,13 +126,27 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     std::string what = e.what();
     // CLI11 suggests nothing for unknown options; add the closest known one.
     std::string hint;
-    if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
-      auto colon = what.find(": ");
-      std::string_view rest = colon == std::string::npos ? std::string_view() : std::string_view(what).substr(colon + 2);
-      while (!rest.empty() && hint.empty()) {
-        std::string_view word = rest.substr(0, rest.find(' '));
-        rest.remove_prefix(std::min(rest.size(), word.size() + 1));
-        if (word.size() > 1 && word[0] == '-') {
+    std::vector<std::string> extras = app.remaining(/*recurse=*/true);  // in command-line order
+    auto is_option = [](std::string_view w) { return w.size() > 1 && w[0] == '-'; };
+    bool extras_error = dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr;
+    // A missing required option is checked before unknown ones: a mistyped option
+    // (--topik) would be reported as "--topic is required", the real mistake unsaid.
+    bool no_command = !app.get_subcommands([](const CLI::App*) { return true; }).empty() &&
+                      app.get_subcommands().empty();  // one was required, none given
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr &&
+        std::any_of(extras.begin(), extras.end(), is_option) && (!no_command || is_option(extras.front()))) {
+      std::erase_if(extras, [&](const std::string& w) { return !is_option(w); });
+      extras_error = true;
+    }
+    if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr && what.find(": At Most 1 required") != std::string::npos)
+      what = what.substr(0, what.find(": ")) + " is given more than once";  // "--topic: At Most 1 required but received 2"
+    if (extras_error) {
+      what = fmt::format("{} not expected: {}", extras.size() > 1 ? "arguments" : "argument",
+                         fmt::join(extras, " "));
+      for (const std::string& w : extras) {
+        if (!hint.empty()) break;
+        std::string_view word = w;
+        if (is_option(word)) {
           hint = closest_option(app, word);
           if (hint == word.substr(0, word.find('='))) {
             // Known, but to another subcommand than the one given.
@@ -166,8 +181,7 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
       auto colon = what.find(": ");
       if (eq != std::string::npos && colon != std::string::npos && colon < eq)
         what = fmt::format("invalid {} '{}'", what.substr(colon + 2, eq - colon - 2), what.substr(eq + 3));
-    } else if (!app.get_subcommands([](const CLI::App*) { return true; }).empty() &&
-               app.get_subcommands().empty() && !app.remaining().empty()) {
+    } else if (no_command && !app.remaining().empty()) {
       // A subcommand was required and a word that is none was given.
       std::string word = app.remaining().front(), names, best;
       size_t best_d = SIZE_MAX;
@@ -217,12 +231,11 @@ std::function<void(const std::string&)> to_duration(Millis& out, std::string fla
 CLI::Validator whole_number(uint64_t min, uint64_t max) {
   return CLI::Validator(
       [min, max](std::string& v) -> std::string {
-        bool digits = !v.empty() && v.size() <= 20 &&
-                      std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
-        auto n = digits ? parse_uint(v, "") : Result<uint64_t>(Status::invalid(""));
-        if (!n) return fmt::format("'{}' is not a whole number", v);
+        bool digits = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits) return fmt::format("'{}' is not a whole number", v);
+        auto n = v.size() <= 20 ? parse_uint(v, "") : Result<uint64_t>(Status::invalid(""));
+        if (!n || *n > max) return fmt::format("'{}' must be at most {}", v, max);
         if (*n < min) return fmt::format("'{}' must be at least {}", v, min);
-        if (*n > max) return fmt::format("'{}' must be at most {}", v, max);
         return {};
       },
       max != UINT64_MAX ? fmt::format("[{} - {}]", min, max) : min > 0 ? "POSITIVE" : "NONNEGATIVE",
@@ -268,10 +281,10 @@ std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag
   };
 }
 
-std::function<void(const std::string&)> to_size(uint64_t& out) {
-  return [&out](const std::string& v) {
+std::function<void(const std::string&)> to_size(uint64_t& out, std::string flag) {
+  return [&out, flag = std::move(flag)](const std::string& v) {
     auto r = parse_size(v);
-    if (!r) throw CLI::ValidationError(r.status().message());
+    if (!r) throw CLI::ValidationError(fmt::format("{}: {}", flag, r.status().message()));
     out = *r;
   };
 }

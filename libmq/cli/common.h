@@ -44,7 +44,7 @@ std::function<void(const std::string&)> to_duration(Millis& out, std::string fla
 // A duration that must be more than zero: a time limit of 0 would fail every
 // request (or message) at once.
 std::function<void(const std::string&)> to_timeout(Millis& out, std::string flag);
-std::function<void(const std::string&)> to_size(uint64_t& out);
+std::function<void(const std::string&)> to_size(uint64_t& out, std::string flag);
 
 // Checks for numeric options, with messages a person can act on (CLI11's own
 // print the whole double range): digits only, from min to max.

@@ -71,6 +71,7 @@ Result<std::pair<std::string, std::string>> read_credentials(const std::string& 
   // Each of these is a configuration error (exit 2), like a malformed file.
   if (::stat(path.c_str(), &st) != 0)
     return Status::invalid(Status::from_errno(fmt::format("--credentials {}", path), errno).message());
+  if (!S_ISREG(st.st_mode)) return Status::invalid(fmt::format("--credentials {}: not a regular file", path));
   if (st.st_uid != ::geteuid()) return Status::invalid(fmt::format("--credentials {}: not owned by you", path));
   if (st.st_mode & (S_IRWXG | S_IRWXO))
     return Status::invalid(fmt::format(

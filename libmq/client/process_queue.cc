@@ -38,7 +38,7 @@ bool ProcessQueue::may_pull(uint64_t max_span, size_t max_msgs, size_t max_bytes
 }
 
 uint64_t ProcessQueue::pull_budget(uint64_t max_span) const {
-  if (in_flight_.empty()) return max_span + 1;
+  if (in_flight_.empty()) return max_span == UINT64_MAX ? max_span : max_span + 1;  // no wrap to 0
   uint64_t used = next_pull_ - in_flight_.begin()->first;  // span if one more were pulled
   return used > max_span ? 0 : max_span - used + 1;
 }

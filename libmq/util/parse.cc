@@ -3,6 +3,7 @@
 #include <charconv>
 #include <ctime>
 #include <limits>
+#include <variant>
 
 namespace mq {
 namespace {
@@ -47,10 +48,11 @@ Result<uint64_t> parse_uint(std::string_view text, std::string_view what) {
   return v;
 }
 
-Result<Millis> parse_duration(std::string_view text) {
-  auto bad = [&](std::string_view why) {
-    return Status::invalid(fmt::format("invalid duration '{}': {} (examples: 250ms, 5s, 15m, 2h, 3d)", text, why));
-  };
+namespace {
+
+// The duration, or why `text` is none.
+std::variant<Millis, std::string> duration_or_why(std::string_view text) {
+  auto bad = [](std::string why) { return std::variant<Millis, std::string>(std::move(why)); };
   if (text.empty()) return bad("empty");
   size_t i = 0;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
@@ -70,6 +72,15 @@ Result<Millis> parse_duration(std::string_view text) {
   // Divided, not multiplied: n * mult may not fit in 64 bits.
   if (n > static_cast<uint64_t>(kMaxDuration.count()) / mult) return bad("too large (at most 36500d)");
   return Millis(static_cast<int64_t>(n * mult));
+}
+
+}  // namespace
+
+Result<Millis> parse_duration(std::string_view text) {
+  auto r = duration_or_why(text);
+  if (auto* why = std::get_if<std::string>(&r))
+    return Status::invalid(fmt::format("invalid duration '{}': {} (examples: 250ms, 5s, 15m, 2h, 3d)", text, *why));
+  return std::get<Millis>(r);
 }
 
 Result<uint64_t> parse_size(std::string_view text) {
@@ -122,13 +133,17 @@ Result<int64_t> parse_time(std::string_view text, int64_t now) {
     return static_cast<int64_t>(s) * 1000;
   }
   if (text[0] == '-') {
-    auto d = parse_duration(text.substr(1));
-    if (!d)
-      return bad(text.size() > 1 && text[1] >= '0' && text[1] <= '9'
-                     ? "expected a duration after '-' (in --from and --until, digits alone count "
-                       "messages back: -15)"
-                     : "expected a duration after '-'");
-    return now - d->count();
+    auto d = duration_or_why(text.substr(1));
+    if (auto* why = std::get_if<std::string>(&d)) {
+      auto rest = text.substr(1);
+      bool number_first = !rest.empty() && rest[0] >= '0' && rest[0] <= '9';
+      bool digits_only = number_first && rest.find_first_not_of("0123456789") == std::string_view::npos;
+      return bad(digits_only     ? "expected a duration after '-' (in --from and --until, digits alone count "
+                                   "messages back: -15)"
+                 : number_first ? fmt::format("after '-': {}", *why)
+                                : "expected a duration after '-'");
+    }
+    return now - std::get<Millis>(d).count();
   }
   int y, mo, d, h = 0, mi = 0, s = 0;
   if (!fixed_int(text, 0, 4, y) || text.size() < 10 || text[4] != '-' || !fixed_int(text, 5, 2, mo) ||
@@ -247,9 +262,13 @@ std::string format_duration(Millis d) {
   auto ms = d.count();
   if (ms < 1000) return fmt::format("{}ms", ms);
   if (ms < 60'000) return fmt::format("{:.1f}s", ms / 1000.0);
-  if (ms < 3'600'000) return fmt::format("{}m{}s", ms / 60'000, (ms % 60'000) / 1000);
-  if (ms < 86'400'000) return fmt::format("{}h{}m", ms / 3'600'000, (ms % 3'600'000) / 60'000);
-  return fmt::format("{}d{}h", ms / 86'400'000, (ms % 86'400'000) / 3'600'000);
+  // Two units, the second left out when it is 0 ("15m", "2h30m", "36500d").
+  auto two = [](int64_t big, const char* bu, int64_t small, const char* su) {
+    return small == 0 ? fmt::format("{}{}", big, bu) : fmt::format("{}{}{}{}", big, bu, small, su);
+  };
+  if (ms < 3'600'000) return two(ms / 60'000, "m", (ms % 60'000) / 1000, "s");
+  if (ms < 86'400'000) return two(ms / 3'600'000, "h", (ms % 3'600'000) / 60'000, "m");
+  return two(ms / 86'400'000, "d", (ms % 86'400'000) / 3'600'000, "h");
 }
 
 int64_t now_ms() {

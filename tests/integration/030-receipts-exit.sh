@@ -89,6 +89,13 @@ mq-consume -t x --max-span 10 -e|--max-span needs a consumer group
 mq-send -t x -p a=1 -p a=2 m|property 'a' given twice
 mq-consume -t x -g g --exec cat --format json|--format does not apply to --exec
 mq-consume -t x -0 --format json|-0 applies to --format body
+mq-send --bogus|argument not expected: --bogus
+mq-consume --grup g|did you mean --group?
+mq-send -t a -t b m|--topic is given more than once
+mq-consume -t x -g g --max-span 99999999999999999999|--max-span: '99999999999999999999' must be at most
+mq-broker --max-frame 4XB|--max-frame: invalid size '4XB'
+mq-offset --bogus groups|argument not expected: --bogus
+mq-consume -t x --from -36501d|--from: invalid time '-36501d': after '-': too large
 CASES
 # a queue the topic does not have is the broker's answer, not a usage error: exit 1 (as mq-replay)
 rc=0; timeout 10 mq-send -b "$B1" -t x --queue 9 m 2>"$T/q9.err" || rc=$?

@@ -142,3 +142,11 @@ TEST_CASE("user names: what is refused", "[cli][credentials]") {
   CHECK(cli::user_name_problem(std::string(cli::kMaxUserName, 'x')) == "");
   CHECK(cli::user_name_problem(std::string(cli::kMaxUserName + 1, 'x')) == "is longer than 255 bytes");
 }
+
+TEST_CASE("a directory given as the credentials file is named as such", "[cli][credentials]") {
+  TempDir dir;
+  REQUIRE(::chmod(dir.path().c_str(), 0700) == 0);
+  auto r = mq::cli::read_credentials(dir.path().string());
+  REQUIRE_FALSE(r);
+  CHECK(r.status().message().find("not a regular file") != std::string::npos);
+}

@@ -61,6 +61,14 @@ TEST_CASE("blocker reports the lowest in-flight message and what waits behind it
   CHECK(b.age == std::chrono::seconds(7));
 }
 
+TEST_CASE("the largest --max-span does not wrap the pull budget to 0", "[client]") {
+  ProcessQueue pq(0);
+  CHECK(pq.may_pull(UINT64_MAX, 1000, 1 << 20));
+  CHECK(pq.pull_budget(UINT64_MAX) == UINT64_MAX);
+  pq.add(0, 0, 1);
+  CHECK(pq.may_pull(UINT64_MAX, 1000, 1 << 20));
+}
+
 TEST_CASE("an orderly retry in place counts in the blocker's reconsume", "[client]") {
   ProcessQueue pq(0);
   pq.add(0, 0, 1);

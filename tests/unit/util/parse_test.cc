@@ -118,8 +118,10 @@ TEST_CASE("epoch and relative times parse", "[util]") {
 TEST_CASE("bad times are rejected with the reason", "[util]") {
   CHECK(message_has(parse_time("", 0).status(), "empty"));
   CHECK(message_has(parse_time("@abc", 0).status(), "expected epoch seconds after '@'"));
-  CHECK(message_has(parse_time("-15x", 0).status(), "expected a duration after '-'"));
-  CHECK(message_has(parse_time("-15x", 0).status(), "digits alone count messages back"));
+  CHECK(message_has(parse_time("-15", 0).status(), "expected a duration after '-'"));
+  CHECK(message_has(parse_time("-15", 0).status(), "digits alone count messages back"));
+  CHECK(message_has(parse_time("-15x", 0).status(), "after '-': unknown unit 'x'"));
+  CHECK(message_has(parse_time("-36501d", 0).status(), "after '-': too large (at most 36500d)"));
   CHECK_FALSE(message_has(parse_time("-x", 0).status(), "digits alone"));
   CHECK(message_has(parse_time("2026-13-01T00:00:00Z", 0).status(), "no such date"));
   CHECK(message_has(parse_time("2026-02-30T00:00:00Z", 0).status(), "no such date"));
