@@ -1073,6 +1073,14 @@ struct GroupConsumer::Impl {
       nodes.push_back(std::move(n));
     }
     if (nodes.empty()) return Status::unavailable("no broker reachable");
+    // A listed master that is down with no slave up: its queues are not consumed by
+    // this run (said now; with -e the run ends with it, exit 1).
+    Status absent;
+    if (auto missing = cluster.unaccounted(); !missing.empty()) {
+      absent = unaccounted_error(cluster, missing,
+                                 opt.to_end ? "queues are not consumed" : "queues are not consumed by this run");
+      if (!opt.to_end) spdlog::warn("{}", absent.message());
+    }
     read_start_ranges();
     if (!opt.exec.empty())
       for (int i = 0; i < opt.concurrency; ++i) workers.emplace_back([this] { worker(); });
@@ -1136,6 +1144,7 @@ struct GroupConsumer::Impl {
     if (!commit_refused.empty())
       return Status::io_error(fmt::format("the last commit was refused: {} (what was consumed since the last "
                                           "saved commit will be delivered again)", commit_refused));
+    if (opt.to_end && !absent.is_ok() && !stop.load()) return absent;
     return Status::ok();
   }
 };

@@ -48,6 +48,13 @@ Tail::Tail(Cluster& cluster, TailOptions opt)
     s.serving = n;
     sources_.push_back(std::move(s));
   }
+  for (size_t n : cluster_.unaccounted()) {
+    Source s;
+    s.route = {n};
+    s.serving = n;
+    s.absent = true;
+    sources_.push_back(std::move(s));
+  }
   if (opt_.to_end) opt_.wait_ms = 0;
 }
 
@@ -60,9 +67,17 @@ Status Tail::resolve(Source& s, bool first) {
   const protocol::TopicStat* topic = nullptr;
   for (auto& t : info->topics)
     if (t.topic == opt_.topic) topic = &t;
+  s.first_pending = false;
   if (topic == nullptr) {
     if (opt_.to_end) s.resolved = true;  // nothing to read there
     return Status::ok();
+  }
+  // A broker that answers only after the start: "latest" is where the tail started.
+  FromKind from = opt_.from;
+  int64_t from_ms = opt_.from_ms;
+  if (first && started_ && from == FromKind::latest) {
+    from = FromKind::time;
+    from_ms = start_ms_;
   }
   size_t si = static_cast<size_t>(&s - sources_.data());
   for (auto& q : topic->queues) {
@@ -72,7 +87,7 @@ Status Tail::resolve(Source& s, bool first) {
     if (!first) {
       qs.next = q.min_offset;
     } else {
-      switch (opt_.from) {
+      switch (from) {
         case FromKind::earliest: qs.next = q.min_offset; break;
         case FromKind::latest: qs.next = q.max_offset; break;
         case FromKind::offset: qs.next = std::clamp(opt_.from_offset, q.min_offset, q.max_offset); break;
@@ -82,7 +97,7 @@ Status Tail::resolve(Source& s, bool first) {
           break;
         }
         case FromKind::time: {
-          protocol::OffsetForTimeRequest req{opt_.topic, q.queue, opt_.from_ms};
+          protocol::OffsetForTimeRequest req{opt_.topic, q.queue, from_ms};
           std::string p;
           req.encode(p);
           auto fr = node.channel->call(protocol::Type::offset_for_time, std::move(p), opt_.timeout);
@@ -157,11 +172,15 @@ bool Tail::fail_over(Source& s, size_t failed) {
 void Tail::probe_master(size_t si, int64_t now) {
   auto& s = sources_[si];
   if (s.route.empty() || s.serving == s.route.front() || s.probing || now < s.next_master_probe_ms) return;
-  s.probing = true;
   s.next_master_probe_ms = now + 2000;
+  send_probe(si, s.route.front());
+}
+
+void Tail::send_probe(size_t si, size_t node) {
+  sources_[si].probing = true;
   std::string payload;
   ByteWriter(payload).str16(cluster_.channel_options().client_name);
-  cluster_.node(s.route.front())
+  cluster_.node(node)
       .channel->request(protocol::Type::hello, std::move(payload), opt_.timeout,
                         [sh = shared_, si](Result<protocol::Frame> r) {
                           std::lock_guard lock(sh->mu);
@@ -241,7 +260,15 @@ Status Tail::handle(size_t qi, Result<protocol::Frame> r,
 Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_message,
                  const std::function<bool()>& on_idle, const std::atomic<bool>& stop) {
   if (sources_.empty()) return Status::unavailable("no broker to read from");
+  start_ms_ = now_ms();
+  std::vector<size_t> absent;
   for (auto& s : sources_) {
+    if (s.absent) {
+      absent.push_back(s.serving);
+      s.warned = true;
+      s.resolved = opt_.to_end;  // -e: nothing is read there, the run fails naming it
+      continue;
+    }
     Status st = resolve(s, true);
     while (!st && s.route.size() > 1 && !fail_over(s, s.serving)) st = resolve(s, true);
     if (!st) {
@@ -251,15 +278,26 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
       s.next_probe_ms = now_ms() + 1000;
     }
   }
+  if (!absent.empty()) {
+    absent_ = unaccounted_error(cluster_, absent, opt_.to_end ? "queues are not read" : "queues are read once back");
+    if (!opt_.to_end) spdlog::warn("{} (retrying)", absent_.message());
+  }
+  started_ = true;
   // Said once, so that a mistyped topic is not just silence (-q hides it).
   bool all_answered = std::none_of(sources_.begin(), sources_.end(), [](auto& s) { return s.warned; });
   if (queues_.empty() && all_answered) say_topic_missing(opt_.topic, opt_.to_end);
   for (;;) {
     if (stop.load()) return Status::ok();
     int64_t now = now_ms();
-    for (auto& s : sources_) {
+    for (size_t i = 0; i < sources_.size(); ++i) {
+      auto& s = sources_[i];
       if (s.resolved || now < s.next_probe_ms) continue;
-      Status st = resolve(s, false);
+      if (s.absent) {
+        if (!s.probing) send_probe(i, s.serving);
+        s.next_probe_ms = now + 1000;
+        continue;
+      }
+      Status st = resolve(s, s.first_pending);
       if (!st && s.route.size() > 1) (void)fail_over(s, s.serving);
       if (!st) {
         if (opt_.to_end) return st;
@@ -278,7 +316,7 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
     bool all_resolved = std::all_of(sources_.begin(), sources_.end(), [](auto& s) { return s.resolved; });
     if (opt_.to_end && all_resolved && all_done) {
       on_idle();
-      return unread_;
+      return !unread_.is_ok() ? unread_ : absent_;
     }
     std::pair<size_t, Result<protocol::Frame>> item{0, Status::unavailable("none")};
     std::deque<std::pair<size_t, Result<protocol::Frame>>> probes;
@@ -300,9 +338,21 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
       auto& s = sources_[si];
       s.probing = false;
       protocol::HelloResponse h;
-      if (!r || r->header.status != protocol::Code::ok || !h.decode(r->payload) || h.role != protocol::Role::master ||
-          s.serving == s.route.front())
+      bool master = r && r->header.status == protocol::Code::ok && h.decode(r->payload) &&
+                    h.role == protocol::Role::master;
+      if (s.absent) {
+        if (!master) continue;  // asked again in a second
+        auto& node = cluster_.node(s.serving);
+        node.hello = h;
+        node.reachable = true;
+        node.error = Status::ok();
+        s.absent = false;
+        s.warned = false;
+        s.next_probe_ms = 0;  // its topic is looked up next
+        spdlog::info("{} is back: reading its queues", node.address);
         continue;
+      }
+      if (!master || s.serving == s.route.front()) continue;
       spdlog::info("{} is back: continuing on it", cluster_.node(s.route.front()).address);
       s.failures = 0;
       switch_to(s, s.route.front());

@@ -16,6 +16,11 @@
 // While a slave serves, the master is probed every 2 s and takes over again
 // once it answers as a master.
 //
+// A listed broker that is down at start with no slave up (Cluster::unaccounted)
+// is warned about and asked again every second; once it answers as a master its
+// queues are read from --from (latest: what was stored since the tail started).
+// With to_end the run reads the others to their end and fails naming it.
+//
 // Threading: run() on one thread; pull answers arrive on the io thread and
 // are handed over through a queue; callbacks run on run()'s thread.
 #pragma once
@@ -74,6 +79,8 @@ class Tail {
     size_t failures = 0;        // failed requests in a row, across the route
     int64_t next_master_probe_ms = 0;
     bool probing = false;
+    bool absent = false;        // down at start, no slave up: hello until it answers
+    bool first_pending = true;  // no topic lookup answered yet: --from applies
   };
   struct QueueState {
     size_t source = 0;
@@ -95,6 +102,7 @@ class Tail {
   bool fail_over(Source& s, size_t failed);
   void switch_to(Source& s, size_t to);
   void probe_master(size_t si, int64_t now);
+  void send_probe(size_t si, size_t node);  // a hello; its answer comes back in Shared::probes
   Status give_up_queue(QueueState& q, Status why);
   Status handle(size_t qi, Result<protocol::Frame> r, const std::function<bool(const storage::RecordView&)>& on_message,
                 bool& stop);
@@ -108,6 +116,9 @@ class Tail {
   // With to_end: the first queue that could not be read to its end (a
   // damaged record); the others are read to theirs, then run() returns it.
   Status unread_;
+  Status absent_;          // with to_end: the brokers down at start, run() ends with it
+  int64_t start_ms_ = 0;   // run()'s start: "latest" for a broker that answers later
+  bool started_ = false;   // past run()'s first lookups
 };
 
 }  // namespace mq::client

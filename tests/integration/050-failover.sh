@@ -47,4 +47,24 @@ failed=$(grep -c $'\tFAILED$' "$T/ow" || true)
 [[ $failed -le 50 ]] || fail "oneway: $failed of 3000 FAILED after b1 died: $(grep FAILED "$T/ow" | head -n 3)"
 tail -n 1000 "$T/ow" | awk -F'\t' -v b="$B2" '$3 != b || $6 != "SENT" { bad=1 } END { exit bad }' ||
   fail "oneway messages after the kill did not all go to b2: $(tail -n 1000 "$T/ow" | grep -v "$B2" | head -n 3)"
+
+# b1 is down (no slave): readers listing it say so instead of reading b2 alone in silence
+rc=0; timeout 30 mq-consume -b "$B1,$B2" -t ow --from earliest -e >"$T/e.out" 2>"$T/e.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "$B1 unreachable.*its queues are not read" "$T/e.err" || fail "-e with b1 down: exit $rc, $(cat "$T/e.err")"
+[[ $(count_lines "$T/e.out") -gt 0 ]] || fail "-e with b1 down printed nothing of b2"
+rc=0; timeout 30 mq-consume -b "$B1,$B2" -t ow -g late --from earliest -e >/dev/null 2>"$T/g.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "$B1 unreachable.*its queues are not consumed" "$T/g.err" || fail "-g -e with b1 down: exit $rc, $(cat "$T/g.err")"
+# a tail asks it again and reads it once it is back, from where the tail started (latest)
+mq-consume -b "$B1,$B2" -t fo --format '%s\n' >"$T/late.out" 2>"$T/late.err" &
+tailer=$!
+EXTRA_PIDS+=("$tailer")
+wait_until 10 grep -q "$B1 unreachable.*read once back" "$T/late.err" || fail "the tail did not say b1 is down: $(cat "$T/late.err")"
+restart_broker b1
+wait_until 10 grep -q "$B1 is back" "$T/late.err" || fail "the tail did not take b1 back: $(cat "$T/late.err")"
+sleep 1.5  # its topic lookup (every second)
+timeout 10 mq-send -b "$B1" -t fo --mode sync late-b1 && timeout 10 mq-send -b "$B2" -t fo --mode sync late-b2 || fail "send late"
+wait_until 10 grep -qx late-b1 "$T/late.out" || fail "the tail did not print b1's new message: $(cat "$T/late.out")"
+wait_until 10 grep -qx late-b2 "$T/late.out" || fail "the tail did not print b2's new message: $(cat "$T/late.out")"
+[[ $(count_lines "$T/late.out") -eq 2 ]] || fail "the tail printed b1's old messages: $(head -n 3 "$T/late.out")"
+kill "$tailer"; wait "$tailer" 2>/dev/null || true
 echo "$TEST_NAME: ok (b1=$on_b1 b2=$on_b2, lost 0; oneway failed $failed)"
