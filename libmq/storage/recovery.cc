@@ -373,6 +373,15 @@ Status StoreImpl::recover(RecoveryReport& report) {
             "commit log: bytes {} to {} are missing (segment {} was removed or cut while the broker was "
             "stopped): restore it, or move the segments from {} on out of commitlog/ to drop them",
             segs[i]->end(), segs[i + 1]->base, segment_name(segs[i]->end()), segment_name(segs[i + 1]->base)));
+    // The clean stop saw the log end at log_pos: shorter now means its newest
+    // segments were removed or cut. Starting would give their offsets out again.
+    if (!unconfirmed && end < ckpt->log_pos)
+      return Status::corruption(fmt::format(
+          "commit log: bytes {} to {} are missing (the newest segment{} removed or cut while the broker "
+          "was stopped): restore {}, or remove {} to start from what is left (the missing messages' offsets "
+          "are then given to new ones)",
+          end, ckpt->log_pos, segs.empty() ? "s were" : " was", segs.empty() ? "commitlog/" : "it",
+          (opt_.dir / "checkpoint").string()));
   }
   bool clean = ckpt && ckpt->clean && !index_missing && ckpt->log_pos == end;
   bool full_scan = false;

@@ -383,6 +383,32 @@ TEST_CASE("a clean stop with unchanged indexes opens without a scan", "[storage]
   CHECK((*s)->queue_info("t", 0).max_offset == 60);
 }
 
+TEST_CASE("the newest segments removed after a clean stop stop the open: no offset is given out again",
+          "[storage]") {
+  TempDir work;
+  fs::path d = work.path() / "data";
+  clean_store(d, 300);  // 8 KiB segments: several
+  auto names = FileSystem::posix().list(d / "commitlog");
+  REQUIRE(names);
+  std::vector<std::string> segs;
+  for (auto& n : *names)
+    if (n.find('.') == std::string::npos) segs.push_back(n);
+  std::sort(segs.begin(), segs.end());
+  REQUIRE(segs.size() >= 3);
+  SECTION("the newest one") { fs::remove(d / "commitlog" / segs.back()); }
+  SECTION("all of them") {
+    for (auto& n : segs) fs::remove(d / "commitlog" / n);
+  }
+  auto s = MessageStore::open(rec_options(d));
+  REQUIRE_FALSE(s);
+  CHECK(s.status().code() == mq::Code::corruption);
+  CHECK(s.status().message().find("are missing") != std::string::npos);
+  // The way out it names: without the checkpoint the rest opens (a full scan).
+  fs::remove(d / "checkpoint");
+  auto again = MessageStore::open(rec_options(d));
+  REQUIRE(again);
+}
+
 TEST_CASE("a segment removed after a clean stop stops the open, naming the hole", "[storage]") {
   TempDir work;
   fs::path d = work.path() / "data";
