@@ -239,7 +239,11 @@ void Producer::send_batch(std::shared_ptr<Batch> b) {
                   true);
     return;
   }
-  ch->request(protocol::Type::send, std::move(payload), Millis(left),
+  // With another master to go to, an attempt waits for half of what is left: a master
+  // that hangs (no answer, no reset) then leaves time for a retry there.
+  int64_t wait = left;
+  if (b->attempt < opt_.retries && left >= 200 && cluster_.masters().size() > 1) wait = left / 2;
+  ch->request(protocol::Type::send, std::move(payload), Millis(wait),
               [this, b](Result<protocol::Frame> r) { on_response(b, std::move(r)); });
 }
 

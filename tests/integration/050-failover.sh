@@ -67,4 +67,18 @@ wait_until 10 grep -qx late-b1 "$T/late.out" || fail "the tail did not print b1'
 wait_until 10 grep -qx late-b2 "$T/late.out" || fail "the tail did not print b2's new message: $(cat "$T/late.out")"
 [[ $(count_lines "$T/late.out") -eq 2 ]] || fail "the tail printed b1's old messages: $(head -n 3 "$T/late.out")"
 kill "$tailer"; wait "$tailer" 2>/dev/null || true
+
+# a master that hangs (stopped: no answer, no reset) is failed over within --timeout, not
+# waited for until the whole budget is gone (it was: FAILED, the other master untouched)
+( for i in $(seq 1 60); do echo "$i"; sleep 0.05; done ) |
+  timeout 60 mq-send -b "$B1,$B2" -t hang --mode sync --timeout 2s --receipts >"$T/hang" 2>"$T/hang.log" &
+sender=$!
+EXTRA_PIDS+=("$sender")
+wait_until 10 awk -F'\t' -v b="$B1" '$3 == b { n++ } END { exit n < 1 }' "$T/hang" || fail "no message reached b1 before the stop"
+kill -STOP "${PIDS[b1]}"
+sleep 3
+kill -CONT "${PIDS[b1]}"
+rc=0; wait "$sender" || rc=$?
+[[ $rc -eq 0 && $(grep -c $'\tSEND_OK$' "$T/hang") -eq 60 ]] ||
+  fail "a hung master was not failed over: exit $rc, $(grep -v SEND_OK "$T/hang" | head -n 2) $(tail -n 2 "$T/hang.log")"
 echo "$TEST_NAME: ok (b1=$on_b1 b2=$on_b2, lost 0; oneway failed $failed)"
