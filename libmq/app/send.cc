@@ -155,6 +155,9 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     }
     ready.clear();
   };
+  // The receipts' reader went away (| head -n 3): a normal end, and no more input is
+  // sent (what is in flight still finishes).
+  auto reader_left = [&] { return opt.receipts && out.closed(); };
   uint64_t bad_input = 0;
   std::string first_bad;
   cli::Progress progress(!opt.common.quiet);
@@ -193,7 +196,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   if (!opt.bodies.empty()) {
     uint64_t n = 0;
     for (auto& b : opt.bodies) {
-      if (cli::stop_requested()) break;
+      if (cli::stop_requested() || reader_left()) break;
       cli::InputItem item;
       item.line = ++n;
       if (opt.json) {
@@ -211,7 +214,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
                                      : cli::InputMode::lines;
     cli::InputReader reader(io.in, mode, max_size);
     cli::InputItem item;
-    while (!cli::stop_requested() && reader.next(item)) {
+    while (!cli::stop_requested() && !reader_left() && reader.next(item)) {
       take(std::move(item));
       if (!reader.ready()) {
         // The input paused: send what is batched, and report acks as they
@@ -222,7 +225,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
           emit();
           out.flush();
           show_progress();
-          if (prod.outstanding() == 0 || cli::stop_requested() || reader.wait_ready(5)) break;
+          if (prod.outstanding() == 0 || cli::stop_requested() || reader_left() || reader.wait_ready(5)) break;
         }
       }
     }

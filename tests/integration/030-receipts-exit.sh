@@ -128,6 +128,14 @@ ms=$((($(date +%s%N) - start) / 1000000))
 [[ $(wc -l <"$T/gone.rcpt") -eq 3000 ]] || fail "receipts: $(wc -l <"$T/gone.rcpt") of 3000"
 grep -q "failed so far; going on with the rest" "$T/gone.err" || fail "no warning while failing: $(head -n 3 "$T/gone.err")"
 [[ $(wc -l <"$T/gone.err") -le 20 ]] || fail "a line per failure: $(wc -l <"$T/gone.err") lines"
+# the receipts' reader goes away (| head -n 3): a normal end, and the rest of the input is not
+# sent (it was, all of it, with no receipt to say so)
+rc_send=0
+{ for i in $(seq 50); do echo "$i"; sleep 0.1; done; } |
+  { timeout 30 mq-send -b "$B1" -t headed --receipts || rc_send=$?; echo "$rc_send" >"$T/headed.rc"; } | head -n 3 >/dev/null || true
+[[ $(cat "$T/headed.rc") -eq 0 ]] || fail "mq-send --receipts | head: exit $(cat "$T/headed.rc")"
+stored=$(timeout 10 mq-consume -b "$B1" -t headed --from earliest -e | wc -l)
+[[ $stored -ge 3 && $stored -le 10 ]] || fail "mq-send --receipts | head -n 3 sent $stored of 50 messages"
 for p in mq-broker mq-send mq-consume; do
   $p --help >/dev/null || fail "$p --help exited $?"
   $p --version | grep -q "$p" || fail "$p --version"
