@@ -25,6 +25,23 @@ struct Defaults {
   storage::Properties props;
 };
 
+// What the record format and the consumers' tag filters can carry ("" when fine):
+// key, tag and property names have 16-bit lengths; a --tag filter splits at "||",
+// trims spaces and takes "*" for every tag, so such a tag could never be selected.
+std::string field_problem(std::string_view key, std::string_view tag, const storage::Properties& props) {
+  constexpr size_t kMax16 = 65535;
+  if (key.size() > kMax16) return fmt::format("key of {} bytes is longer than {} bytes", key.size(), kMax16);
+  if (tag.size() > kMax16) return fmt::format("tag of {} bytes is longer than {} bytes", tag.size(), kMax16);
+  if (tag == "*" || tag.find("||") != std::string_view::npos)
+    return fmt::format("tag '{}': '*' and '||' are --tag filter syntax", tag);
+  if (!tag.empty() && (tag.front() == ' ' || tag.back() == ' '))
+    return fmt::format("tag '{}' begins or ends with a space", tag);
+  for (auto& [k, v] : props)
+    if (k.size() > kMax16)
+      return fmt::format("property name of {} bytes is longer than {} bytes", k.size(), kMax16);
+  return "";
+}
+
 Result<storage::Properties> parse_props(const std::vector<std::string>& list) {
   storage::Properties out;
   for (auto& p : list) {
@@ -79,6 +96,8 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     if (!p) return fail(p.status());
     defaults.props = std::move(*p);
   }
+  if (auto why = field_problem(defaults.key, defaults.tag, defaults.props); !why.empty())
+    return fail(Status::invalid(why));
 
   cli::install_stop_signals();
   // --retries covers the first contact too, within --timeout: a broker that is
@@ -169,17 +188,23 @@ Status send(const SendOptions& opt, cli::Stdio io) {
                               st.failed ? fmt::format(", {} failed", cli::with_commas(st.failed)) : "",
                               progress.rate(st.submitted)));
   };
+  const char* unit = opt.bodies.empty() ? "line" : "argument";  // what an error's number counts
   auto take = [&](cli::InputItem&& item) {
     if (item.error.is_ok() && item.body.size() > max_size)
-      item.error = Status::invalid(fmt::format("line {}: message of {} bytes is larger than the limit of {} bytes",
-                                               item.line, item.body.size(), max_size));
+      item.error = Status::invalid(fmt::format("{} {}: message of {} bytes is larger than the limit of {} bytes",
+                                               unit, item.line, item.body.size(), max_size));
     if (item.error.is_ok() && item.props)
       for (auto& [k, v] : *item.props)
         if (!protocol::producer_may_set(k)) {
           item.error = Status::invalid(
-              fmt::format("line {}: property \"{}\": names starting with % are the broker's", item.line, k));
+              fmt::format("{} {}: property \"{}\": names starting with % are the broker's", unit, item.line, k));
           break;
         }
+    if (item.error.is_ok() && (item.key || item.tag || item.props)) {
+      static const storage::Properties kNone;
+      auto why = field_problem(item.key ? *item.key : "", item.tag ? *item.tag : "", item.props ? *item.props : kNone);
+      if (!why.empty()) item.error = Status::invalid(fmt::format("{} {}: {}", unit, item.line, why));
+    }
     if (!item.error.is_ok()) {
       spdlog::error("{}", item.error.message());
       if (bad_input++ == 0) first_bad = item.error.message();
