@@ -258,7 +258,7 @@ Status broker(const BrokerOptions& opt) {
 
   std::promise<int> stop;
   auto stopped = stop.get_future();
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);  // SIGHUP: its terminal closed
   signals.async_wait([&stop](const boost::system::error_code& e, int sig) {
     if (!e) stop.set_value(sig);
   });
@@ -315,7 +315,7 @@ Status broker(const BrokerOptions& opt) {
   }
 
   int sig = stopped.get();
-  spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  spdlog::info("{} received: stopping", sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
   (*server)->stop_accepting();
   if (!brk.shutdown(Millis(10000)))
     spdlog::warn("{} appends still unacknowledged after 10s", brk.appends_in_flight());

@@ -34,6 +34,7 @@ void install_stop_signals() {
   sa.sa_flags = 0;  // no SA_RESTART: blocking reads return EINTR
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);  // the terminal went away: a clean stop, not death
   ignore_sigpipe();
 }
 

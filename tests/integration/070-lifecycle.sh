@@ -20,6 +20,11 @@ stop_broker b1 -TERM
 [[ $BROKER_EXIT -eq 0 ]] || fail "SIGTERM exit status $BROKER_EXIT"
 restart_broker b1
 timeout 20 mq-consume -b "$B1" -t life --from earliest -e | sort -n | diff -q - <(seq 20000) >/dev/null || fail "data after clean restart"
+# SIGHUP (its terminal closed) is a clean stop too (it was death: status 129, no checkpoint)
+stop_broker b1 -HUP
+[[ $BROKER_EXIT -eq 0 ]] && grep -q "SIGHUP received: stopping" "$T/b1.log" || fail "SIGHUP: exit status $BROKER_EXIT"
+grep -q "^mq-checkpoint [0-9]* [0-9]* 1 " "${DATA[b1]}/checkpoint" || fail "SIGHUP left no clean checkpoint: $(cat "${DATA[b1]}/checkpoint")"
+restart_broker b1
 
 # reserved and invalid names
 set +e

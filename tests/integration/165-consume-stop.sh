@@ -173,4 +173,14 @@ kill -INT "$(cat "$T/srt.pid")"
 timeout 20 tail --pid="$(cat "$T/srt.pid")" -f /dev/null || fail "the stalled tail did not exit after SIGINT"
 ms=$((($(date +%s%N) - start) / 1000000))
 [[ $ms -lt $((3000 * MQ_SLOW)) ]] || fail "a tail writing to a stalled reader took ${ms}ms to stop"
+# SIGHUP (the terminal closed) stops a member cleanly: exit 0 and what it wrote committed
+mq-consume -b "$B3" -t sr -g hup --from earliest >"$T/hup.out" 2>"$T/hup.log" &
+hup=$!
+EXTRA_PIDS+=("$hup")
+wait_until 20 test -s "$T/hup.out" || fail "the SIGHUP member got nothing"
+kill -HUP "$hup"
+rc=0; wait "$hup" || rc=$?
+[[ $rc -eq 0 ]] || fail "SIGHUP: member exited $rc: $(tail -n 2 "$T/hup.log")"
+c=$(timeout 10 mq-offset -b "$B3" export -g hup | awk -F'\t' '{ n += $5 } END { print n + 0 }')
+[[ $c -gt 0 ]] || fail "SIGHUP: nothing committed"
 echo "$TEST_NAME: ok"
