@@ -16,6 +16,7 @@
 #include "net/channel.h"
 #include "net/tls.h"
 #include "protocol/messages.h"
+#include "util/log_limit.h"
 
 namespace mq::net {
 
@@ -79,6 +80,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   std::atomic<size_t> out_bytes_total{0};
   std::atomic<size_t> posted_bytes_total{0};
   mutable std::mutex mu;
+  // Connections refused over --max-connections: logged once a second at most, with
+  // how many were not (a client reconnecting in a loop would flood the log).
+  LogLimit refusal_log{1000};
+  std::atomic<uint64_t> refusals_unlogged{0};
 
   // Answer bytes held for all connections (queued or posted, not yet written).
   bool over_total() const {
@@ -603,8 +608,13 @@ void Server::Impl::accept() {
           count = self->conns.size();
         }
         if (count >= self->opt.max_connections) {
-          spdlog::warn("refusing connection from {}: {} connections already (--max-connections)",
-                       peer, count);
+          if (self->refusal_log.due()) {
+            uint64_t skipped = self->refusals_unlogged.exchange(0);
+            spdlog::warn("refusing connection from {}: {} connections already (--max-connections){}", peer, count,
+                         skipped ? fmt::format(" ({} more refused in the last second, not logged)", skipped) : "");
+          } else {
+            self->refusals_unlogged.fetch_add(1);
+          }
           self->turn_away(std::move(socket), count);
         } else {
           uint64_t id = self->next_id.fetch_add(1);

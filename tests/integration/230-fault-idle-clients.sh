@@ -137,6 +137,9 @@ echo "idle-clients: idle=$idle alive_after=$alive refused_over_limit=$refused/20
 # they are told why (a BUSY frame) rather than reset; past 64 draining at once a refusal is a bare close
 [[ $busy -ge 50 ]] || fail "only $busy of $refused refused connections got a BUSY frame"
 grep -qiE 'max.?conn|too many|refus|limit' "$T/b1.log" || fail "broker did not log refused connections"
+# ... once a second at most, counting the others (it was a line per refused connection)
+logged=$(grep -c "refusing connection from" "$T/b1.log" || true)
+[[ $logged -ge 1 && $logged -le 10 ]] || fail "$logged log lines for $refused refused connections"
 # an idle connection costs little (no read buffer until it sends); the never-reading ones hold
 # at most --max-pending-total (4 MiB, counted with a per-piece overhead) plus a 64 KiB share each
 [[ $per_idle -le 16384 ]] || fail "an idle connection costs $per_idle bytes of broker RSS"
