@@ -290,6 +290,10 @@ Status broker(const BrokerOptions& opt) {
   spdlog::info("listening on {}, data {}, flush {}; {}", addr, dir.string(),
                opt.flush == "sync" ? fmt::format("sync (timeout {})", format_duration(opt.flush_timeout)) : fmt::format("async every {}", format_duration(opt.flush_interval)),
                recovery_line(report));
+  if (!report.checkpoint_unwritten.empty())
+    spdlog::warn("started on a full disk ({}): reads are served, writes are refused until space returns, and "
+                 "until a checkpoint is written again a crash makes the next start scan the log",
+                 report.checkpoint_unwritten);
   if (auth)
     spdlog::info("access control from {}: {} users", opt.auth, auth->users());
   if (sopt.tls) spdlog::info("TLS with certificate {}", opt.tls_cert);

@@ -177,9 +177,13 @@ Status replace_file(FileSystem& fsys, const fs::path& path, std::string_view dat
   {
     auto f = fsys.open(tmp, true);
     if (!f) return f.status();
-    MQ_RETURN_IF_ERROR((*f)->truncate(0));
-    MQ_RETURN_IF_ERROR(write_all(**f, data, 0));
-    MQ_RETURN_IF_ERROR((*f)->sync());
+    Status st = (*f)->truncate(0);
+    if (st) st = write_all(**f, data, 0);
+    if (st) st = (*f)->sync();
+    if (!st) {
+      (void)fsys.remove(tmp);  // a full disk leaves no empty or partial .tmp behind
+      return st;
+    }
   }
   MQ_RETURN_IF_ERROR(fsys.rename(tmp, path));
   return fsys.sync_dir(path.parent_path().empty() ? fs::path(".") : path.parent_path());

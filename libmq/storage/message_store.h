@@ -63,6 +63,7 @@ struct RecoveryReport {
   uint64_t index_entries_rebuilt = 0;
   uint64_t index_entries_dropped = 0;
   double seconds = 0;
+  std::string checkpoint_unwritten;  // the disk is full: opened without a checkpoint (why)
 };
 
 struct Appended {

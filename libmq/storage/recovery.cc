@@ -453,7 +453,15 @@ Status StoreImpl::recover(RecoveryReport& report) {
   written_end_ = e;
   durable_end_ = e;
   // From now on the store is "open": a crash must not trust the clean flag.
-  MQ_RETURN_IF_ERROR(write_checkpoint(fs_, opt_.dir / "checkpoint", {e, false}));
+  if (Status w = write_checkpoint(fs_, opt_.dir / "checkpoint", {e, false}); !w) {
+    if (w.code() != Code::disk_full) return w;
+    // A full disk must not keep the broker from serving what it holds (writes are
+    // refused until space returns). The clean checkpoint goes (a removal needs no
+    // space), so a crash before the next one is written makes the next start scan.
+    MQ_RETURN_IF_ERROR(fs_.remove(opt_.dir / "checkpoint"));
+    MQ_RETURN_IF_ERROR(fs_.sync_dir(opt_.dir));
+    report.checkpoint_unwritten = w.message();
+  }
   last_ckpt_pos_ = e;
   if (unconfirmed) {
     MQ_RETURN_IF_ERROR(fs_.remove(opt_.dir / kUnconfirmedFile));

@@ -52,5 +52,18 @@ timeout 30 mq-consume -b "$FULL" -t d2 -g gfull3 --from earliest -n 10 --commit-
 stop_broker full -TERM
 [[ $BROKER_EXIT -eq 1 ]] && grep -q "consumer offsets not saved" "$T/full.log" ||
   fail "a stop on a full disk: exit $BROKER_EXIT, $(tail -n 2 "$T/full.log")"
+# ... and starting on it serves what is stored (it exited 1: "write checkpoint.tmp: No space
+# left on device", so not even reads until space was freed by hand)
+cat /dev/zero >"$T/mnt/filler4" 2>/dev/null || true
+restart_broker full
+grep -q "started on a full disk" "$T/full.log" || fail "a start on a full disk did not say so: $(tail -n 2 "$T/full.log")"
+[[ ! -e "$T/mnt/data/checkpoint.tmp" ]] || fail "a failed checkpoint write left checkpoint.tmp"
+timeout 20 mq-consume -b "$FULL" -t d2 --from earliest -e | sort -n | diff -q - <(seq 500) >/dev/null || fail "reads after a start on a full disk"
+rm -f "$T/mnt/filler3" "$T/mnt/filler4"
+seq 10 | timeout 20 mq-send -b "$FULL" -t d3 || fail "sends after a start on a full disk and space back"
+stop_broker full -TERM
+restart_broker full
+[[ $(timeout 20 mq-consume -b "$FULL" -t d3 --from earliest -e | wc -l) -eq 10 ]] || fail "d3 after restart"
+stop_broker full -TERM
 umount "$T/mnt"
 echo "$TEST_NAME: ok (failed while full: $failed)"
