@@ -147,7 +147,7 @@ Status show_cmd(Ctx& c) {
         bool dlq = q.topic == protocol::dlq_topic(c.opt.group);
         int64_t cm = committed.count(q) ? committed[q] : -1;
         int64_t lag = dlq ? static_cast<int64_t>(st.max_offset - st.min_offset)
-                          : (cm < 0 ? -1 : std::max<int64_t>(0, static_cast<int64_t>(st.max_offset) - cm));
+                          : queue_lag(cm, st.min_offset, st.max_offset);
         std::vector<cli::Cell> row{q.topic,     std::to_string(q.queue), addr, dlq ? std::nullopt : num(cm),
                                    std::to_string(st.max_offset), num(lag),
                                    owner.count(q) ? cli::Cell(owner[q]) : std::nullopt};
@@ -185,7 +185,7 @@ Status groups_cmd(Ctx& c) {
       for (auto& e : g.offsets) {
         if (e.q.topic.rfind('%', 0) != 0) a.topics.insert(e.q.topic);
         if (e.offset >= 0 && stats.count(e.q))
-          a.lag += std::max<int64_t>(0, static_cast<int64_t>(stats[e.q].max_offset) - e.offset);
+          a.lag += queue_lag(e.offset, stats[e.q].min_offset, stats[e.q].max_offset);
       }
     }
   }
@@ -444,6 +444,12 @@ void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
     }
     lines.push_back(std::move(ln));
   }
+}
+
+int64_t queue_lag(int64_t committed, uint64_t min, uint64_t max) {
+  if (committed < 0) return -1;
+  int64_t from = std::max(committed, static_cast<int64_t>(min));
+  return std::max<int64_t>(0, static_cast<int64_t>(max) - from);
 }
 
 int64_t shift_offset(int64_t offset, int64_t shift, int64_t min, int64_t max) {

@@ -49,6 +49,10 @@ void parse_offset_tsv(std::string_view input, std::vector<OffsetLine>& lines,
 // to its start).
 int64_t shift_offset(int64_t offset, int64_t shift, int64_t min, int64_t max);
 
+// A group's lag on a queue holding [min, max): what it has not consumed and still can
+// (messages retention deleted before it read them are not counted). committed < 0: none.
+int64_t queue_lag(int64_t committed, uint64_t min, uint64_t max);
+
 // Creates, empty, a new undo file in dir for a reset of group at time ms:
 // reset-GROUP-MS.tsv, or reset-GROUP-MS-2.tsv (-3, ...) when that exists, so that
 // resets of one group in the same millisecond never share a file.

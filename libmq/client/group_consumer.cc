@@ -646,6 +646,11 @@ struct GroupConsumer::Impl {
       q.retry_at = Clock::now() + Millis(500);
       return;
     }
+    if (asked < resp.min_offset)  // the broker skipped them: said, not silence
+      spdlog::warn("{}:{} on {}: offsets {} to {} were deleted (--retention) before group {} consumed them: "
+                   "{} messages skipped",
+                   q.ref.topic, q.ref.queue, bn(q.node).address, asked, resp.min_offset - 1, opt.group,
+                   resp.min_offset - asked);
     auto buf = std::make_shared<const std::string>(std::move(resp.records));
     std::string_view rest = *buf;
     auto now = Clock::now();

@@ -84,3 +84,11 @@ TEST_CASE("reset --shift clamps to the queue's range and saturates instead of ov
   CHECK(shift_offset(-5, kMin, kMin, 10) == kMin);
   CHECK(shift_offset(5, kMin, 2, 10) == 2);
 }
+
+TEST_CASE("lag counts what a group can still consume, not what retention deleted", "[app]") {
+  CHECK(mq::app::queue_lag(5, 0, 3000) == 2995);
+  CHECK(mq::app::queue_lag(5, 2314, 3000) == 686);  // 0..2313 are gone
+  CHECK(mq::app::queue_lag(3000, 2314, 3000) == 0);
+  CHECK(mq::app::queue_lag(3100, 0, 3000) == 0);
+  CHECK(mq::app::queue_lag(-1, 0, 3000) == -1);  // no committed offset
+}

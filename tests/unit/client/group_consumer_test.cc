@@ -12,6 +12,10 @@
 #include "protocol/group_messages.h"
 #include "protocol/messages.h"
 
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sstream>
+
 using namespace mq;
 using PCode = protocol::Code;
 using protocol::Frame;
@@ -37,6 +41,8 @@ struct FakeGroupBroker {
   std::vector<std::string> log;  // records by offset
   int pulls = 0;
   int64_t committed = -1;
+  uint64_t deleted = 0;     // retention: offsets below this are gone (min_offset)
+  bool damage_first = true;  // the first pull is answered for another offset
 
   FakeGroupBroker() {
     for (uint64_t i = 0; i < kCount; ++i) {
@@ -88,8 +94,10 @@ struct FakeGroupBroker {
       case Type::pull: {
         protocol::PullRequest req;
         if (!req.decode(f.payload)) return r.fail(PCode::bad_request, "bad pull");
-        uint64_t from = ++pulls == 1 ? std::max<uint64_t>(req.offset, kSkip) : req.offset;
+        uint64_t from = ++pulls == 1 && damage_first ? std::max<uint64_t>(req.offset, kSkip) : req.offset;
+        from = std::max(from, deleted);
         protocol::PullResponse resp;
+        resp.min_offset = deleted;
         resp.max_offset = kCount;
         for (uint64_t o = from; o < kCount && resp.count < req.max_msgs; ++o, ++resp.count)
           resp.records += log[o];
@@ -130,4 +138,36 @@ TEST_CASE("a pull answer for another offset than asked is pulled again, not skip
   std::lock_guard lock(broker.mu);
   CHECK(broker.pulls >= 2);
   CHECK(broker.committed == static_cast<int64_t>(FakeGroupBroker::kCount));
+}
+
+TEST_CASE("offsets deleted by retention before the group read them are skipped with a warning", "[client]") {
+  FakeGroupBroker broker;
+  broker.damage_first = false;
+  broker.deleted = 7;  // the group has no offset: it asks for 0
+  auto c = client::Cluster::connect({broker.server->local_address()}, "test", Millis(2000));
+  REQUIRE(c);
+  client::GroupOptions opt;
+  opt.group = "g";
+  opt.topic = "t";
+  opt.to_end = true;
+  opt.commit_interval = Millis(100);
+  opt.wait_ms = 0;
+  client::GroupConsumer consumer(**c, opt);
+  std::ostringstream logged;
+  auto before = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("t", std::make_shared<spdlog::sinks::ostream_sink_mt>(logged)));
+  std::vector<uint64_t> seen;
+  uint64_t out = 0;
+  std::atomic<bool> stop{false};
+  auto st = consumer.run(
+      [&](const storage::RecordView& v) -> std::optional<uint64_t> {
+        seen.push_back(v.offset);
+        return ++out;
+      },
+      [&] { return out; }, [] { return true; }, stop);
+  spdlog::set_default_logger(before);
+  REQUIRE(st.is_ok());
+  CHECK(seen == std::vector<uint64_t>{7, 8, 9});
+  CHECK(logged.str().find("offsets 0 to 6 were deleted (--retention) before group g consumed them: 7 messages skipped") !=
+        std::string::npos);
 }
