@@ -43,6 +43,28 @@ Result<bool> zeros_to_end(const Segment& seg, uint64_t off) {
   return true;
 }
 
+// Where the segment's data ends, for what a cut reports: the file's end, less the
+// preallocated zeros past the log's end (a zero run of at least 4 KiB at the end;
+// a shorter one is taken for the zero bytes a record may end with).
+Result<uint64_t> data_extent(const Segment& seg) {
+  std::string buf(1u << 20, '\0');
+  const uint64_t size = seg.size.load();
+  uint64_t end = size;
+  while (end > 0) {
+    uint64_t n = std::min<uint64_t>(buf.size(), end);
+    auto r = seg.file->pread(buf.data(), n, end - n);
+    if (!r) return r.status();
+    if (*r < n) return size;  // shorter than its size says: count it all
+    for (uint64_t i = n; i > 0; --i)
+      if (buf[i - 1] != 0) {
+        uint64_t last = end - n + i;
+        return size - last >= 4096 ? last : size;
+      }
+    end -= n;
+  }
+  return size >= 4096 ? 0 : size;
+}
+
 }  // namespace
 
 Status StoreImpl::load_indexes() {
@@ -209,12 +231,13 @@ Status StoreImpl::scan(uint64_t from, bool full, RecoveryReport& report, bool& c
   for (auto& [q, s] : seen) MQ_RETURN_IF_ERROR(flush_entries(q, s));
 
   if (cut) {
-    for (auto& seg : log_->segments()) {  // bytes really removed from disk
+    for (auto& seg : log_->segments()) {  // bytes of data removed (not the preallocated zeros)
       if (zero_tail) break;
-      if (seg->base >= *cut)
-        report.bytes_cut += seg->size.load();
-      else if (seg->end() > *cut)
-        report.bytes_cut += seg->end() - *cut;
+      if (seg->base + seg->size.load() <= *cut) continue;
+      auto extent = data_extent(*seg);
+      if (!extent) return extent.status();
+      uint64_t data_end = seg->base + *extent;
+      if (data_end > *cut) report.bytes_cut += data_end - std::max(*cut, seg->base);
     }
     if (report.cut_reason.empty() && !zero_tail) report.cut_reason = reason;
     MQ_RETURN_IF_ERROR(log_->truncate_to(*cut));

@@ -132,6 +132,24 @@ TEST_CASE("bytes among the preallocated zeros are cut and reported", "[storage][
   CHECK(store->queue_info("t", 0).max_offset == 10);
 }
 
+TEST_CASE("a record damaged before the preallocated zeros: the bytes cut are the records', not the zeros",
+          "[storage][prealloc]") {
+  FaultFileSystem ffs;
+  auto o = prealloc_options(ffs);
+  uint64_t end = crash_in_zeros(ffs, o, 10);
+  uint64_t rec = end / 10;  // ten records of one size
+  REQUIRE(rec * 10 == end);
+  std::string c = ffs.content(kSeg0);
+  REQUIRE(c.size() >= end + (32u << 10));
+  c[8 * rec + rec - 5] ^= 0x10;  // the body of the 9th record
+  ffs.set_content(kSeg0, c);
+  RecoveryReport rep;
+  auto store = open_store(o, &rep);
+  CHECK(rep.log_end == 8 * rec);
+  CHECK(rep.bytes_cut == 2 * rec);  // it was the file's size past 8 * rec: the zeros too
+  CHECK(store->queue_info("t", 0).max_offset == 8);
+}
+
 TEST_CASE("rolled segments keep no zeros, the active one does", "[storage][prealloc]") {
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs, 128u << 10);
