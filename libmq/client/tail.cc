@@ -304,7 +304,9 @@ Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_messa
         if (!s.warned) spdlog::warn("{} (retrying)", st.message());
         s.warned = true;
       }
-      s.next_probe_ms = now + 1000;
+      // A topic not there yet is looked up often (its first message shows within
+      // ~100 ms); a broker that failed, once a second.
+      s.next_probe_ms = now + (st ? 100 : 1000);
     }
     for (size_t i = 0; i < sources_.size(); ++i) probe_master(i, now);
     bool all_done = true;

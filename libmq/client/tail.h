@@ -7,7 +7,7 @@
 // appears later is read from its beginning). to_end (-e) stops once every
 // queue was found caught up (a pull returning next_offset >= max_offset); a
 // topic that does not exist then has nothing to read. Without to_end a
-// missing topic is looked up again every second.
+// missing topic is looked up again every 100 ms.
 //
 // Failover: each read source is a master-slave pair (Cluster::pair_of). A
 // pull that fails (refused, reset, timed out) moves the pair to its next
