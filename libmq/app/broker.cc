@@ -77,9 +77,11 @@ bool is_loopback(const std::string& address) {
 std::string data_dir(const BrokerOptions& opt) {
   if (!opt.data.empty()) return opt.data;
   if (const char* d = std::getenv("MQ_DATA"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return (fs::path(x) / "mq").string();
+  // XDG: a relative XDG_DATA_HOME is ignored. No HOME either: no default (the
+  // current directory would be a surprise).
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x == '/') return (fs::path(x) / "mq").string();
   const char* home = std::getenv("HOME");
-  return (fs::path(home && *home ? home : ".") / ".local/share/mq").string();
+  return home && *home ? (fs::path(home) / ".local/share/mq").string() : std::string();
 }
 
 Status validate(const BrokerOptions& opt) {
@@ -144,6 +146,7 @@ Status broker(const BrokerOptions& opt) {
   raise_open_file_limit();
 
   fs::path dir = data_dir(opt);
+  if (dir.empty()) return Status::invalid("no data directory: give --data DIR or set MQ_DATA (HOME is not set)");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::io_error(fmt::format("data directory {}: {}", dir.string(), ec.message()));

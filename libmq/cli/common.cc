@@ -138,6 +138,15 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
       std::erase_if(extras, [&](const std::string& w) { return !is_option(w); });
       extras_error = true;
     }
+    if (dynamic_cast<const CLI::FileError*>(&e) != nullptr) what = "--config: " + what;  // "F was not readable (missing?)"
+    if (what.rfind("--broker: ", 0) == 0) {  // a bad value that came from the environment is named so
+      bool typed = false;
+      for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        typed = typed || a == "-b" || a.rfind("--broker", 0) == 0 || (a.size() > 2 && a[0] == '-' && a[1] == 'b');
+      }
+      if (!typed && std::getenv("MQ_BROKER") != nullptr) what = "MQ_BROKER: " + what.substr(10);
+    }
     if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr && what.find(": At Most 1 required") != std::string::npos)
       what = what.substr(0, what.find(": ")) + " is given more than once";  // "--topic: At Most 1 required but received 2"
     if (extras_error) {

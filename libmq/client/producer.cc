@@ -305,7 +305,7 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
   int64_t now = now_ms();
   bool known_down = unreachable && unreachable_.load(std::memory_order_relaxed);
   if (b->attempt < opt_.retries && now < b->deadline_ms && !known_down) {
-    spdlog::debug("retrying {} messages after: {}", b->msgs.size(), why.message());
+    spdlog::debug("retrying {} message{} after: {}", b->msgs.size(), b->msgs.size() == 1 ? "" : "s", why.message());
     // Regroup per broker: each message picks its route again, avoiding the one that failed.
     std::vector<std::shared_ptr<Batch>> next(cluster_.size());
     for (auto& m : b->msgs) {
