@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -20,8 +21,18 @@ std::string json_type(const nlohmann::json& v) { return v.type_name(); }
 
 Status parse_json_line(std::string_view line, InputItem& item) {
   nlohmann::json j;
+  std::vector<std::string> keys;  // of the top-level object: a repeated one is an error, not "last wins"
+  std::string repeated;
+  auto seen = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+    if (ev == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() && repeated.empty()) {
+      const auto& k = parsed.get_ref<const std::string&>();
+      if (std::find(keys.begin(), keys.end(), k) != keys.end()) repeated = k;
+      else keys.push_back(k);
+    }
+    return true;
+  };
   try {
-    j = nlohmann::json::parse(line.begin(), line.end());
+    j = nlohmann::json::parse(line.begin(), line.end(), seen);
   } catch (const nlohmann::json::parse_error& e) {
     std::string what = e.what();
     // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> keep from "column".
@@ -30,6 +41,7 @@ Status parse_json_line(std::string_view line, InputItem& item) {
     return Status::invalid("invalid JSON: " + what);
   }
   if (!j.is_object()) return Status::invalid(fmt::format("expected a JSON object, got {}", json_type(j)));
+  if (!repeated.empty()) return Status::invalid(fmt::format("\"{}\" given twice", repeated));
   auto body = j.find("body");
   auto b64 = j.find("body_b64");
   if (body != j.end() && b64 != j.end()) return Status::invalid("both \"body\" and \"body_b64\" given");

@@ -140,6 +140,17 @@ TEST_CASE("json output keeps binary keys, tags and properties in base64", "[cli]
   CHECK_FALSE(cli::parse_json_line(R"({"body": "x", "props_b64": {"!!": "YQ=="}})", both));
 }
 
+TEST_CASE("a --json line naming a field twice is refused, not read as its last value", "[cli]") {
+  cli::InputItem item;
+  auto r = cli::parse_json_line(R"({"body": "dup", "body": "dup2"})", item);
+  REQUIRE_FALSE(r);
+  CHECK(r.message() == "\"body\" given twice");
+  // the same name in a nested object is another field
+  cli::InputItem ok;
+  CHECK(cli::parse_json_line(R"({"body": "x", "props": {"body": "1"}})", ok));
+  CHECK(ok.body == "x");
+}
+
 TEST_CASE("json output gives the reader where the message was stored", "[cli]") {
   storage::Message m;
   m.topic = "orders";
