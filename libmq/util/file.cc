@@ -30,16 +30,23 @@ Status write_file_atomic(const fs::path& path, std::string_view data) {
   tmp += ".tmp";
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return Status::from_errno(tmp.string(), errno);
+  // A failed write (a full disk) leaves no empty or partial .tmp behind.
+  auto failed = [&](const char* what) {
+    Status st = Status::from_errno(what + tmp.string(), errno);
+    fd.reset();
+    ::unlink(tmp.c_str());
+    return st;
+  };
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::from_errno("write " + tmp.string(), errno);
+      return failed("write ");
     }
     done += static_cast<size_t>(n);
   }
-  if (::fdatasync(fd.get()) != 0) return Status::from_errno("fdatasync " + tmp.string(), errno);
+  if (::fdatasync(fd.get()) != 0) return failed("fdatasync ");
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::from_errno("rename " + tmp.string(), errno);
   return fsync_dir(path.parent_path().empty() ? fs::path(".") : path.parent_path());

@@ -40,6 +40,8 @@ wait_until 10 grep -q "offset commits are refused until it works" "$T/full.log" 
 timeout 5 mq-consume -b "$FULL" -t d -g gnew --from earliest -n 1 >/dev/null 2>"$T/gnew.err" || true
 grep -q "refused the group's start offset: offsets are not being saved" "$T/gnew.err" ||
   fail "a new group on a full disk did not say why it waits: $(cat "$T/gnew.err")"
+# the failed saves leave no empty offsets.json.tmp behind (they did, rewritten every try)
+[[ ! -e "$T/mnt/data/offsets.json.tmp" ]] || fail "a failed offsets save left offsets.json.tmp"
 # space returns: sends work again without a restart
 rm -f "$T/mnt/filler" "$T/mnt/filler2"
 wait_until 10 grep -q "consumer offsets saved again" "$T/full.log" || fail "offsets not saved after space returned"
