@@ -383,17 +383,23 @@ TEST_CASE("a clean stop with unchanged indexes opens without a scan", "[storage]
   CHECK((*s)->queue_info("t", 0).max_offset == 60);
 }
 
-TEST_CASE("the newest segments removed after a clean stop stop the open: no offset is given out again",
-          "[storage]") {
-  TempDir work;
-  fs::path d = work.path() / "data";
-  clean_store(d, 300);  // 8 KiB segments: several
+// The segment files of data dir d, oldest first.
+std::vector<std::string> segment_files(const fs::path& d) {
   auto names = FileSystem::posix().list(d / "commitlog");
   REQUIRE(names);
   std::vector<std::string> segs;
   for (auto& n : *names)
     if (n.find('.') == std::string::npos) segs.push_back(n);
   std::sort(segs.begin(), segs.end());
+  return segs;
+}
+
+TEST_CASE("the newest segments removed after a clean stop stop the open: no offset is given out again",
+          "[storage]") {
+  TempDir work;
+  fs::path d = work.path() / "data";
+  clean_store(d, 300);  // 8 KiB segments: several
+  auto segs = segment_files(d);
   REQUIRE(segs.size() >= 3);
   SECTION("the newest one") { fs::remove(d / "commitlog" / segs.back()); }
   SECTION("all of them") {
@@ -413,12 +419,7 @@ TEST_CASE("a segment removed after a clean stop stops the open, naming the hole"
   TempDir work;
   fs::path d = work.path() / "data";
   clean_store(d, 300);  // 8 KiB segments: several
-  auto names = FileSystem::posix().list(d / "commitlog");
-  REQUIRE(names);
-  std::vector<std::string> segs;
-  for (auto& n : *names)
-    if (n.find('.') == std::string::npos) segs.push_back(n);
-  std::sort(segs.begin(), segs.end());
+  auto segs = segment_files(d);
   REQUIRE(segs.size() >= 3);
   fs::remove(d / "commitlog" / segs[1]);
   auto s = MessageStore::open(rec_options(d));
