@@ -156,6 +156,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   // broker went away does not look hung while it works through its input.
   uint64_t failures = 0, failures_said = 0;
   std::chrono::steady_clock::time_point said_at{};
+  auto receipts_at = std::chrono::steady_clock::now();
   // warn=false for the last ones (after the input ended): the summary below says those.
   auto emit = [&](bool warn = true) {
     for (auto& r : ready) {
@@ -171,6 +172,15 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     if (opt.receipts && out.ok()) {
       for (auto& r : ready) client::append_receipt_line(r, out.buffer());
       out.commit();
+      // Receipts reach a reader within ~10 ms while input keeps flowing, and a
+      // reader that went away (| head -n 3) is seen then, not only when a whole
+      // block fails to write (which let a fast input be sent nearly all).
+      auto now = std::chrono::steady_clock::now();
+      if (now - receipts_at >= std::chrono::milliseconds(10)) {
+        receipts_at = now;
+        out.flush();
+        out.reader_gone();
+      }
     }
     ready.clear();
   };

@@ -144,6 +144,16 @@ rc_send=0
 [[ $(cat "$T/headed.rc") -eq 0 ]] || fail "mq-send --receipts | head: exit $(cat "$T/headed.rc")"
 stored=$(timeout 10 mq-consume -b "$B1" -t headed --from earliest -e | wc -l)
 [[ $stored -ge 3 && $stored -le 10 ]] || fail "mq-send --receipts | head -n 3 sent $stored of 50 messages"
+# ... also when the input comes fast: receipts were written in 256 KiB blocks (~4800 lines), so
+# the reader saw none of them, and its going away was not seen, until a block was full: with
+# one message in flight (--mode sync) thousands were sent after head had what it wanted
+rc_send=0
+seq 20000 | { timeout 60 mq-send -b "$B1" -t headed-fast --mode sync --receipts || rc_send=$?; echo "$rc_send" >"$T/headed.rc"; } |
+  head -n 3 >/dev/null || true
+[[ $(cat "$T/headed.rc") -eq 0 ]] || fail "fast mq-send --receipts | head: exit $(cat "$T/headed.rc")"
+stored=$(timeout 30 mq-consume -b "$B1" -t headed-fast --from earliest -e | wc -l)
+[[ $stored -ge 3 && $stored -le 1000 ]] || fail "fast mq-send --mode sync --receipts | head -n 3 sent $stored of 20000 messages"
+note "fast input | head -n 3: $stored sent"
 for p in mq-broker mq-send mq-consume; do
   $p --help >/dev/null || fail "$p --help exited $?"
   $p --version | grep -q "$p" || fail "$p --version"
