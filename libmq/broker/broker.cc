@@ -276,8 +276,12 @@ void Broker::pull(const Frame& f, const net::Responder& r) {
   req.max_msgs = std::clamp<uint32_t>(req.max_msgs, 1, config_.max_pull_msgs);
   req.max_bytes = std::clamp<uint32_t>(req.max_bytes, 1, config_.max_pull_bytes);
 
-  auto read = [this](const protocol::PullRequest& q) {
-    return store_.read(q.topic, q.queue, q.offset, q.max_msgs, q.max_bytes, q.tag_hashes);
+  // No larger than the connection may still hold (at least one record): a peer that
+  // pipelines pulls and never reads the answers holds about --max-pending, and many such
+  // peers about --max-pending-total, not a whole pull answer each (16 MiB).
+  auto read = [this, r](const protocol::PullRequest& q) {
+    uint32_t max_bytes = static_cast<uint32_t>(std::clamp<size_t>(r.room(), 1, q.max_bytes));
+    return store_.read(q.topic, q.queue, q.offset, q.max_msgs, max_bytes, q.tag_hashes);
   };
   auto answer = [this, r](Result<storage::ReadResult>& res) {
     if (!res) {

@@ -194,6 +194,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t id() const { return id_; }
   const std::shared_ptr<const std::string>& peer() const { return peer_; }
 
+  // Answer bytes this connection may still be given before it is at a limit: what is
+  // left of max_pending_bytes, and of max_pending_total (or, once that is reached, of
+  // its 64 KiB share). Any thread.
+  size_t room() const {
+    size_t held = pending();
+    size_t mine = server_->opt.max_pending_bytes > held ? server_->opt.max_pending_bytes - held : 0;
+    size_t all = server_->out_bytes_total.load(std::memory_order_relaxed) +
+                 server_->posted_bytes_total.load(std::memory_order_relaxed);
+    size_t left = server_->opt.max_pending_total > all ? server_->opt.max_pending_total - all : 0;
+    size_t share = kShareFloor > held ? kShareFloor - held : 0;
+    return std::min(mine, std::max(left, share));
+  }
+
  private:
   size_t pending() const { return out_bytes_ + posted_bytes_.load(std::memory_order_relaxed); }
   // Over the broker-wide cap and holding more than a share: this one waits.
@@ -477,10 +490,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (ec || self->closed_ || !self->stuck_armed_) return;
       self->stuck_armed_ = false;
       // No write finished since the timer was armed (on_written re-arms it).
-      if (self->out_bytes_ > 0)
+      if (self->out_bytes_.load() > 0)
         self->close(spdlog::level::warn,
                     fmt::format("not reading its answers ({} bytes waiting for {})",
-                                self->out_bytes_, format_duration(self->server_->opt.stuck_timeout)));
+                                self->out_bytes_.load(), format_duration(self->server_->opt.stuck_timeout)));
     });
   }
 
@@ -504,8 +517,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (refusal_timer_) refusal_timer_->cancel();
     if (admission_timer_) admission_timer_->cancel();
     server_->in_flight_total.fetch_sub(in_flight_.exchange(0), std::memory_order_relaxed);
-    server_->out_bytes_total.fetch_sub(out_bytes_, std::memory_order_relaxed);
-    out_bytes_ = 0;
+    server_->out_bytes_total.fetch_sub(out_bytes_.exchange(0), std::memory_order_relaxed);
     out_.clear();
     server_->remove(id_);
     if (server_->on_close) server_->on_close(id_);
@@ -520,7 +532,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   protocol::FrameDecoder decoder_;
   std::vector<std::string> out_;    // answers waiting for the current write
   std::vector<std::string> batch_;  // answers being written (owned until the write completes)
-  size_t out_bytes_ = 0;            // bytes in out_ and batch_, kPieceCost added per piece
+  // Bytes in out_ and batch_, kPieceCost added per piece. Changed on the strand only; atomic
+  // because room() reads it from any thread.
+  std::atomic<size_t> out_bytes_{0};
   size_t chunk_ = kSmallReadChunk;  // the next read's size
   std::atomic<size_t> in_flight_{0};  // requests handed to the handler, not yet answered
   std::atomic<size_t> posted_bytes_{0};  // answers replied from any thread, not yet in out_
@@ -582,6 +596,11 @@ void Responder::admit() const {
 }
 
 const std::string& Responder::peer() const { return peer_ ? *peer_ : kNoPeer; }
+
+size_t Responder::room() const {
+  auto c = conn_.lock();
+  return c ? c->room() : 0;
+}
 
 // --- Server ---
 

@@ -81,6 +81,11 @@ class Responder {
   void refuse(protocol::Code status, std::string_view message) const;
   // The connection is admitted (see ServerOptions::admission_timeout). Any thread.
   void admit() const;
+  // Answer bytes the connection may still take before it is at its --max-pending limit or
+  // its share of --max-pending-total (0 once closed): a handler whose answer's size it
+  // chooses (pull) makes it no larger, so that what a peer that never reads its answers
+  // makes the broker hold stays near the limits. Any thread.
+  size_t room() const;
   // Identifies the connection (for per-connection limits); 0 when detached.
   uint64_t connection_id() const { return conn_id_; }
   const std::string& peer() const;

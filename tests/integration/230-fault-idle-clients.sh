@@ -89,6 +89,44 @@ figures "idle-clients round-trip" -r "$T/rt.rcpt=" -c "$T/rt.json"
 timeout 60 tail --pid="$deaf" -f /dev/null || fail "the deaf client did not finish"
 rss_deaf=$(rss_kb "$bpid")
 
+# clients that pipeline pulls of a stored topic (16 MiB asked each) and never read: a pull's
+# answer was as large as asked however little room the connection had left, so each of them
+# held a whole answer (8 x 16 MiB) past --max-pending-total; now a pull is cut to the room left
+python3 -c 'import sys; [sys.stdout.write("%07d %s\n" % (i, "x" * 2000)) for i in range(40000)]' |
+  timeout 60 mq-send -b "$B1" -t bigpull || fail "storing the pulled topic"
+rss_pull0=$(rss_kb "$bpid")
+python3 - "$B1" "$T" >"$T/pulldeaf.out" 2>"$T/pulldeaf.err" <<'PY' &
+import os, socket, struct, sys, time
+h, p = sys.argv[1].rsplit(":", 1)
+t = sys.argv[2]
+topic = b"bigpull"
+socks = []
+for c in range(8):
+    s = socket.create_connection((h, int(p)), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    reqs = b""
+    for i in range(50):
+        payload = (struct.pack("<H", len(topic)) + topic +
+                   struct.pack("<IQIIIH", (c + i) % 8, 0, 32768, 16 << 20, 0, 0))
+        reqs += struct.pack("<IBBHIHH", 12 + len(payload), 1, 3, 0, i + 1, 0, 0) + payload
+    s.settimeout(2)
+    try:
+        s.sendall(reqs)
+    except OSError:
+        pass
+    socks.append(s)
+time.sleep(3)
+open(f"{t}/pulldeaf.ready", "w").write("ready\n")
+while not os.path.exists(f"{t}/pulldeaf.stop"):
+    time.sleep(0.1)
+PY
+EXTRA_PIDS+=("$!")
+wait_until 60 test -s "$T/pulldeaf.ready" || fail "pulling deaf clients: $(tail -n 2 "$T/pulldeaf.err")"
+rss_pull=$(rss_kb "$bpid")
+touch "$T/pulldeaf.stop"
+pull_mib=$(( (rss_pull - rss_pull0) / 1024 ))
+note "8 clients pipelining 50 pulls each, reading nothing: broker RSS +$pull_mib MiB"
+
 # beyond the limit: some of 200 more connections are refused (closed at once), the broker lives
 python3 - "$B1" >"$T/extra.out" 2>&1 <<'PY' || fail "extra connections: $(cat "$T/extra.out")"
 import socket, struct, sys, time
@@ -145,6 +183,7 @@ logged=$(grep -c "refusing connection from" "$T/b1.log" || true)
 [[ $per_idle -le 16384 ]] || fail "an idle connection costs $per_idle bytes of broker RSS"
 if [[ $MQ_SLOW -eq 1 ]]; then
   [[ $deaf_mib -le 10 ]] || fail "$deaf_n never-reading clients grew the broker by $deaf_mib MiB"
+  [[ $pull_mib -le 16 ]] || fail "8 never-reading pulling clients grew the broker by $pull_mib MiB"
 else  # ASan's allocator keeps freed answers in its quarantine: RSS is not the broker's here
   note "sanitized build: RSS bound for deaf clients reported, enforced only in normal builds"
 fi
