@@ -84,6 +84,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   // how many were not (a client reconnecting in a loop would flood the log).
   LogLimit refusal_log{1000};
   std::atomic<uint64_t> refusals_unlogged{0};
+  // accept() failing (EMFILE at the open-file limit) is retried every 100 ms: said once a
+  // minute at most, with how many failures were not.
+  LogLimit accept_log{60'000};
+  uint64_t accept_failures_unlogged = 0;  // on strand
 
   // Answer bytes held for all connections (queued or posted, not yet written).
   bool over_total() const {
@@ -611,7 +615,13 @@ void Server::Impl::accept() {
         if (!self->accepting || ec == asio::error::operation_aborted) return;
         if (ec) {
           // EMFILE and friends: wait a little instead of spinning on the error.
-          spdlog::warn("accept on {}: {}", self->local, ec.message());
+          if (self->accept_log.due()) {
+            uint64_t more = std::exchange(self->accept_failures_unlogged, 0);
+            spdlog::warn("accept on {}: {}{} (retrying every 100ms)", self->local, ec.message(),
+                         more ? fmt::format("; {} more failures since the last report", more) : "");
+          } else {
+            ++self->accept_failures_unlogged;
+          }
           self->retry_timer.expires_after(std::chrono::milliseconds(100));
           self->retry_timer.async_wait([self](const error_code& e) {
             if (!e) self->accept();

@@ -87,8 +87,21 @@ Result<std::shared_ptr<Segment>> CommitLog::create_segment(uint64_t base) {
   Status s = (*f)->truncate(0);
   if (!s) return s;
   s = fs_.sync_dir(dir_);
+  if (!s && s.code() == Code::unavailable) {
+    // At the open-file limit the new segment may have taken the last descriptor, so that
+    // the directory could not even be opened to be synced (EMFILE; an fsync that failed is
+    // an i/o error): nothing was lost, so give the descriptor back and try once more.
+    f->reset();
+    s = fs_.sync_dir(dir_);
+    if (s) {
+      f = fs_.open(p, true);
+      if (!f) return f.status();  // not rolled: the next append tries again
+    }
+  }
   if (!s) {
-    poison(s);
+    // Still out of descriptors: this roll fails (the next append tries again); an fsync
+    // that failed leaves the directory in doubt, and the log is given up.
+    if (s.code() != Code::unavailable) poison(s);
     return s;
   }
   auto seg = std::make_shared<Segment>();

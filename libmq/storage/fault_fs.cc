@@ -131,6 +131,11 @@ Status FaultFileSystem::sync_dir(const fs::path& dir) {
   MQ_RETURN_IF_ERROR(check_up(dir));
   std::string d = key(dir);
   if (!dirs_.count(d)) return Status::from_errno(dir.string(), ENOENT);
+  if (dir_open_faults_ > 0 &&
+      (dir_open_fault_path_.empty() || d.find(dir_open_fault_path_) != std::string::npos)) {
+    --dir_open_faults_;
+    return Status::from_errno(dir.string(), EMFILE);
+  }
   if (sync_fault_ != SyncFault::off &&
       (sync_fault_path_.empty() || d.find(sync_fault_path_) != std::string::npos)) {
     if (sync_fault_ == SyncFault::once) sync_fault_ = SyncFault::off;
@@ -178,6 +183,12 @@ void FaultFileSystem::fail_sync(SyncFault mode, std::string path_contains) {
   std::lock_guard lk(mu_);
   sync_fault_ = mode;
   sync_fault_path_ = std::move(path_contains);
+}
+
+void FaultFileSystem::fail_dir_open(int times, std::string path_contains) {
+  std::lock_guard lk(mu_);
+  dir_open_faults_ = times;
+  dir_open_fault_path_ = std::move(path_contains);
 }
 
 void FaultFileSystem::hold_syncs(bool on, std::string path_contains) {

@@ -59,6 +59,9 @@ class FaultFileSystem final : public FileSystem {
   void set_file_limit(std::optional<uint64_t> size, std::string path_contains = "");
   // Makes sync() fail with EIO (for files whose path contains `path_contains`).
   void fail_sync(SyncFault mode, std::string path_contains = "");
+  // The next `times` sync_dir() of directories whose path contains `path_contains` fail as
+  // when the directory cannot be opened at the open-file limit (EMFILE), without syncing.
+  void fail_dir_open(int times, std::string path_contains = "");
   // Every pwrite writes at most half of what it was asked (at least one byte).
   void set_short_writes(bool on);
   // punch_hole() zeroes the range (true, the default) or reports that the
@@ -108,6 +111,8 @@ class FaultFileSystem final : public FileSystem {
   std::string file_limit_path_;
   SyncFault sync_fault_ = SyncFault::off;
   std::string sync_fault_path_;
+  int dir_open_faults_ = 0;
+  std::string dir_open_fault_path_;
   bool short_writes_ = false;
   bool punch_holes_ = true;
   bool hold_syncs_ = false;

@@ -26,6 +26,8 @@ Status Status::from_errno(std::string_view what, int err) {
   if (err == ENOSPC || err == EDQUOT) c = Code::disk_full;
   if (err == ENOENT) c = Code::not_found;
   if (err == EACCES || err == EPERM) c = Code::permission_denied;
+  // Out of file descriptors: a passing shortage (a send fails BUSY and is retried), not damage.
+  if (err == EMFILE || err == ENFILE) c = Code::unavailable;
   return {c, fmt::format("{}: {}", what, std::strerror(err))};
 }
 

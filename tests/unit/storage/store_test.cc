@@ -315,6 +315,47 @@ TEST_CASE("a failed fdatasync poisons the store", "[storage]") {
   CHECK(store->queue_info("t", 0).max_offset == 2);
 }
 
+TEST_CASE("out of file descriptors at a segment roll fails the append, not the log", "[storage]") {
+  FaultFileSystem ffs;
+  auto o = small_options("/data");
+  o.fs = &ffs;
+  auto store = open_store(o);
+  const std::string body(1000, 'r');
+  REQUIRE(append_wait(*store, make_record("t", 0, body)).status.is_ok());
+  auto segments = [&] {
+    size_t n = 0;
+    for (auto& f : ffs.files()) n += f.find("/data/commitlog/") == 0;
+    return n;
+  };
+  size_t before = segments();
+  // The new segment took the last descriptor and the directory could not be opened to sync
+  // it: that descriptor is given back and the directory synced (the log was poisoned)
+  ffs.fail_dir_open(1, "commitlog");
+  int ok = 0;
+  for (int i = 0; i < 8; ++i) ok += append_wait(*store, make_record("t", 0, body)).status.is_ok();
+  CHECK(ok == 8);
+  CHECK(store->health().is_ok());
+  CHECK(segments() > before);
+  // Still out of descriptors after that: the append that rolls fails and is retried later
+  ffs.fail_dir_open(2, "commitlog");
+  bool refused = false;
+  for (int i = 0; i < 8 && !refused; ++i) {
+    auto r = append_wait(*store, make_record("t", 0, body));
+    if (!r.status.is_ok()) {
+      refused = true;
+      CHECK(r.status.code() == Code::unavailable);
+    }
+  }
+  CHECK(refused);
+  CHECK(store->health().is_ok());
+  uint64_t stored = store->queue_info("t", 0).max_offset;
+  REQUIRE(append_wait(*store, make_record("t", 0, body)).status.is_ok());
+  CHECK(store->queue_info("t", 0).max_offset == stored + 1);
+  auto rd = store->read("t", 0, 0, 100, 1 << 20);
+  REQUIRE(rd);
+  CHECK(rd->count == stored + 1);
+}
+
 TEST_CASE("the visible listener fires when records become visible", "[storage]") {
   TempDir dir;
   auto store = open_store(small_options(dir.path()));
