@@ -108,7 +108,9 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   auto channel = cli::channel_options(opt.common, "mq-send", opt.timeout);
   auto connect = [&](Millis timeout) -> Result<std::unique_ptr<client::Cluster>> {
     if (!channel) return channel.status();
-    return cli::connect_cluster(opt.common, *channel, timeout);
+    // One master is enough to start sending: a hung one (stopped) is not waited for
+    // beyond a second after another answered (it was, for the whole --timeout).
+    return cli::connect_cluster(opt.common, *channel, timeout, std::min(timeout, Millis(1000)));
   };
   // The first contact: the brokers, then a master of the topic (a listed slave may answer
   // while its master restarts: that is retried too).

@@ -24,10 +24,11 @@ Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& op
 }
 
 Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& opt,
-                                                         const net::ChannelOptions& channel, Millis timeout) {
+                                                         const net::ChannelOptions& channel, Millis timeout,
+                                                         Millis settle) {
   auto brokers = split_brokers(opt.brokers);
   if (!brokers) return brokers.status();
-  return client::Cluster::connect(*brokers, channel.client_name, timeout, channel.security);
+  return client::Cluster::connect(*brokers, channel.client_name, timeout, channel.security, settle);
 }
 
 }  // namespace mq::cli

@@ -23,8 +23,10 @@ Result<net::ChannelOptions> channel_options(const CommonOptions& opt, std::strin
 Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& opt, std::string_view program,
                                                          Millis timeout);
 // The same with channel options read before: a program that connects again
-// (mq-send retrying its first contact) reads its credentials and CA once.
+// (mq-send retrying its first contact) reads its credentials and CA once. settle: see
+// Cluster::connect.
 Result<std::unique_ptr<client::Cluster>> connect_cluster(const CommonOptions& opt,
-                                                         const net::ChannelOptions& channel, Millis timeout);
+                                                         const net::ChannelOptions& channel, Millis timeout,
+                                                         Millis settle = Millis(0));
 
 }  // namespace mq::cli

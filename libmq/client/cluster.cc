@@ -7,6 +7,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "util/parse.h"
+
 namespace mq::client {
 
 Status reach_error(const Status& s) {
@@ -56,7 +58,7 @@ size_t Cluster::add(const std::string& address, const net::ChannelOptions& opt) 
 
 Result<std::unique_ptr<Cluster>> Cluster::connect(const std::vector<std::string>& addresses,
                                                   const std::string& client_name, Millis timeout,
-                                                  const net::ClientSecurity& security) {
+                                                  const net::ClientSecurity& security, Millis settle) {
   std::unique_ptr<Cluster> c(new Cluster());
   c->io_ = std::make_unique<net::IoThread>();
   net::ChannelOptions& opt = c->options_;
@@ -69,33 +71,52 @@ Result<std::unique_ptr<Cluster>> Cluster::connect(const std::vector<std::string>
     if (!dup) c->add(a, opt);
   }
 
-  // Hello to nodes [from, size) in parallel; returns when all answered.
+  // Hello to nodes [from, size) in parallel; returns when all answered, or (settle > 0)
+  // `settle` after the first master answered: a hung broker (stopped, no reset) would
+  // otherwise hold the start up for the whole timeout. One that answers later is left
+  // out (unreachable), its answer ignored.
   auto hello_all = [&](size_t from) {
-    std::mutex mu;
-    std::condition_variable cv;
-    size_t left = c->nodes_.size() - from;
+    struct Wait {
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t left = 0;
+      bool master = false;  // a master answered
+      bool done = false;    // connect() returned: answers are no longer taken
+    };
+    auto w = std::make_shared<Wait>();
+    w->left = c->nodes_.size() - from;
     for (size_t i = from; i < c->nodes_.size(); ++i) {
       BrokerNode* n = c->nodes_[i].get();
       std::string payload;
       ByteWriter(payload).str16(client_name);
-      n->channel->request(protocol::Type::hello, std::move(payload), timeout,
-                          [n, &mu, &cv, &left](Result<protocol::Frame> r) {
-                            if (!r) {
-                              n->error = reach_error(r.status());
-                            } else if (r->header.status != protocol::Code::ok) {
-                              n->error = protocol::status_from_response(r->header.status, r->payload)
-                                             .with_context(fmt::format("hello to {}", n->address));
-                            } else if (!n->hello.decode(r->payload)) {
-                              n->error = Status::corruption(fmt::format("bad hello answer from {}", n->address));
-                            } else {
-                              n->reachable = true;
-                            }
-                            std::lock_guard lock(mu);
-                            if (--left == 0) cv.notify_all();
-                          });
+      n->channel->request(protocol::Type::hello, std::move(payload), timeout, [n, w](Result<protocol::Frame> r) {
+        std::lock_guard lock(w->mu);
+        if (w->done) return;
+        if (!r) {
+          n->error = reach_error(r.status());
+        } else if (r->header.status != protocol::Code::ok) {
+          n->error = protocol::status_from_response(r->header.status, r->payload)
+                         .with_context(fmt::format("hello to {}", n->address));
+        } else if (!n->hello.decode(r->payload)) {
+          n->error = Status::corruption(fmt::format("bad hello answer from {}", n->address));
+        } else {
+          n->reachable = true;
+          w->master = w->master || n->hello.role == protocol::Role::master;
+        }
+        --w->left;
+        w->cv.notify_all();
+      });
     }
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return left == 0; });
+    std::unique_lock lock(w->mu);
+    w->cv.wait(lock, [&] { return w->left == 0 || (settle.count() > 0 && w->master); });
+    if (w->left > 0) w->cv.wait_for(lock, settle, [&] { return w->left == 0; });
+    w->done = true;
+    for (size_t i = from; i < c->nodes_.size(); ++i) {
+      BrokerNode& n = *c->nodes_[i];
+      if (!n.reachable && n.error.is_ok())
+        n.error = Status::unavailable(fmt::format("cannot reach {}: no answer to hello within {} of another master's",
+                                                  n.address, format_duration(settle)));
+    }
   };
   hello_all(0);
 

@@ -32,10 +32,13 @@ class Cluster {
   // Says hello to every address (in parallel), then to the masters that
   // slaves name. Fails (unavailable) only when no broker answers at all:
   // "cannot reach 127.0.0.1:9876: Connection refused".
-  // Every channel uses `security` (TLS, credentials).
+  // Every channel uses `security` (TLS, credentials). settle > 0 (a producer, which needs
+  // one master, not all): once a master answered, the others have `settle` more to answer
+  // before they are counted unreachable, rather than the whole timeout.
   static Result<std::unique_ptr<Cluster>> connect(const std::vector<std::string>& addresses,
                                                   const std::string& client_name, Millis timeout,
-                                                  const net::ClientSecurity& security = {});
+                                                  const net::ClientSecurity& security = {},
+                                                  Millis settle = Millis(0));
   // Options for more channels to the same brokers (mq-offset's admin connections).
   const net::ChannelOptions& channel_options() const { return options_; }
   ~Cluster();

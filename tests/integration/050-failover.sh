@@ -81,4 +81,14 @@ kill -CONT "${PIDS[b1]}"
 rc=0; wait "$sender" || rc=$?
 [[ $rc -eq 0 && $(grep -c $'\tSEND_OK$' "$T/hang") -eq 60 ]] ||
   fail "a hung master was not failed over: exit $rc, $(grep -v SEND_OK "$T/hang" | head -n 2) $(tail -n 2 "$T/hang.log")"
+
+# ... and one that is hung before mq-send starts is not waited for beyond a second after the
+# other master answered (the first contact waited the whole --timeout, 10s here, for its hello)
+kill -STOP "${PIDS[b1]}"
+rc=0
+timeout 5 mq-send -b "$B1,$B2" -t hang-start --mode sync --timeout 10s --receipts a b c >"$T/hang-start" 2>"$T/hang-start.log" || rc=$?
+kill -CONT "${PIDS[b1]}"
+[[ $rc -eq 0 ]] || fail "with a master hung at the start: exit $rc $(tail -n 2 "$T/hang-start.log")"
+awk -F'\t' -v b="$B2" '$3 != b || $6 != "SEND_OK" { bad = 1 } END { exit bad || NR != 3 }' "$T/hang-start" ||
+  fail "with a master hung at the start: $(cat "$T/hang-start")"
 echo "$TEST_NAME: ok (b1=$on_b1 b2=$on_b2, lost 0; oneway failed $failed)"
