@@ -458,6 +458,15 @@ struct GroupConsumer::Impl {
                                        // reason; the queue waits, since an unsaved start could be lost.
                                        if (r && r->header.status != protocol::Code::ok) {
                                          Status why = protocol::status_from_response(r->header.status, r->payload);
+                                         // -e reads what is there now and ends: it does not wait for
+                                         // the broker to save offsets again (it waited forever).
+                                         if (opt.to_end) {
+                                           fatal = why.with_context(fmt::format(
+                                               "cannot start {}:{}: {} refused the group's start offset",
+                                               it->second->ref.topic, it->second->ref.queue,
+                                               bn(it->second->node).address));
+                                           return;
+                                         }
                                          if (why.message() != init_refused)
                                            spdlog::warn("cannot start {}:{}: {} refused the group's start offset: {} "
                                                         "(will retry)",

@@ -40,6 +40,11 @@ wait_until 10 grep -q "offset commits are refused until it works" "$T/full.log" 
 timeout 5 mq-consume -b "$FULL" -t d -g gnew --from earliest -n 1 >/dev/null 2>"$T/gnew.err" || true
 grep -q "refused the group's start offset: offsets are not being saved" "$T/gnew.err" ||
   fail "a new group on a full disk did not say why it waits: $(cat "$T/gnew.err")"
+# ... and with -e (read what is there, then end) it does not wait: exit 1, saying why (it waited
+# for ever)
+rc=0; timeout 20 mq-consume -b "$FULL" -t d -g gnew-e --from earliest -e >/dev/null 2>"$T/gnew-e.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "refused the group's start offset: offsets are not being saved" "$T/gnew-e.err" ||
+  fail "a new group with -e on a full disk: exit $rc, $(cat "$T/gnew-e.err")"
 # the failed saves leave no empty offsets.json.tmp behind (they did, rewritten every try)
 [[ ! -e "$T/mnt/data/offsets.json.tmp" ]] || fail "a failed offsets save left offsets.json.tmp"
 # space returns: sends work again without a restart
