@@ -57,20 +57,22 @@ void add_common_flags(CLI::App& app, CommonOptions& opt) {
 
 namespace {
 
-// Levenshtein distance, for "did you mean" hints.
+// Edit distance counting a swap of two neighbours as one edit (optimal string alignment),
+// for "did you mean" hints: --exce is one edit from --exec (and two from --exit).
 size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
+  const size_t w = b.size() + 1;
+  std::vector<size_t> d((a.size() + 1) * w);
+  for (size_t i = 0; i <= a.size(); ++i) d[i * w] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
     for (size_t j = 1; j <= b.size(); ++j) {
-      size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
+      size_t& cell = d[i * w + j];
+      cell = std::min({d[(i - 1) * w + j] + 1, d[i * w + j - 1] + 1,
+                       d[(i - 1) * w + j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        cell = std::min(cell, d[(i - 2) * w + j - 2] + 1);
     }
-  }
-  return row[b.size()];
+  return d.back();
 }
 
 }  // namespace
@@ -118,6 +120,14 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   refuse_empty_values(app);
   try {
     app.parse(argc, argv);
+    // An option both the program and its subcommand have (mq-offset --format), given to
+    // each: one of them would win in silence.
+    for (const CLI::App* sub : app.get_subcommands())
+      for (const CLI::Option* o : sub->get_options())
+        if (o->count() > 0 && o->get_envname().empty())
+          for (auto& l : o->get_lnames())
+            if (const CLI::Option* p = app.get_option_no_throw("--" + l); p && p->count() > 0)
+              throw CLI::ArgumentMismatch("--" + l + ": At Most 1 required but received 2");
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {
       app.exit(e);  // prints help or version to stdout
@@ -133,7 +143,10 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     // (--topik) would be reported as "--topic is required", the real mistake unsaid.
     bool no_command = !app.get_subcommands([](const CLI::App*) { return true; }).empty() &&
                       app.get_subcommands().empty();  // one was required, none given
-    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr &&
+    // So is a value missing at the end (mq-send --bogus -t): the earlier unknown option first.
+    bool missing_value = dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr &&
+                         what.find(" missing") != std::string::npos;
+    if ((dynamic_cast<const CLI::RequiredError*>(&e) != nullptr || missing_value) &&
         std::any_of(extras.begin(), extras.end(), is_option) && (!no_command || is_option(extras.front()))) {
       std::erase_if(extras, [&](const std::string& w) { return !is_option(w); });
       extras_error = true;

@@ -91,10 +91,13 @@ mq-consume -t x -g g --exec cat --format json|--format does not apply to --exec
 mq-consume -t x -0 --format json|-0 applies to --format body
 mq-send --bogus|argument not expected: --bogus
 mq-consume --grup g|did you mean --group?
+mq-consume -t x --exce cat|did you mean --exec?
 mq-send -t a -t b m|--topic is given more than once
 mq-consume -t x -g g --max-span 99999999999999999999|--max-span: '99999999999999999999' must be at most
 mq-broker --max-frame 4XB|--max-frame: invalid size '4XB'
 mq-offset --bogus groups|argument not expected: --bogus
+mq-offset --format json show --format tsv -g g|--format is given more than once
+mq-send --bogus -t|argument not expected: --bogus
 mq-consume -t x --from -36501d|--from: invalid time '-36501d': after '-': too large
 CASES
 # a queue the topic does not have is the broker's answer, not a usage error: exit 1 (as mq-replay)
