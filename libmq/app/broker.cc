@@ -123,8 +123,10 @@ Status validate(const BrokerOptions& opt) {
   if (opt.max_pending_total < opt.max_pending)
     return Status::invalid(fmt::format("--max-pending-total {}: expected at least --max-pending ({})",
                                        opt.max_pending_total, opt.max_pending));
-  if (opt.max_frame < opt.max_message_size + (64u << 10))
-    return Status::invalid("--max-frame must exceed --max-message-size by at least 64KiB");
+  if (opt.max_frame < opt.max_message_size + protocol::kFrameMargin)
+    return Status::invalid(fmt::format("--max-frame {}: must exceed --max-message-size ({}) by at least 256KiB "
+                                       "(a message's key, tag and properties count too)",
+                                       opt.max_frame, opt.max_message_size));
   if (opt.tls_cert.empty() != opt.tls_key.empty())
     return Status::invalid("--tls-cert and --tls-key go together");
   if (!opt.delay_levels.empty()) {

@@ -12,6 +12,7 @@
 #include "cli/signals.h"
 #include "client/cluster.h"
 #include "client/producer.h"
+#include "protocol/frame.h"
 #include "protocol/group_messages.h"
 
 namespace mq::app {
@@ -36,9 +37,15 @@ std::string field_problem(std::string_view key, std::string_view tag, const stor
     return fmt::format("tag '{}': '*' and '||' are --tag filter syntax", tag);
   if (!tag.empty() && (tag.front() == ' ' || tag.back() == ' '))
     return fmt::format("tag '{}' begins or ends with a space", tag);
-  for (auto& [k, v] : props)
+  size_t encoded = 0;  // as the record holds them (mq-data(5))
+  for (auto& [k, v] : props) {
     if (k.size() > kMax16)
       return fmt::format("property name of {} bytes is longer than {} bytes", k.size(), kMax16);
+    encoded += 6 + k.size() + v.size();
+  }
+  if (encoded > protocol::kMaxPropsBytes)
+    return fmt::format("properties of {} bytes (encoded) are more than {} bytes together", encoded,
+                       protocol::kMaxPropsBytes);
   return "";
 }
 

@@ -188,6 +188,9 @@ void Broker::send(Frame& f, const net::Responder& r) {
       return r.refuse(why == storage::kChecksumMismatch ? Code::corrupt_record : Code::bad_request,
                       fmt::format("send request: record {}: {}", seen, why));
     if (auto st = validate_topic(v.topic); !st) return r.fail(Code::bad_request, st.message());
+    if (v.props.size() > protocol::kMaxPropsStored)
+      return r.fail(Code::bad_request, fmt::format("message properties of {} bytes: at most {} bytes",
+                                                   v.props.size(), protocol::kMaxPropsBytes));
     if (!v.props.empty())
       if (auto name = protocol::reserved_prop(v.props); !name.empty())
         return r.fail(Code::bad_request, fmt::format("property {} is reserved for the broker (names starting "

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "client/topic_info.h"
+#include "protocol/frame.h"
 #include "protocol/message_id.h"
 #include "util/bytes.h"
 
@@ -162,6 +163,12 @@ void Producer::submit(uint64_t line, storage::Message msg, std::vector<Receipt>&
   storage::encode_record(msg, p.record);
 
   auto& b = open_[route.broker];
+  // A batch never outgrows what a frame holds: the open one is sent first rather than
+  // made larger than batch_bytes (or the broker's message size plus half the margin the
+  // broker keeps between it and --max-frame, when that is smaller).
+  size_t limit = opt_.batch_bytes;
+  if (max_message_size_ > 0) limit = std::min<size_t>(limit, size_t{max_message_size_} + protocol::kFrameMargin / 2);
+  if (b && !b->msgs.empty() && b->bytes + p.record.size() > limit) send_batch(std::move(b));
   if (!b) {
     b = std::make_shared<Batch>();
     b->broker = route.broker;
@@ -169,7 +176,7 @@ void Producer::submit(uint64_t line, storage::Message msg, std::vector<Receipt>&
   }
   b->bytes += p.record.size();
   b->msgs.push_back(std::move(p));
-  if (b->msgs.size() >= opt_.batch_msgs || b->bytes >= opt_.batch_bytes) send_batch(std::move(b));
+  if (b->msgs.size() >= opt_.batch_msgs || b->bytes >= limit) send_batch(std::move(b));
 }
 
 void Producer::flush() {

@@ -21,6 +21,15 @@ namespace mq::protocol {
 inline constexpr uint8_t kProtocolVersion = 1;
 inline constexpr size_t kFrameHeaderSize = 16;
 inline constexpr uint32_t kDefaultMaxFrame = 64u << 20;
+// What a message carries besides its body: key and tag (16-bit lengths), topic, the record
+// header and its properties, at most kMaxPropsBytes as a producer gives them (encoded) and
+// kMaxPropsStored with what the broker and mq-replay add (retry counts, provenance).
+inline constexpr uint32_t kMaxPropsBytes = 64u << 10;
+inline constexpr uint32_t kMaxPropsStored = kMaxPropsBytes + (4u << 10);
+// --max-frame exceeds --max-message-size by at least this much, so that a send of one message
+// at every limit at once fits a frame (about 200 KiB besides the body), and a producer's batch
+// of several stays within max_message_size + kFrameMargin / 2.
+inline constexpr uint32_t kFrameMargin = 256u << 10;
 inline constexpr uint16_t kFlagResponse = 1;
 inline constexpr uint16_t kFlagOneway = 2;  // no response is sent
 

@@ -76,4 +76,35 @@ grep -q 'line 2' "$T/bad.err" || fail "no error naming line 2: $(cat "$T/bad.err
 grep -q 'line 3' "$T/bad.err" || fail "no error naming line 3: $(cat "$T/bad.err")"
 timeout 20 mq-consume -b "$B1" -t badjson --from earliest -e | sort >"$T/bad.out"
 printf 'ok1\nok2\n' | diff - "$T/bad.out" || fail "good lines around malformed ones were not sent"
+
+# every limit at once: --max-frame at its minimum (--max-message-size + 256KiB) takes a body at
+# --max-message-size with a key and a tag near 64 KiB and 60 KiB of properties (at the old
+# 64 KiB margin it did not); and a batch of small messages is sent before it outgrows a frame
+# (a 900 KB batch plus a 1 MiB message made one 1.9 MiB frame: the connection was closed)
+rc=0
+timeout 10 mq-broker --data "$T/lim0" --listen 127.0.0.1:0 --max-message-size 1MiB --max-frame 1088KiB 2>"$T/lim0.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "must exceed --max-message-size (1048576) by at least 256KiB" "$T/lim0.err" ||
+  fail "--max-frame below the margin: exit $rc, $(cat "$T/lim0.err")"
+start_broker lim --max-message-size 1MiB --max-frame 1280KiB
+python3 -c '
+import json
+print(json.dumps({"body": "b" * 1048576, "key": "k" * 65000, "tag": "t" * 60000,
+                  "props": {"p%d" % i: "v" * 6000 for i in range(10)}}))' >"$T/lim.json"
+timeout 30 mq-send -b "$LIM" -t lim --json --receipts <"$T/lim.json" >"$T/lim.rcpt" 2>"$T/lim.err" ||
+  fail "a message at every limit: $(cat "$T/lim.err")"
+timeout 20 mq-consume -b "$LIM" -t lim --from earliest -e --format json |
+  python3 -c '
+import json, sys
+m = json.loads(sys.stdin.readline())
+sys.exit(0 if (len(m["body"]), len(m["key"]), len(m["tag"]), len(m["props"])) == (1048576, 65000, 60000, 10) else 1)' ||
+  fail "the message at every limit did not come back whole"
+python3 -c 'import json; print(json.dumps({"body": "x", "props": {"p%d" % i: "v" * 7000 for i in range(10)}}))' |
+  { timeout 10 mq-send -b "$LIM" -t lim --json 2>"$T/props.err" && fail "70 KB of properties were sent"; true; }
+grep -q "line 1: properties of 70080 bytes (encoded) are more than 65536 bytes together" "$T/props.err" ||
+  fail "too many properties: $(cat "$T/props.err")"
+# (from a file: a pipe that pauses between them would have the batch sent before the big one)
+python3 -c 'import sys; [sys.stdout.write("%029999d\n" % i) for i in range(30)]; sys.stdout.write("y" * 1048576 + "\n")' >"$T/limbatch.in"
+timeout 30 mq-send -b "$LIM" -t limbatch --receipts <"$T/limbatch.in" >"$T/limbatch.rcpt" 2>"$T/limbatch.err" ||
+  fail "small messages then one at the limit: $(tail -n 2 "$T/limbatch.err")"
+[[ $(grep -c $'\tSEND_OK$' "$T/limbatch.rcpt") -eq 31 ]] || fail "batch before a large message: $(grep -vc SEND_OK "$T/limbatch.rcpt") not SEND_OK"
 echo "$TEST_NAME: ok"
