@@ -37,6 +37,9 @@ std::string field_problem(std::string_view key, std::string_view tag, const stor
     return fmt::format("tag '{}': '*' and '||' are --tag filter syntax", tag);
   if (!tag.empty() && (tag.front() == ' ' || tag.back() == ' '))
     return fmt::format("tag '{}' begins or ends with a space", tag);
+  // "a|" in a filter "a|||b" would split as "a" and "|b".
+  if (!tag.empty() && (tag.front() == '|' || tag.back() == '|'))
+    return fmt::format("tag '{}' begins or ends with '|' (a --tag filter joins tags with '||')", tag);
   size_t encoded = 0;  // as the record holds them (mq-data(5))
   for (auto& [k, v] : props) {
     if (k.size() > kMax16)

@@ -135,6 +135,8 @@ grep -q "failed so far; going on with the rest" "$T/gone.err" || fail "no warnin
 # per line with --json (was: sent, and refused by the broker as "record lengths do not add up")
 rc=0; timeout 10 mq-send -b "$B1" -t x --tag 'a||b' m 2>"$T/tag.err" || rc=$?
 [[ $rc -eq 2 ]] && grep -q "tag 'a||b': '\*' and '||' are --tag filter syntax" "$T/tag.err" || fail "--tag 'a||b': exit $rc, $(cat "$T/tag.err")"
+rc=0; timeout 10 mq-send -b "$B1" -t x --tag 'a|' m 2>"$T/tag.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "tag 'a|' begins or ends with '|'" "$T/tag.err" || fail "--tag 'a|': exit $rc, $(cat "$T/tag.err")"
 python3 -c 'import json; print(json.dumps({"body": "ok1"})); print(json.dumps({"body": "big", "key": "k" * 70000})); print(json.dumps({"body": "ok2"}))' |
   { timeout 10 mq-send -b "$B1" -t bigkey --json --receipts >"$T/bigkey" 2>"$T/bigkey.err" && fail "a 70000-byte key was sent"; true; }
 grep -q "line 2: key of 70000 bytes is longer than 65535 bytes" "$T/bigkey.err" || fail "big key: $(cat "$T/bigkey.err")"
