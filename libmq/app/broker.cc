@@ -168,6 +168,12 @@ Status broker(const BrokerOptions& opt) {
   so.on_recovery_progress = [](uint64_t scanned, uint64_t total) {
     spdlog::info("recovering: scanned {} of {} MiB of log", scanned >> 20, total >> 20);
   };
+  so.on_retention = [retention = opt.retention](const storage::StoreOptions::RetentionReport& r) {
+    spdlog::info("retention: deleted {} log segment{} ({} MiB) older than {}; the log starts at byte {} now, "
+                 "its oldest message stored {}",
+                 r.segments, r.segments == 1 ? "" : "s", r.bytes >> 20, format_duration(retention), r.log_start,
+                 format_time(r.oldest_store_ms));
+  };
   storage::RecoveryReport report;
   auto store = storage::MessageStore::open(so, &report);
   if (!store) return store.status().with_context(fmt::format("data directory {}", dir.string()));

@@ -50,6 +50,15 @@ struct StoreOptions {
   // (bytes scanned so far, bytes to scan), on the opening thread.
   std::function<void(uint64_t scanned, uint64_t total)> on_recovery_progress;
   Millis recovery_progress_every{2000};
+  // Told after retention deleted segments (on the maintenance thread): how many, their
+  // bytes, where the log starts now and the store time of its oldest record then.
+  struct RetentionReport {
+    size_t segments = 0;
+    uint64_t bytes = 0;
+    uint64_t log_start = 0;
+    int64_t oldest_store_ms = 0;
+  };
+  std::function<void(const RetentionReport&)> on_retention;
 };
 
 struct RecoveryReport {

@@ -669,6 +669,19 @@ void StoreImpl::enforce_retention(int64_t now) {
     std::lock_guard lk(append_mu_);  // no roll while segments go
     if (!log_->drop_before(new_start).is_ok()) return;
   }
+  if (opt_.on_retention) {
+    StoreOptions::RetentionReport rep;
+    for (auto& s : segs) {
+      if (s->base >= new_start) {
+        rep.oldest_store_ms = s->first_store_ms.load();
+        break;
+      }
+      ++rep.segments;
+    }
+    rep.bytes = new_start - segs.front()->base;
+    rep.log_start = new_start;
+    opt_.on_retention(rep);
+  }
   auto qs = queue_list();
   for (auto* q : qs) {
     uint64_t lo, hi;

@@ -96,6 +96,8 @@ TEST_CASE("retention frees the disk blocks of the index entries below the new mi
     TempDir dir(base);
     CAPTURE(dir.path());
     auto o = trim_options(dir.path());
+    std::vector<StoreOptions::RetentionReport> reports;
+    o.on_retention = [&](const StoreOptions::RetentionReport& r) { reports.push_back(r); };
     fs::path idx = dir.path() / "index" / "t" / "0";
     auto store = open_store(o);
     fill(*store, 3000);
@@ -110,7 +112,15 @@ TEST_CASE("retention frees the disk blocks of the index entries below the new mi
     store->enforce_retention(0);  // also waits for the byte count open left to the background
     uint64_t bytes_before = store->queue_info("t", 0).bytes;
 
+    uint64_t start_before = store->log_start();
+    REQUIRE(reports.empty());
     store->enforce_retention(wall_ms() + 10'000);  // every segment but the active one goes
+    // said once: what went and where the log starts now
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].segments >= 1);
+    CHECK(reports[0].log_start == store->log_start());
+    CHECK(reports[0].bytes == store->log_start() - start_before);
+    CHECK(reports[0].oldest_store_ms > 0);
     auto info = store->queue_info("t", 0);
     REQUIRE(info.min_offset > 2500);
     CHECK(info.max_offset == 2700);
