@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       ->default_str("latest");
   cmd.add_option("-n,--count", opt.count, "stop after COUNT messages")->check(mq::cli::whole_number());
   cmd.add_flag("-e,--exit", opt.to_end, "stop at the end of every queue");
-  cmd.add_option("--format", opt.format, "body, json or a template (%t %q %o %i %k %T %s %p{NAME})")
+  cmd.add_option("--format", opt.format, "body, json or a template (%t %b %q %o %i %k %T %s %p{NAME})")
       ->default_str("body");
   cmd.add_flag("-0,--null", opt.nul, "end each body with NUL instead of a newline");
   cmd.add_option("--tag", opt.tag, "only messages with these tags: TAG[||TAG...]");

@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto f = MessageFormat::parse(parts[0], nul);
     if (f) {
       std::string out;
-      f->append(v, out);
+      f->append(v, "127.0.0.1:9876", out);
       if (parts[0] == "body") MQ_FUZZ_CHECK(out.size() == m.body.size() + 1, "body format adds more than a terminator");
     } else {
       MQ_FUZZ_CHECK(!f.status().message().empty(), "format error without a message");
@@ -52,7 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   std::string js;
-  append_message_json(v, js);
+  append_message_json(v, "127.0.0.1:9876", js);
   auto j = nlohmann::json::parse(js, nullptr, false);
   MQ_FUZZ_CHECK(!j.is_discarded() && j.is_object(), "json format is not a JSON object: {}", js);
   MQ_FUZZ_CHECK(j["queue"].get<uint64_t>() == m.queue && j["offset"].get<uint64_t>() == m.offset &&

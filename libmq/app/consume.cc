@@ -107,8 +107,8 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
     go.request_timeout = opt.timeout;
     client::GroupConsumer gc(**cluster, go);
     Status st = gc.run(
-        [&](const storage::RecordView& m) -> std::optional<uint64_t> {
-          format->append(m, out.buffer());
+        [&](const storage::RecordView& m, std::string_view broker) -> std::optional<uint64_t> {
+          format->append(m, broker, out.buffer());
           if (!out.commit()) return std::nullopt;
           return out.position();
         },
@@ -127,8 +127,8 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
   }
   client::Tail tail(**cluster, to);
   Status st = tail.run(
-      [&](const storage::RecordView& m) {
-        format->append(m, out.buffer());
+      [&](const storage::RecordView& m, std::string_view broker) {
+        format->append(m, broker, out.buffer());
         if (!out.commit()) return false;
         ++written;
         if (out.backlogged()) out.wait_room(cli::stop_flag());  // the reader is slower than the broker

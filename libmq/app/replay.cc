@@ -233,9 +233,9 @@ Status replay_cursors(const ReplayOptions& opt, client::Cluster& cluster, cli::O
     return true;
   };
   if (!dest) {
-    Status s = client::read_replay(cursors, merge, [&](const storage::RecordView& rv) {
+    Status s = client::read_replay(cursors, merge, [&](const storage::RecordView& rv, std::string_view broker) {
       if (interrupted()) return false;
-      format.append(rv, out.buffer());
+      format.append(rv, broker, out.buffer());
       return out.commit();
     });
     out.flush();
@@ -244,7 +244,7 @@ Status replay_cursors(const ReplayOptions& opt, client::Cluster& cluster, cli::O
   }
   Publisher pub(cluster, opt, out);
   uint64_t line = 0;
-  Status s = client::read_replay(cursors, merge, [&](const storage::RecordView& rv) {
+  Status s = client::read_replay(cursors, merge, [&](const storage::RecordView& rv, std::string_view) {
     if (interrupted()) return false;
     ++line;
     std::string topic = dest(rv, pub);

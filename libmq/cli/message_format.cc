@@ -50,6 +50,7 @@ Result<MessageFormat> MessageFormat::parse(std::string_view spec, bool nul) {
     switch (d) {
       case '%': lit.push_back('%'); break;
       case 't': push(Field::topic); break;
+      case 'b': push(Field::broker); break;
       case 'q': push(Field::queue); break;
       case 'o': push(Field::offset); break;
       case 'i': push(Field::id); break;
@@ -73,9 +74,13 @@ Result<MessageFormat> MessageFormat::parse(std::string_view spec, bool nul) {
   return f;
 }
 
-void append_message_json(const storage::RecordView& m, std::string& out) {
+void append_message_json(const storage::RecordView& m, std::string_view broker, std::string& out) {
   out.append("{\"topic\":");
   append_json_string(out, m.topic);
+  if (!broker.empty()) {
+    out.append(",\"broker\":");
+    append_json_string(out, broker);
+  }
   out.append(",\"queue\":");
   append_json_uint(out, m.queue);
   out.append(",\"offset\":");
@@ -149,14 +154,14 @@ void append_message_json(const storage::RecordView& m, std::string& out) {
   out.push_back('}');
 }
 
-void MessageFormat::append(const storage::RecordView& m, std::string& out) const {
+void MessageFormat::append(const storage::RecordView& m, std::string_view broker, std::string& out) const {
   switch (kind_) {
     case Kind::body:
       out.append(m.body);
       out.push_back(terminator_);
       return;
     case Kind::json:
-      append_message_json(m, out);
+      append_message_json(m, broker, out);
       out.push_back('\n');
       return;
     case Kind::templ: break;
@@ -165,6 +170,7 @@ void MessageFormat::append(const storage::RecordView& m, std::string& out) const
     switch (p.field) {
       case Field::literal: out.append(p.text); break;
       case Field::topic: out.append(m.topic); break;
+      case Field::broker: out.append(broker); break;
       case Field::queue: append_json_uint(out, m.queue); break;
       case Field::offset: append_json_uint(out, m.offset); break;
       case Field::id: out.append(storage::id_to_hex(m.id)); break;

@@ -1,8 +1,8 @@
 // Output formats for messages (mq-consume, mq-replay):
 //   body      the body, then "\n" (or "\0" with -0)
-//   json      one object per line: topic, queue, offset, id, key, tag, props,
+//   json      one object per line: topic, broker, queue, offset, id, key, tag, props,
 //             born, stored, reconsume, body (valid UTF-8) or body_b64
-//   TEMPLATE  %t topic, %q queue, %o offset, %i id, %k key, %T tag, %s body,
+//   TEMPLATE  %t topic, %b broker, %q queue, %o offset, %i id, %k key, %T tag, %s body,
 //             %p{NAME} a property, %% a percent sign; escapes \t \n \0 \\.
 #pragma once
 
@@ -20,12 +20,13 @@ class MessageFormat {
   // spec: "body", "json" or a template. nul: -0 (body format ends with NUL).
   static Result<MessageFormat> parse(std::string_view spec, bool nul);
 
-  // Appends the formatted message to out.
-  void append(const storage::RecordView& m, std::string& out) const;
+  // Appends the formatted message to out; broker: the master the message came from
+  // (json "broker", %b; empty: json leaves the field out).
+  void append(const storage::RecordView& m, std::string_view broker, std::string& out) const;
 
  private:
   enum class Kind { body, json, templ };
-  enum class Field { literal, topic, queue, offset, id, key, tag, body, prop };
+  enum class Field { literal, topic, broker, queue, offset, id, key, tag, body, prop };
   struct Piece {
     Field field;
     std::string text;  // literal text or property name
@@ -35,7 +36,7 @@ class MessageFormat {
   std::vector<Piece> pieces_;
 };
 
-// The json format of one message (no trailing newline).
-void append_message_json(const storage::RecordView& m, std::string& out);
+// The json format of one message (no trailing newline); "broker" after "topic" unless empty.
+void append_message_json(const storage::RecordView& m, std::string_view broker, std::string& out);
 
 }  // namespace mq::cli

@@ -737,7 +737,7 @@ struct GroupConsumer::Impl {
         return;
       }
       present(*v);
-      auto end = (*on_message)(*v);
+      auto end = (*on_message)(*v, bn(q.node).address);
       if (!end) {
         --q.running;
         --dispatched;

@@ -77,7 +77,8 @@ class GroupConsumer {
   // stdout never commits what it did not take.
   // on_idle flushes output; false = stop. Returns ok on a normal end (count or
   // to_end reached, stop flag, output closed) after the final commit.
-  using OnMessage = std::function<std::optional<uint64_t>(const storage::RecordView&)>;
+  // The message and the address of the master whose queue it is.
+  using OnMessage = std::function<std::optional<uint64_t>(const storage::RecordView&, std::string_view broker)>;
   Status run(const OnMessage& on_message, const std::function<uint64_t()>& written,
              const std::function<bool()>& on_idle, const std::atomic<bool>& stop);
   GroupStats stats() const;

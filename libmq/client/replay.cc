@@ -85,7 +85,10 @@ Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange
         if (!end) return reach_error(end.status());
         spdlog::debug("{} queue {} on {}: offsets {}..{} (stored {}..{})", range.topic, q.queue, node.address,
                       *begin, *end, q.min_offset, q.max_offset);
-        out.push_back(ReplayQueue{n, q.queue, *begin, std::max(*begin, *end)});
+        std::string master = node.hello.role == protocol::Role::slave && !node.hello.master_addr.empty()
+                                 ? node.hello.master_addr
+                                 : node.address;
+        out.push_back(ReplayQueue{n, q.queue, *begin, std::max(*begin, *end), std::move(master)});
       }
     }
   }
@@ -184,14 +187,14 @@ size_t pick_oldest(const std::vector<std::optional<int64_t>>& heads) {
 }
 
 Status read_replay(std::vector<QueueCursor>& cursors, bool merge,
-                   const std::function<bool(const storage::RecordView&)>& on_message) {
+                   const std::function<bool(const storage::RecordView&, std::string_view broker)>& on_message) {
   if (!merge) {
     for (auto& c : cursors) {
       for (;;) {
         auto m = c.peek();
         if (!m) return m.status();
         if (!*m) break;
-        if (!on_message(**m)) return Status::ok();
+        if (!on_message(**m, c.queue().broker)) return Status::ok();
         c.advance();
       }
     }
@@ -209,7 +212,7 @@ Status read_replay(std::vector<QueueCursor>& cursors, bool merge,
   for (;;) {
     size_t i = pick_oldest(heads);
     if (i == heads.size()) return Status::ok();
-    if (!on_message(*views[i])) return Status::ok();
+    if (!on_message(*views[i], cursors[i].queue().broker)) return Status::ok();
     cursors[i].advance();
     auto m = cursors[i].peek();
     if (!m) return m.status();

@@ -51,6 +51,7 @@ struct ReplayQueue {
   size_t node = 0;
   uint32_t queue = 0;
   uint64_t begin = 0, end = 0;
+  std::string broker;  // the queue's master (the one a slave read from names)
 };
 
 // Resolves the bounds on every read source of the cluster. A topic that does
@@ -90,9 +91,10 @@ class QueueCursor {
 
 // Calls on_message for every message of every queue: queue after queue, or
 // (merge) all queues interleaved by store time (k-way merge; ties by queue
-// order). on_message returns false to stop (ok).
+// order). on_message gets the queue's ReplayQueue::broker too and returns false to
+// stop (ok).
 Status read_replay(std::vector<QueueCursor>& cursors, bool merge,
-                   const std::function<bool(const storage::RecordView&)>& on_message);
+                   const std::function<bool(const storage::RecordView&, std::string_view broker)>& on_message);
 
 // Index of the cursor whose head is oldest (store time, then position); for
 // the merge, exposed for tests. heads[i] = nullopt when cursor i is done.

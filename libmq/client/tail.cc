@@ -199,7 +199,7 @@ Status Tail::give_up_queue(QueueState& q, Status why) {
 }
 
 Status Tail::handle(size_t qi, Result<protocol::Frame> r,
-                    const std::function<bool(const storage::RecordView&)>& on_message, bool& stop) {
+                    const std::function<bool(const storage::RecordView&, std::string_view broker)>& on_message, bool& stop) {
   auto& q = queues_[qi];
   q.in_flight = false;
   auto& src = sources_[q.source];
@@ -247,7 +247,7 @@ Status Tail::handle(size_t qi, Result<protocol::Frame> r,
     if (rv.offset < q.next) continue;  // already seen
     q.next = rv.offset + 1;
     if (!opt_.tags.empty() && std::find(opt_.tags.begin(), opt_.tags.end(), rv.tag) == opt_.tags.end()) continue;
-    if (!on_message(rv)) {
+    if (!on_message(rv, cluster_.node(src.route.front()).address)) {
       stop = true;
       return Status::ok();
     }
@@ -257,7 +257,7 @@ Status Tail::handle(size_t qi, Result<protocol::Frame> r,
   return Status::ok();
 }
 
-Status Tail::run(const std::function<bool(const storage::RecordView&)>& on_message,
+Status Tail::run(const std::function<bool(const storage::RecordView&, std::string_view broker)>& on_message,
                  const std::function<bool()>& on_idle, const std::atomic<bool>& stop) {
   if (sources_.empty()) return Status::unavailable("no broker to read from");
   start_ms_ = now_ms();

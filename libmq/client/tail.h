@@ -60,12 +60,14 @@ class Tail {
   Tail(Cluster& cluster, TailOptions opt);
   ~Tail();
 
-  // on_message returns false to stop (e.g. -n reached, stdout closed);
+  // on_message gets each message with the address of the master whose queue it is (as
+  // listed or learnt, also while its slave serves it) and returns false to stop (e.g. -n
+  // reached, stdout closed);
   // on_idle is called when no more messages are immediately available
   // (flush the output there; also called about every 100ms while idle) and
   // returns false to stop. Returns ok on a
   // normal end (to_end reached, stop flag, a callback said stop).
-  Status run(const std::function<bool(const storage::RecordView&)>& on_message,
+  Status run(const std::function<bool(const storage::RecordView&, std::string_view broker)>& on_message,
              const std::function<bool()>& on_idle, const std::atomic<bool>& stop);
 
  private:
@@ -104,7 +106,7 @@ class Tail {
   void probe_master(size_t si, int64_t now);
   void send_probe(size_t si, size_t node);  // a hello; its answer comes back in Shared::probes
   Status give_up_queue(QueueState& q, Status why);
-  Status handle(size_t qi, Result<protocol::Frame> r, const std::function<bool(const storage::RecordView&)>& on_message,
+  Status handle(size_t qi, Result<protocol::Frame> r, const std::function<bool(const storage::RecordView&, std::string_view broker)>& on_message,
                 bool& stop);
 
   Cluster& cluster_;

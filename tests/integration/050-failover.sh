@@ -32,6 +32,17 @@ lost=$(comm -23 "$T/acked" "$T/stored" | wc -l)
 # a consumer listing both masters reads everything once per stored copy
 timeout 30 mq-consume -b "$B1,$B2" -t fo --from earliest -e --format '%i\n' | sort -u | wc -l >"$T/ids"
 [[ $(cat "$T/ids") -eq 4000 ]] || fail "reading both masters gave $(cat "$T/ids") distinct ids, expected 4000"
+# ... and says which master each came from (%b, json "broker"): queue and offset alone are one
+# message per master. The tail, a group and mq-replay give the broker the receipts named.
+sort -u "$T/stored" >"$T/stored.u"
+timeout 30 mq-consume -b "$B1,$B2" -t fo --from earliest -e --format '%b\t%q\t%o\t%i\n' | sort -u >"$T/via-tail"
+diff -q "$T/stored.u" "$T/via-tail" >/dev/null || fail "tail %b: $(diff "$T/stored.u" "$T/via-tail" | head -n 3)"
+timeout 30 mq-consume -b "$B1,$B2" -t fo -g brk --from earliest -e --format json |
+  python3 -c 'import json, sys; [print("%s\t%d\t%d\t%s" % (m["broker"], m["queue"], m["offset"], m["id"])) for m in map(json.loads, sys.stdin)]' |
+  sort -u >"$T/via-group"
+diff -q "$T/stored.u" "$T/via-group" >/dev/null || fail "group json broker: $(diff "$T/stored.u" "$T/via-group" | head -n 3)"
+timeout 30 mq-replay -b "$B1,$B2" -t fo --format '%b\t%q\t%o\t%i\n' | sort -u >"$T/via-replay"
+diff -q "$T/stored.u" "$T/via-replay" >/dev/null || fail "replay %b: $(diff "$T/stored.u" "$T/via-replay" | head -n 3)"
 
 # oneway: no acks, but a master that fails is avoided, and what could not be written at all
 # goes to the other one (it was 1 in 4 of the rest FAILED, each block still sent to the dead b1)

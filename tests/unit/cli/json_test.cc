@@ -21,13 +21,13 @@ std::string quoted(std::string_view s) {
 }
 
 // Encodes m as a record and returns its json line (without newline).
-std::string json_of(const storage::Message& m, std::string& storage_buf) {
+std::string json_of(const storage::Message& m, std::string& storage_buf, std::string_view broker = "") {
   storage_buf.clear();
   storage::encode_record(m, storage_buf);
   storage::RecordView rv;
   REQUIRE(storage::decode_record(storage_buf, rv) == storage::DecodeResult::ok);
   std::string out;
-  cli::append_message_json(rv, out);
+  cli::append_message_json(rv, broker, out);
   return out;
 }
 
@@ -67,9 +67,12 @@ TEST_CASE("json output is valid JSON with every field", "[cli]") {
   m.props = {{"a", "1"}, {"quote\"d", "x\ny"}};
   m.body = "hello\tworld";
   std::string buf;
-  auto line = json_of(m, buf);
+  auto line = json_of(m, buf, "127.0.0.1:9876");
   auto j = nlohmann::json::parse(line);
   CHECK(j["topic"] == "t");
+  CHECK(j["broker"] == "127.0.0.1:9876");  // (topic, queue, offset) is one message per master
+  CHECK(line.find("{\"topic\":\"t\",\"broker\":") == 0);
+  CHECK_FALSE(nlohmann::json::parse(json_of(m, buf)).contains("broker"));
   CHECK(j["queue"] == 3);
   CHECK(j["offset"] == 42);
   CHECK(j["id"].get<std::string>().size() == 32);

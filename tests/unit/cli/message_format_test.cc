@@ -32,7 +32,7 @@ std::string render(std::string_view spec, bool nul = false) {
   auto f = cli::MessageFormat::parse(spec, nul);
   REQUIRE(f);
   std::string out;
-  f->append(r.rv, out);
+  f->append(r.rv, "10.0.0.1:9876", out);
   return out;
 }
 
@@ -45,6 +45,7 @@ TEST_CASE("the body format ends each body with a newline or NUL", "[cli]") {
 
 TEST_CASE("templates expand every directive and escape", "[cli]") {
   CHECK(render("%t %q %o %k %T %s") == "orders 2 17 K T hello");
+  CHECK(render("%b/%q/%o") == "10.0.0.1:9876/2/17");
   CHECK(render("%p{region}|%p{missing}|100%%") == "eu||100%");
   CHECK(render("%s\\t%o\\n") == "hello\t17\n");
   CHECK(render("%s\\0") == std::string("hello\0", 6));

@@ -125,7 +125,7 @@ std::vector<uint64_t> consume_all(FakeGroupBroker& broker) {
   uint64_t out = 0;
   std::atomic<bool> stop{false};
   auto st = consumer.run(
-      [&](const storage::RecordView& v) -> std::optional<uint64_t> {
+      [&](const storage::RecordView& v, std::string_view) -> std::optional<uint64_t> {
         seen.push_back(v.offset);
         return ++out;
       },
