@@ -240,6 +240,10 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     show_progress();
   };
 
+  // Every argument or the whole input was taken (not stopped by a signal or the
+  // receipts' reader going away).
+  bool input_done = false;
+  uint64_t taken = 0;  // arguments or lines
   if (!opt.bodies.empty()) {
     uint64_t n = 0;
     for (auto& b : opt.bodies) {
@@ -254,6 +258,8 @@ Status send(const SendOptions& opt, cli::Stdio io) {
       }
       take(std::move(item));
     }
+    taken = n;
+    input_done = n == opt.bodies.size();
   } else {
     cli::InputMode mode = opt.nul ? cli::InputMode::nul
                           : opt.raw ? cli::InputMode::raw
@@ -261,7 +267,12 @@ Status send(const SendOptions& opt, cli::Stdio io) {
                                      : cli::InputMode::lines;
     cli::InputReader reader(io.in, mode, max_size);
     cli::InputItem item;
-    while (!cli::stop_requested() && !reader_left() && reader.next(item)) {
+    while (!cli::stop_requested() && !reader_left()) {
+      if (!reader.next(item)) {
+        input_done = !reader.interrupted();
+        break;
+      }
+      taken = item.line;
       take(std::move(item));
       if (!reader.ready()) {
         // The input paused: send what is batched, and report acks as they
@@ -301,6 +312,14 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   if (bad_input > 0)
     return Status::corruption(fmt::format("{} malformed input lines not sent (first: {})", bad_input, first_bad));
   if (!out.error().is_ok()) return out.error();
+  // Stopped by SIGINT/SIGTERM/SIGHUP before the input ended: what was sent is finished,
+  // but the rest was not, so this is no success (a script's "mq-send < f && rm f").
+  if (!input_done && cli::stop_requested() && !reader_left()) {
+    Status s = Status::interrupted(fmt::format("stopped by a signal after {} {}{}: the rest of the input was not sent",
+                                               taken, unit, taken == 1 ? "" : "s"));
+    spdlog::warn("{}", s.message());
+    return s;
+  }
   return Status::ok();
 }
 

@@ -58,6 +58,7 @@ Code code_from_status(const Status& s) {
     case mq::Code::limit_reached: return Code::too_many_topics;  // the only limit of its kind
     case mq::Code::timeout: return Code::flush_disk_timeout;
     case mq::Code::unavailable: return Code::busy;
+    case mq::Code::interrupted: return Code::internal;
   }
   return Code::internal;
 }

@@ -17,6 +17,7 @@ std::string_view code_name(Code c) {
     case Code::timeout: return "timeout";
     case Code::permission_denied: return "permission denied";
     case Code::limit_reached: return "limit reached";
+    case Code::interrupted: return "interrupted";
   }
   return "unknown";
 }

@@ -22,6 +22,7 @@ enum class Code {
   timeout,
   permission_denied,
   limit_reached,  // a configured limit (--max-topics) refuses it: exit status 1
+  interrupted,    // a stop signal ended the work before it was done: exit status 128 + signal
 };
 
 std::string_view code_name(Code c);
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status timeout(std::string m) { return {Code::timeout, std::move(m)}; }
   static Status permission_denied(std::string m) { return {Code::permission_denied, std::move(m)}; }
   static Status limit_reached(std::string m) { return {Code::limit_reached, std::move(m)}; }
+  static Status interrupted(std::string m) { return {Code::interrupted, std::move(m)}; }
   // "<what>: <strerror(err)>", with ENOSPC/EDQUOT mapped to disk_full.
   static Status from_errno(std::string_view what, int err);
 

@@ -159,6 +159,16 @@ seq 20000 | { timeout 60 mq-send -b "$B1" -t headed-fast --mode sync --receipts 
 stored=$(timeout 30 mq-consume -b "$B1" -t headed-fast --from earliest -e | wc -l)
 [[ $stored -ge 3 && $stored -le 1000 ]] || fail "fast mq-send --mode sync --receipts | head -n 3 sent $stored of 20000 messages"
 note "fast input | head -n 3: $stored sent"
+# a stop signal before the input ended: what was sent is finished, and the exit status says the
+# rest was not (it was 0, silent: "mq-send < f && rm f" lost the rest of f)
+seq 3000000 >"$T/big.in"
+mq-send -b "$B1" -t sig <"$T/big.in" 2>"$T/sig.err" &
+spid=$!
+sleep 1
+kill -TERM "$spid"
+rc=0; wait "$spid" || rc=$?
+[[ $rc -eq 143 ]] && grep -q "stopped by a signal after [0-9]* lines: the rest of the input was not sent" "$T/sig.err" ||
+  fail "mq-send stopped by SIGTERM: exit $rc, $(cat "$T/sig.err")"
 for p in mq-broker mq-send mq-consume; do
   $p --help >/dev/null || fail "$p --help exited $?"
   $p --version | grep -q "$p" || fail "$p --version"
