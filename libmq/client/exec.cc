@@ -159,12 +159,21 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return Status::from_errno("pipe", errno);
   UniqueFd rd(p[0]), wr(p[1]);
+  // The gate: the shell waits on fd 3 for one byte written once the command is listed
+  // (with the reaper and for a second signal). A consumer that dies between the spawn
+  // and the listing closes the gate unwritten and the command never runs: it ran
+  // unwatched, with an empty body, after a kill -9 or a second signal.
+  int g[2];
+  if (::pipe2(g, O_CLOEXEC) != 0) return Status::from_errno("pipe", errno);
+  UniqueFd gate_rd(g[0]), gate_wr(g[1]);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, rd.get(), STDIN_FILENO);
-  // Only stdin, stdout and stderr: a broker connection opened without close-on-exec
-  // would let the command (and what it leaves running) hold the member's session open.
-  posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
+  posix_spawn_file_actions_adddup2(&fa, gate_rd.get(), 3);
+  // Only stdin, stdout and stderr (and the gate, closed before the command runs): a
+  // broker connection opened without close-on-exec would let the command (and what it
+  // leaves running) hold the member's session open.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // own process group, so a timeout kills what the shell started too; default SIGPIPE
@@ -180,14 +189,20 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   Env e(env);
-  const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+  // The command as sh -c would run it, once the gate opens ($0 sh, no positional
+  // parameters; only the variable holding it is left behind).
+  const char* argv[] = {"sh", "-c", "IFS= read -r _ <&3 || exit 125; exec 3<&-; mq_command_=$1; shift; eval \"$mq_command_\"",
+                        "sh", cmd.c_str(), nullptr};
   pid_t pid;
   int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char**>(argv), e.ptrs.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::from_errno("cannot run sh -c", rc);
   rd.reset();
+  gate_rd.reset();
   Listed listed(pid);
+  (void)!::write(gate_wr.get(), "\n", 1);
+  gate_wr.reset();
   UniqueFd pfd(pidfd_open(pid));
   ::fcntl(wr.get(), F_SETFL, O_NONBLOCK);
 

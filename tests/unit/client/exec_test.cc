@@ -36,6 +36,15 @@ TEST_CASE("exec gives the command no descriptor beyond stdin stdout and stderr",
   CHECK(r->ok());
 }
 
+TEST_CASE("exec runs the command as sh -c would, once its gate opened", "[client]") {
+  // no positional parameters, $0 sh, the gate (fd 3) closed, quoting and exit codes kept
+  auto r = run_command("test $# -eq 0 && test \"$0\" = sh && test ! -e /proc/self/fd/3 && "
+                       "x='a \"b\" c'; test \"$x\" = 'a \"b\" c' && exit 7",
+                       "", {}, Millis(5000));
+  REQUIRE(r);
+  CHECK(r->exit_code == 7);
+}
+
 TEST_CASE("exec reports exit codes and signals", "[client]") {
   auto r = run_command("exit 65", "", {}, Millis(5000));
   REQUIRE(r);
