@@ -200,7 +200,12 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
     known = slaves_.count(r.connection_id()) > 0;
   }
   // A slave's first request: its log must be this one's (sync replication would count
-  // its acknowledgements for records it never got; a copy would splice two logs).
+  // its acknowledgements for records it never got; a copy would splice two logs). It must
+  // bring its log's tail to compare: a slave that reconnected without noticing (stopped
+  // while this master was replaced) sent none, and only the log ends were compared.
+  if (!known && req.pos > 0 && !req.has_tail)
+    return r.fail(Code::bad_request, "replicate: the first request of a connection must carry the slave's log "
+                                     "tail digest");
   if (!known && req.pos > 0)
     if (Status same = same_log(req); !same) {
       if (refused_log_.due())
@@ -270,7 +275,7 @@ Status ReplicationMaster::same_log(const protocol::ReplicateRequest& req) const 
     return Status::invalid(fmt::format("the slave's log ends at {}, past this master's log end {} (the master's "
                                        "data was replaced or lost, or the slave followed another master)",
                                        req.pos, end));
-  if (!req.has_tail) return Status::ok();  // an older slave: only the end can be compared
+  if (!req.has_tail) return Status::invalid("the slave sent no log tail to compare");  // refused by the caller already
   auto crc = store_.log_digest(req.tail_from, req.pos);
   if (crc && *crc == req.tail_crc) return Status::ok();
   return Status::invalid(fmt::format("the slave's log differs from this master's before position {} (the master's "
