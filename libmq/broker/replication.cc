@@ -203,6 +203,18 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
   // its acknowledgements for records it never got; a copy would splice two logs). It must
   // bring its log's tail to compare: a slave that reconnected without noticing (stopped
   // while this master was replaced) sent none, and only the log ends were compared.
+  // Retention deleted the start of this log: a slave below it (a new, empty one) can never
+  // be given those bytes, and is not counted as connected.
+  if (uint64_t start = store_.log_start(); req.pos < start) {
+    if (refused_log_.due())
+      spdlog::error("refused slave {} (from {}): it asks for log position {}, below this master's log start {}",
+                    req.slave_addr, r.peer(), req.pos, start);
+    return r.fail(Code::conflict,
+                  fmt::format("master refuses this slave: its log starts at byte {} (retention deleted what was "
+                              "before), and a slave copies a log from its first byte: seed this slave with a copy "
+                              "of the master's data directory taken while the master is stopped",
+                              start));
+  }
   if (!known && req.pos > 0 && !req.has_tail)
     return r.fail(Code::bad_request, "replicate: the first request of a connection must carry the slave's log "
                                      "tail digest");

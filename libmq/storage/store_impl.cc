@@ -566,7 +566,9 @@ void StoreImpl::maintenance_loop() {
     std::lock_guard rl(retention_mu_);
     count_open_bytes();  // what open() left out to start fast
   }
-  auto last_retention = std::chrono::steady_clock::now();
+  // The first round a second after the start (a broker that was down for long has old
+  // segments to delete at once), then once a minute.
+  auto last_retention = std::chrono::steady_clock::now() - std::chrono::seconds(61);
   std::unique_lock lk(maint_mu_);
   while (!stop_maint_) {
     maint_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_maint_; });

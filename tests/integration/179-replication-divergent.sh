@@ -76,4 +76,17 @@ timeout 20 mq-consume -b "$S" -t d --from earliest -e >"$T/s-read4" 2>/dev/null 
 [[ $(grep -c '^N' "$T/s-read4") -eq 0 && $(grep -c '^L' "$T/s-read4") -eq 100 ]] ||
   fail "the slave's log was spliced: $(grep -c '^N' "$T/s-read4") records of the other log"
 stop_broker s -TERM
+
+# --- 5. a master whose first segments retention deleted (checked a second after its start, and
+# said in its log): a new slave is refused saying so, not left waiting as "connected" for ever
+start_broker old --segment-size 64KiB --retention 2s
+seq -w 1 4000 | timeout 30 mq-send -b "$OLD" -t o -q || fail "the old master's records"
+stop_broker old -TERM
+sleep 3
+restart_broker old
+wait_until 20 grep -q "retention: deleted [0-9]* log segment" "$T/old.log" || fail "retention did not run at the start: $(tail -n 2 "$T/old.log")"
+start_broker fresh --role slave --master "$OLD"
+wait_until 20 grep -q "master refuses this slave: its log starts at byte [1-9]" "$T/fresh.log" ||
+  fail "a new slave of a master without its first segment: $(tail -n 2 "$T/fresh.log")"
+grep -q "refused slave .*below this master's log start" "$T/old.log" || fail "the master did not log the refusal"
 echo "$TEST_NAME: ok"
