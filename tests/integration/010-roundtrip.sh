@@ -45,7 +45,7 @@ PY
 ( timeout 20 mq-consume -b "$B1" -t live -n 1 >"$T/live" ) &
 tail_pid=$!
 EXTRA_PIDS+=("$tail_pid")
-sleep 1
+slow_sleep 1  # its start (latest) is looked up before the send
 start=$(date +%s%N)
 timeout 10 mq-send -b "$B1" -t live "hello live" || fail "live send"
 wait "$tail_pid" || fail "tail -n 1 exited $?"

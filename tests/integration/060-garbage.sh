@@ -82,7 +82,7 @@ PY
 timeout 60 tail --pid="$bg" -f /dev/null
 [[ $(cat "$T/bg.rc") -eq 0 ]] || fail "the normal client failed during the attacks: $(cat "$T/bg.err")"
 kill -0 "${PIDS[b1]}" || fail "broker died"
-timeout 30 mq-consume -b "$B1" -t g --from earliest -e | sort -n | diff -q - <(seq 60000) >/dev/null || fail "stored data differs"
+timeout 90 mq-consume -b "$B1" -t g --from earliest -e | sort -n | diff -q - <(seq 60000) >/dev/null || fail "stored data differs"
 grep -qiE 'clos|invalid|garbage|exceed|version' "$T/b1.log" || fail "broker did not log why it closed bad connections"
 grep -q 'closed: unknown request type 200' "$T/b1.log" || fail "broker did not log the unknown request it closed"
 grep -q 'closed: pull request: malformed payload' "$T/b1.log" || fail "broker did not log the malformed pull it closed"

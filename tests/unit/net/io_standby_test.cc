@@ -40,12 +40,17 @@ void check_rescued(OneThread& t, IoStandby& standby) {
   uint64_t rescues = standby.rescues();
   std::promise<void> released;
   auto release = released.get_future().share();
-  std::atomic<bool> timed_out{false};
+  // What the blocked function touches after it is released is its own (held by the
+  // closure): the test may return while it is still on its way out.
+  auto timed_out = std::make_shared<std::atomic<bool>>(false);
+  auto finished = std::make_shared<std::promise<void>>();
+  auto finished_f = finished->get_future();
   std::promise<std::thread::id> blocked_on;
-  standby.post([&] {
+  standby.post([&blocked_on, release, timed_out, finished] {
     blocked_on.set_value(std::this_thread::get_id());
     // A stalled fdatasync: over until the other handler runs (or 5 s).
-    if (release.wait_for(5s) != std::future_status::ready) timed_out = true;
+    if (release.wait_for(5s) != std::future_status::ready) *timed_out = true;
+    finished->set_value();
   });
   REQUIRE(blocked_on.get_future().get() == t.th.get_id());
   auto t0 = std::chrono::steady_clock::now();
@@ -60,11 +65,8 @@ void check_rescued(OneThread& t, IoStandby& standby) {
   CHECK(std::chrono::steady_clock::now() - t0 < 1s);
   CHECK(standby.rescues() == rescues + 1);
   release.wait();
-  // Let the blocked function return before the flag is read.
-  std::promise<void> after;
-  standby.post([&] { after.set_value(); });
-  REQUIRE(after.get_future().wait_for(4s) == std::future_status::ready);
-  CHECK(!timed_out);
+  REQUIRE(finished_f.wait_for(4s) == std::future_status::ready);
+  CHECK(!*timed_out);
 }
 
 }  // namespace
