@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
       "Examples:\n"
       "  mq-send -t demo hello world                        # two messages from arguments\n"
       "  seq 1000 | mq-send -t numbers --receipts > acks     # one message per line, a receipt each\n"
-      "  mq-consume -t a --format json -e | mq-send -t b --json   # copy a topic\n");
+      "  mq-consume -t a --from earliest -e --format json | mq-send -t b --json   # copy a topic\n");
   mq::app::SendOptions opt;
   mq::cli::add_common_flags(cmd, opt.common);
   cmd.add_option("-t,--topic", opt.topic, "topic to publish to")->required();

@@ -1,6 +1,7 @@
 #include "app/send.h"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 
 #include <chrono>
 #include <thread>
@@ -109,6 +110,13 @@ Status send(const SendOptions& opt, cli::Stdio io) {
   if (auto why = field_problem(defaults.key, defaults.tag, defaults.props); !why.empty())
     return fail(Status::invalid(why));
 
+  // Receipts that cannot be written (stdout closed: the /dev/null that holds its place is
+  // read-only) would be found only after every message was sent, exit 1 inviting a resend.
+  if (opt.receipts) {
+    int fl = ::fcntl(io.out, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+      return fail(Status::io_error("cannot write receipts: standard output is closed"));
+  }
   cli::install_stop_signals();
   // --retries covers the first contact too, within --timeout: a broker that is
   // (re)starting is not missed.

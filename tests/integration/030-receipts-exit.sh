@@ -169,6 +169,13 @@ kill -TERM "$spid"
 rc=0; wait "$spid" || rc=$?
 [[ $rc -eq 143 ]] && grep -q "stopped by a signal after [0-9]* lines: the rest of the input was not sent" "$T/sig.err" ||
   fail "mq-send stopped by SIGTERM: exit $rc, $(cat "$T/sig.err")"
+# receipts to a closed stdout: refused before anything is sent (it sent all, then exited 1,
+# inviting a resend that stores them twice)
+rc=0; timeout 10 mq-send -b "$B1" -t closed-out --receipts a b >&- 2>"$T/closed.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "cannot write receipts: standard output is closed" "$T/closed.err" ||
+  fail "--receipts with stdout closed: exit $rc, $(cat "$T/closed.err")"
+[[ $(timeout 10 mq-consume -b "$B1" -t closed-out --from earliest -e 2>/dev/null | wc -l) -eq 0 ]] ||
+  fail "--receipts with stdout closed sent messages"
 for p in mq-broker mq-send mq-consume; do
   $p --help >/dev/null || fail "$p --help exited $?"
   $p --version | grep -q "$p" || fail "$p --version"
