@@ -1,5 +1,7 @@
 #include "cli/message_format.h"
 
+#include <cctype>
+
 #include "cli/base64.h"
 #include "cli/json_writer.h"
 #include "util/parse.h"
@@ -23,7 +25,7 @@ Result<MessageFormat> MessageFormat::parse(std::string_view spec, bool nul) {
   };
   auto bad = [&](size_t pos, std::string_view why) {
     return Status::invalid(fmt::format("invalid format '{}': {} at position {} (expected body, json or a "
-                                       "template with %t %q %o %i %k %T %s %p{{NAME}} %%)",
+                                       "template with %t %b %q %o %i %k %T %s %p{{NAME}} %%)",
                                        spec, why, pos + 1));
   };
   for (size_t i = 0; i < spec.size(); ++i) {
@@ -71,6 +73,20 @@ Result<MessageFormat> MessageFormat::parse(std::string_view spec, bool nul) {
     }
   }
   if (!lit.empty()) f.pieces_.push_back({Field::literal, std::move(lit)});
+  // Nothing of the message in it: a mistyped name (JSON, Body, jsonl) would print that
+  // text once per message.
+  bool any_field = false;
+  for (auto& p : f.pieces_) any_field = any_field || p.field != Field::literal;
+  if (!any_field) {
+    std::string lower(spec);
+    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string hint = lower.find("json") != std::string::npos   ? " (did you mean json?)"
+                       : lower.find("body") != std::string::npos ? " (did you mean body?)"
+                                                                 : "";
+    return Status::invalid(fmt::format("invalid format '{}': not body or json, and as a template it has no "
+                                       "% directive (%t %b %q %o %i %k %T %s %p{{NAME}}){}",
+                                       spec, hint));
+  }
   return f;
 }
 

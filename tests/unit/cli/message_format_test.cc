@@ -49,7 +49,7 @@ TEST_CASE("templates expand every directive and escape", "[cli]") {
   CHECK(render("%p{region}|%p{missing}|100%%") == "eu||100%");
   CHECK(render("%s\\t%o\\n") == "hello\t17\n");
   CHECK(render("%s\\0") == std::string("hello\0", 6));
-  CHECK(render("a\\\\b") == "a\\b");
+  CHECK(render("a\\\\b%o") == "a\\b17");
   CHECK(render("%i").size() == 32);
 }
 
@@ -66,4 +66,9 @@ TEST_CASE("bad templates are usage errors naming the problem", "[cli]") {
   CHECK(err("%pabc").find("expected '{' after %p") != std::string::npos);
   CHECK(err("%p{}").find("empty property name") != std::string::npos);
   CHECK(err("\\q").find("unknown escape '\\q'") != std::string::npos);
+  // nothing of the message: a mistyped format name, printed once per message
+  CHECK(err("JSON").find("as a template it has no % directive") != std::string::npos);
+  CHECK(err("JSON").find("did you mean json?") != std::string::npos);
+  CHECK(err("Body").find("did you mean body?") != std::string::npos);
+  CHECK(err("-\\n").find("no % directive") != std::string::npos);
 }
