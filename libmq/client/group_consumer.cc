@@ -97,6 +97,7 @@ struct GroupConsumer::Impl {
     Clock::time_point lease_until{};
     Clock::time_point next_probe{};
     bool probing = false;
+    bool down_said = false;  // "unreachable" was said (no other broker of the pair to go on with)
   };
   struct Job {
     Key key;
@@ -152,6 +153,7 @@ struct GroupConsumer::Impl {
   Status fatal;
   std::string commit_refused;  // why the broker refused the last commit ("" = it took it)
   std::string init_refused;    // why a broker last refused a start offset (said once per reason)
+  std::string commit_error;    // why the last commit got no answer ("" once one is answered)
   std::string sendback_failure_said;  // the send-back failure last logged at warn
 
   // Event queue: io callbacks and exec workers post here, run() executes.
@@ -548,9 +550,20 @@ struct GroupConsumer::Impl {
   void track_route(Node& n, bool reached) {
     if (reached) {
       n.failures = 0;
+      if (n.down_said) spdlog::info("{} answers again: its queues are consumed again", cluster.node(n.serving).address);
+      n.down_said = false;
       return;
     }
-    if (++n.failures < 2 || n.route.size() < 2) return;
+    ++n.failures;
+    if (n.route.size() < 2) {
+      // Nothing to go on with: said once (a member that waited in silence looked hung).
+      if (n.failures >= 3 && !n.down_said && !stopping)
+        spdlog::warn("{} unreachable: its queues wait for it (no slave listed or known; retrying)",
+                     cluster.node(n.serving).address);
+      n.down_said = n.down_said || n.failures >= 3;
+      return;
+    }
+    if (n.failures < 2) return;
     auto it = std::find(n.route.begin(), n.route.end(), n.serving);
     size_t next = n.route[(static_cast<size_t>(it - n.route.begin()) + 1) % n.route.size()];
     spdlog::warn("{} unreachable: continuing on {}{}", cluster.node(n.serving).address, cluster.node(next).address,
@@ -960,10 +973,13 @@ struct GroupConsumer::Impl {
                                     return;
                                   }
                                   if (!r || !resp.decode(r->payload) || resp.results.size() != ks.size()) {
-                                    spdlog::debug("commit failed; will retry");
+                                    commit_error = r ? std::string("malformed answer from ") + bn(node).address
+                                                     : reach_error(r.status()).message();
+                                    spdlog::debug("commit failed: {}; will retry", commit_error);
                                     return;
                                   }
                                   commit_refused.clear();
+                                  commit_error.clear();
                                   ++stats.commits;
                                   for (size_t i = 0; i < ks.size(); ++i) {
                                     auto it = queues.find(ks[i]);
@@ -1158,6 +1174,15 @@ struct GroupConsumer::Impl {
     if (!commit_refused.empty())
       return Status::io_error(fmt::format("the last commit was refused: {} (what was consumed since the last "
                                           "saved commit will be delivered again)", commit_refused));
+    // No answer to the last commit (the broker down): the progress is not saved either.
+    size_t unsaved = 0;
+    for (auto& [k, q] : queues)
+      if (q->ready && static_cast<int64_t>(q->pq.commit_offset()) != q->last_committed) ++unsaved;
+    if (unsaved > 0)
+      return Status::unavailable(fmt::format("the last commit of {} queue{} was not saved: {} (what was consumed "
+                                             "since the last saved commit will be delivered again)",
+                                             unsaved, unsaved == 1 ? "" : "s",
+                                             commit_error.empty() ? "no answer" : commit_error));
     if (opt.to_end && !absent.is_ok() && !stop.load()) return absent;
     return Status::ok();
   }

@@ -38,4 +38,19 @@ dups=$((total - 1600))
 note "before kill $before, total $total, duplicates $dups (bound $((span * 2)))"
 [[ $dups -le $((span * 2 + 2)) ]] || fail "$dups duplicates exceed the span bound"
 [[ $dups -ge 1 ]] || fail "no duplicate at all: the slow message's queue was committed past it"
+
+# the broker killed while a member works: its last commit gets no answer, so the progress is not
+# saved and the run is no success (it exited 0 in silence, having committed nothing); while the
+# broker is down the member says so rather than wait in silence
+start_broker b2 --flush async
+seq 1 40 | timeout 20 mq-send -b "$B2" -t k5 -q || fail "send to b2"
+spawn kpid mq-consume -b "$B2" -t k5 -g gk5 --from earliest -e --commit-interval 60s \
+  --exec 'cat >/dev/null; sleep 0.1' 2>"$T/k5.err"
+sleep 1
+stop_broker b2 -9
+rc=0; timeout 60 tail --pid="$kpid" -f /dev/null || fail "the member did not end"
+wait "$kpid" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "the last commit of [0-9]* queues\? was not saved" "$T/k5.err" ||
+  fail "a member whose last commit got no answer: exit $rc, $(cat "$T/k5.err")"
+grep -q "unreachable: its queues wait for it" "$T/k5.err" || fail "the member did not say its broker is unreachable: $(cat "$T/k5.err")"
 echo "$TEST_NAME: ok (duplicates $dups)"
