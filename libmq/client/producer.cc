@@ -103,11 +103,17 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
 }
 
 Producer::Producer(Cluster& cluster, std::string topic, ProducerOptions opt, QueueSelector selector)
-    : cluster_(cluster), topic_(std::move(topic)), opt_(opt), selector_(std::move(selector)) {
+    : cluster_(cluster), topic_(std::move(topic)), opt_(opt), selector_(std::move(selector)),
+      alive_(std::make_shared<Alive>()) {
   open_.resize(cluster_.size());
+  alive_->producer = this;
 }
 
 Producer::~Producer() {
+  {
+    std::lock_guard lk(alive_->mu);
+    alive_->producer = nullptr;
+  }
   // Callbacks hold `this`: wait until every message is done (each attempt has
   // a timeout, so this ends).
   std::unique_lock lock(mu_);
@@ -308,7 +314,45 @@ void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) 
   retry_or_fail(std::move(b), why, false);
 }
 
+void Producer::look_for_promotion(size_t b) {
+  int64_t now = now_ms();
+  {
+    std::lock_guard lk(promotion_mu_);
+    auto& next = promotion_next_ms_[b];
+    if (now < next) return;
+    next = now + 1000;
+  }
+  const BrokerNode& m = cluster_.node(b);
+  for (size_t j = 0; j < cluster_.size(); ++j) {
+    const BrokerNode& n = cluster_.node(j);
+    // Its slave, as the slave or the master said in hello at the start.
+    bool its = n.reachable && n.hello.role == protocol::Role::slave &&
+               (n.hello.master_addr == m.address || (m.reachable && n.hello.master_addr == m.hello.broker_addr) ||
+                (m.reachable && std::find(m.hello.slaves.begin(), m.hello.slaves.end(), n.hello.broker_addr) !=
+                                    m.hello.slaves.end()));
+    if (j == b || !its || selector_.has(j)) continue;
+    std::string payload;
+    ByteWriter(payload).str16(cluster_.channel_options().client_name);
+    n.channel->request(protocol::Type::hello, std::move(payload), opt_.timeout,
+                       [alive = alive_, b, j](Result<protocol::Frame> r) {
+                         protocol::HelloResponse h;
+                         if (!r || r->header.status != Code::ok || !h.decode(r->payload) ||
+                             h.role != protocol::Role::master)
+                           return;
+                         std::lock_guard lk(alive->mu);
+                         Producer* p = alive->producer;
+                         if (!p || !p->selector_.substitute(b, j)) return;
+                         spdlog::warn("{} unreachable, and its slave {} answers as a master now (promoted): "
+                                      "sending its queues there",
+                                      p->cluster_.node(b).address, p->cluster_.node(j).address);
+                         p->cluster_.mark_ok(j);
+                         p->unreachable_.store(false, std::memory_order_relaxed);
+                       });
+  }
+}
+
 void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored, bool unreachable) {
+  if (unreachable) look_for_promotion(b->broker);
   int64_t now = now_ms();
   bool known_down = unreachable && unreachable_.load(std::memory_order_relaxed);
   if (b->attempt < opt_.retries && now < b->deadline_ms && !known_down) {

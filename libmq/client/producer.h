@@ -19,6 +19,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -124,6 +125,17 @@ class Producer {
   // send succeeded since: the next ones get one attempt each, without pauses,
   // so a broker that is gone fails the rest of the input in seconds, not hours.
   std::atomic<bool> unreachable_{false};
+
+  // Master `b` cannot be reached: a listed slave of it that answers hello as a master now
+  // (promoted) takes its queues (QueueSelector::substitute). Asked once a second at most.
+  void look_for_promotion(size_t b);
+  struct Alive {  // what a late hello answer may touch once the producer is gone: nothing
+    std::mutex mu;
+    Producer* producer = nullptr;
+  };
+  std::shared_ptr<Alive> alive_;
+  std::mutex promotion_mu_;
+  std::map<size_t, int64_t> promotion_next_ms_;  // guarded by promotion_mu_
 };
 
 }  // namespace mq::client

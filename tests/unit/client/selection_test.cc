@@ -73,6 +73,28 @@ TEST_CASE("retries avoid the failed master and masters in fault avoidance", "[cl
   CHECK(one.select(std::nullopt, all_up, size_t{3}).broker == 3);
 }
 
+TEST_CASE("a master's promoted slave takes over its queues, each key its queue", "[client]") {
+  QueueSelector sel({0, 1}, {4, 2});
+  std::map<std::string, Route> before;
+  for (int i = 0; i < 200; ++i) {
+    std::string k = "k" + std::to_string(i);
+    before[k] = sel.select(std::string_view(k), all_up);
+  }
+  CHECK_FALSE(sel.substitute(5, 7));  // not a master of this selector
+  REQUIRE(sel.substitute(0, 3));      // node 3, the slave of node 0, is a master now
+  CHECK(sel.has(3));
+  CHECK_FALSE(sel.has(0));
+  CHECK(sel.queue_count(3) == 4);
+  for (auto& [k, r] : before) {
+    Route now = sel.select(std::string_view(k), all_up);
+    CHECK(now.broker == (r.broker == 0 ? 3u : r.broker));
+    CHECK(now.queue == r.queue);
+  }
+  std::set<size_t> used;
+  for (int i = 0; i < 12; ++i) used.insert(sel.select(std::nullopt, all_up).broker);
+  CHECK(used == std::set<size_t>{1, 3});
+}
+
 TEST_CASE("receipts come out in input order whatever order acks arrive in", "[client]") {
   InOrderBuffer<int> buf;
   for (int i = 0; i < 5; ++i) CHECK(buf.open() == static_cast<uint64_t>(i));
