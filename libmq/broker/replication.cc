@@ -154,8 +154,15 @@ void ReplicationMaster::sync_offsets(protocol::Frame& f, const net::Responder& r
     // Never ahead of this log (it may have lost an unflushed tail).
     for (auto& o : req.offsets)
       o.offset = std::min<int64_t>(o.offset, static_cast<int64_t>(store_.queue_info(o.q.topic, o.q.queue).max_offset));
-    if (size_t n = opt_.offsets->merge(req.offsets))
-      spdlog::info("took {} consumer offsets from slave {} (higher than this master's)", n, r.peer());
+    if (size_t n = opt_.offsets->merge(req.offsets)) {
+      std::string who = r.peer();
+      {
+        std::lock_guard lk(mu_);
+        if (auto it = slaves_.find(r.connection_id()); it != slaves_.end() && !it->second.addr.empty())
+          who = it->second.addr;  // its address, not the port of its connection
+      }
+      spdlog::info("took {} consumer offsets from slave {} (higher than this master's)", n, who);
+    }
   }
   protocol::SyncOffsetsResponse resp;
   resp.version = opt_.offsets->version();
@@ -180,14 +187,21 @@ void ReplicationMaster::shutdown() {
 }
 
 void ReplicationMaster::connection_closed(uint64_t id) {
-  std::lock_guard lk(mu_);
-  auto it = slaves_.find(id);
-  if (it == slaves_.end()) return;
-  spdlog::info("slave {} disconnected (acknowledged log position {})", it->second.addr, it->second.acked);
-  if (!it->second.addr.empty()) gone_[it->second.addr] = it->second.acked;
-  slaves_.erase(it);
-  acked_ = 0;
-  for (auto& [i, s] : slaves_) acked_ = std::max(acked_, s.acked);
+  std::multimap<uint64_t, Waiter> orphaned;
+  {
+    std::lock_guard lk(mu_);
+    auto it = slaves_.find(id);
+    if (it == slaves_.end()) return;
+    spdlog::info("slave {} disconnected (acknowledged log position {})", it->second.addr, it->second.acked);
+    if (!it->second.addr.empty()) gone_[it->second.addr] = it->second.acked;
+    slaves_.erase(it);
+    acked_ = 0;
+    for (auto& [i, s] : slaves_) acked_ = std::max(acked_, s.acked);
+    // The last slave went: what waits for it is answered now, as a send arriving now
+    // would be, rather than at --replication-timeout.
+    if (slaves_.empty()) orphaned.swap(waiters_);
+  }
+  for (auto& [e, w] : orphaned) w.done(Code::slave_not_available);
 }
 
 void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {

@@ -56,6 +56,23 @@ start_broker m --flush async --replication sync --replication-timeout 1s
 seq 5 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-na" 2>/dev/null && fail "sync send without a slave exited 0"
 [[ $(grep -c "SLAVE_NOT_AVAILABLE" "$T/r-na") -eq 5 ]] || fail "expected 5 SLAVE_NOT_AVAILABLE: $(cat "$T/r-na")"
 stop_broker m -TERM
+# sends waiting for a slave that is then killed are answered SLAVE_NOT_AVAILABLE at once, not
+# after --replication-timeout (20s here)
+start_broker m --flush async --replication sync --replication-timeout 20s
+start_broker sk --role slave --master "$M"
+wait_until 20 bash -c "timeout 5 mq-send -b $M -t sk --mode sync warm >/dev/null 2>&1" || fail "no slave acknowledgement"
+kill -STOP "${PIDS[sk]}"
+t0=$(date +%s%N)
+timeout 60 mq-send -b "$M" -t sk --mode sync --receipts waiting >"$T/r-sk" 2>/dev/null &
+sk_sender=$!
+sleep 1
+kill -9 "${PIDS[sk]}"
+kill -CONT "${PIDS[sk]}" 2>/dev/null || true
+wait "$sk_sender" || true
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q $'\tSLAVE_NOT_AVAILABLE$' "$T/r-sk" && [[ $ms -lt 10000 ]] ||
+  fail "a send waiting for a killed slave: $(cut -f6 "$T/r-sk") after ${ms}ms"
+stop_broker m -TERM
 start_broker m --flush async --replication async
 seq 5 | timeout 30 mq-send -b "$M" -t sy --receipts >"$T/r-async" || fail "async replication send without a slave failed"
 stop_broker m -TERM
