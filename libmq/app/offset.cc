@@ -152,7 +152,9 @@ Status show_cmd(Ctx& c) {
                                    std::to_string(st.max_offset), num(lag),
                                    owner.count(q) ? cli::Cell(owner[q]) : std::nullopt};
         auto p = prog.find(q);
-        if (p != prog.end() && p->second.lowest_in_flight >= 0) {
+        // A report older than the saved commit (the member's heartbeat came before it) names
+        // a blocker the commit is past already: not shown.
+        if (p != prog.end() && p->second.lowest_in_flight >= 0 && (cm < 0 || p->second.lowest_in_flight >= cm)) {
           row.push_back(std::to_string(p->second.lowest_in_flight));
           row.push_back(format_duration(Millis(static_cast<int64_t>(p->second.in_flight_age_ms))));
           row.push_back(std::to_string(p->second.reconsume));
