@@ -208,9 +208,18 @@ Status check_modes(const ReplayOptions& opt) {
   if (!opt.dlq.empty())
     if (Status v = validate_group(opt.dlq); !v) return v;
   // Bad bounds are usage errors before any broker is asked (parsed again for the range).
+  int64_t now = now_ms();
   for (auto [flag, text] : {std::pair{"--from", &opt.from}, std::pair{"--until", &opt.until}})
-    if (auto b = client::parse_replay_bound(*text, now_ms()); !b)
+    if (auto b = client::parse_replay_bound(*text, now); !b)
       return Status::invalid(fmt::format("{}: {}", flag, b.status().message()));
+  // Bounds of one kind the wrong way round select nothing: said rather than an empty exit 0.
+  auto from = client::parse_replay_bound(opt.from, now);
+  auto until = client::parse_replay_bound(opt.until, now);
+  using K = client::ReplayBound::Kind;
+  if (from->kind == until->kind &&
+      ((from->kind == K::offset && from->offset > until->offset) || (from->kind == K::time && from->ms > until->ms) ||
+       (from->kind == K::back && from->offset < until->offset)))
+    return Status::invalid(fmt::format("--from {} is after --until {}: nothing lies between", opt.from, opt.until));
   return Status::ok();
 }
 

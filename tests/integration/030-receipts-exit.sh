@@ -91,6 +91,9 @@ mq-consume -t x -g g --exec cat --format json|--format does not apply to --exec
 mq-consume -t x -0 --format json|-0 applies to --format body
 mq-send --bogus|argument not expected: --bogus
 mq-consume --grup g|did you mean --group?
+mq-replay -t x --from 6 --until 3|--from 6 is after --until 3
+mq-replay -t x --from -1h --until -2h|--from -1h is after --until -2h
+mq-consume -t x --format JSON|did you mean json?
 mq-consume -t x --exce cat|did you mean --exec?
 mq-send -t a -t b m|--topic is given more than once
 mq-consume -t x -g g --max-span 99999999999999999999|--max-span: '99999999999999999999' must be at most
