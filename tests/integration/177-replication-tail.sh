@@ -69,6 +69,10 @@ timeout 10 mq-offset -b "$M,$S" import <"$T/export.tsv" >/dev/null 2>"$T/import.
 [[ $rc -eq 1 ]] || fail "import with the master down exited $rc: $(cat "$T/import.log")"
 grep -q "nothing imported.*$M" "$T/import.log" || fail "import error: $(cat "$T/import.log")"
 [[ $(committed "$T/s/offsets.json" grp tl) -eq 250 ]] || fail "a failed reset or import changed the slave's offsets"
+# a tail started while the master is down reads the slave and says so (it was silent)
+timeout 20 mq-consume -b "$M,$S" -t tl --from earliest -n 10 >/dev/null 2>"$T/late-tail.log" || fail "a tail of the slave exited $?"
+grep -q "master $M is unreachable: reading from its slave $S" "$T/late-tail.log" ||
+  fail "a tail reading the slave did not say so: $(cat "$T/late-tail.log")"
 
 # --- 1, continued: back to the master ------------------------------------------------------
 restart_broker m
