@@ -37,5 +37,6 @@ int main(int argc, char** argv) {
                                        "time budget per request")
       ->default_str("5s");
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
+  opt.window_given = cmd.count("--window") > 0;
   return mq::cli::exit_code(mq::app::replay(opt, mq::cli::stdio()));
 }

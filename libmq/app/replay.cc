@@ -189,8 +189,8 @@ Status check_modes(const ReplayOptions& opt) {
   if (opt.dlq.empty() && (opt.dry_run || opt.force)) return Status::invalid("--dry-run and --force need --dlq GROUP");
   if (!opt.input.empty() && opt.to_topic.empty()) return Status::invalid("-i FILE needs --to-topic DEST");
   bool publishing = !opt.to_topic.empty() || (!opt.dlq.empty() && !opt.dry_run);
-  if (!publishing && (opt.receipts || opt.rate > 0))
-    return Status::invalid("--receipts and --rate apply only when publishing (--to-topic, --dlq)");
+  if (!publishing && (opt.receipts || opt.rate > 0 || opt.window_given))
+    return Status::invalid("--receipts, --rate and --window apply only when publishing (--to-topic, --dlq)");
   if (publishing && (!opt.format.empty() || opt.nul))
     return Status::invalid("--format and -0 apply only when writing messages to standard output");
   if (opt.nul && output_format(opt) != "body")

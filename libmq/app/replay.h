@@ -32,6 +32,7 @@ struct ReplayOptions {
   bool dry_run = false;
   bool force = false;
   size_t window = 1024;
+  bool window_given = false;  // --window was given (it applies only when publishing)
   Millis timeout{5000};
 };
 

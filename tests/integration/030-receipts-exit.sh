@@ -92,6 +92,7 @@ mq-consume -t x -0 --format json|-0 applies to --format body
 mq-send --bogus|argument not expected: --bogus
 mq-consume --grup g|did you mean --group?
 mq-replay -t x --from 6 --until 3|--from 6 is after --until 3
+mq-replay -t x --window 8|--window apply only when publishing
 mq-replay -t x --from -1h --until -2h|--from -1h is after --until -2h
 mq-consume -t x --format JSON|did you mean json?
 mq-consume -t x --exce cat|did you mean --exec?
