@@ -256,8 +256,11 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
         if (ec == asio::error::eof || ec == ssl::error::stream_truncated)
           return self->drop(Status::unavailable(fmt::format(
               "connection to {} closed by the peer{}", self->address_,
-              // A TLS broker closes a plain connection at its first bytes.
-              !self->tls_ && !self->heard_ ? " before any answer (if it uses TLS, give --tls-ca)" : "")));
+              // A TLS broker closes a plain connection at its first bytes (and never
+              // answered one: a broker that did is no TLS broker).
+              !self->tls_ && !self->heard_ ? (self->heard_once_ ? " before any answer"
+                                                                : " before any answer (if it uses TLS, give --tls-ca)")
+                                           : "")));
         return self->drop(Status::unavailable(
             fmt::format("connection to {} lost: {}", self->address_, tls_error_text(ec))));
       }
@@ -269,6 +272,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
           return self->drop(Status::unavailable(
               fmt::format("bad frame from {}: {}", self->address_, dec->error())));
         self->heard_ = true;
+        self->heard_once_ = true;
         self->on_frame(std::move(f));
         if (g != self->gen_) return;  // a callback closed the channel
       }
@@ -415,6 +419,7 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
   bool writing_ = false;
   uint32_t next_id_ = 1;
   bool heard_ = false;          // a frame arrived on the current connection
+  bool heard_once_ = false;     // ... on any connection of this channel
   bool probing_ = false;       // a probe is waiting for its answer (see on_timeout)
   uint64_t sent_seq_ = 0;      // requests started, ever
   uint64_t answered_seq_ = 0;  // the latest-started request answered so far
