@@ -165,6 +165,7 @@ Status broker(const BrokerOptions& opt) {
   so.flush_timeout = opt.flush_timeout;
   so.segment_size = opt.segment_size;
   so.retention = opt.retention;
+  so.retention_first = Millis(1000);  // what a broker down for long finds old goes at once
   so.on_recovery_progress = [](uint64_t scanned, uint64_t total) {
     spdlog::info("recovering: scanned {} of {} MiB of log", scanned >> 20, total >> 20);
   };

@@ -44,6 +44,9 @@ struct StoreOptions {
   // take less than this: a stalling disk then holds up the flusher alone.
   std::chrono::microseconds runner_max_sync{2000};
   Millis retention{72ll * 3600 * 1000};
+  // Retention is enforced this long after open (the broker: a second, so that a broker
+  // that was down for long deletes what is old at once), then once a minute.
+  Millis retention_first{60000};
   // nullptr: real POSIX files. Not owned; must outlive the store.
   FileSystem* fs = nullptr;
   // Told every few seconds while open() scans the log after an unclean stop

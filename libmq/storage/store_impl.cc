@@ -566,9 +566,8 @@ void StoreImpl::maintenance_loop() {
     std::lock_guard rl(retention_mu_);
     count_open_bytes();  // what open() left out to start fast
   }
-  // The first round a second after the start (a broker that was down for long has old
-  // segments to delete at once), then once a minute.
-  auto last_retention = std::chrono::steady_clock::now() - std::chrono::seconds(61);
+  // The first round opt_.retention_first after the start, then once a minute.
+  auto last_retention = std::chrono::steady_clock::now() - std::chrono::seconds(60) + opt_.retention_first;
   std::unique_lock lk(maint_mu_);
   while (!stop_maint_) {
     maint_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stop_maint_; });
