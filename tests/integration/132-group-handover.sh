@@ -12,8 +12,9 @@ start_broker b1 --flush async --queues 6
 seq 1 1800 | timeout 30 mq-send -b "$B1" -t backlog || fail "send the backlog"
 cat >"$T/h.sh" <<'SH'
 read -r b
-# when this command was forked (clock ticks since boot, field 22 of /proc/PID/stat)
-echo "start $b $MQ_QUEUE $MEMBER $(cut -d' ' -f22 /proc/$$/stat)" >>"$OUT/log"
+# when the member forked this command (clock ticks since boot, field 22 of /proc/PID/stat): the
+# shell mq-consume spawned, which runs this one once the command is listed (its gate)
+echo "start $b $MQ_QUEUE $MEMBER $(cut -d' ' -f22 /proc/$PPID/stat)" >>"$OUT/log"
 sleep "$NAP"
 echo "end $b $MQ_QUEUE $MEMBER" >>"$OUT/log"
 SH
