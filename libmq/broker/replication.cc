@@ -213,10 +213,6 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
     std::lock_guard lk(mu_);
     known = slaves_.count(r.connection_id()) > 0;
   }
-  // A slave's first request: its log must be this one's (sync replication would count
-  // its acknowledgements for records it never got; a copy would splice two logs). It must
-  // bring its log's tail to compare: a slave that reconnected without noticing (stopped
-  // while this master was replaced) sent none, and only the log ends were compared.
   // Retention deleted the start of this log: a slave below it (a new, empty one) can never
   // be given those bytes, and is not counted as connected.
   if (uint64_t start = store_.log_start(); req.pos < start) {
@@ -229,6 +225,10 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
                               "of the master's data directory taken while the master is stopped",
                               start));
   }
+  // A slave's first request: its log must be this one's (sync replication would count
+  // its acknowledgements for records it never got; a copy would splice two logs). It must
+  // bring its log's tail to compare: a slave that reconnected without noticing (stopped
+  // while this master was replaced) sent none, and only the log ends were compared.
   if (!known && req.pos > 0 && !req.has_tail)
     return r.fail(Code::bad_request, "replicate: the first request of a connection must carry the slave's log "
                                      "tail digest");
