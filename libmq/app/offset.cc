@@ -59,8 +59,8 @@ Status pick_admins(Ctx& c, bool read_only) {
           master.empty() ? fmt::format("the master of slave {} is unreachable: {} needs it", n.address, c.opt.command)
                          : fmt::format("master {} is unreachable: {} needs it (its slave {} is read-only)", master,
                                        c.opt.command, n.address));
-    spdlog::warn("master {} is unreachable: read from its slave {}", master.empty() ? "?" : master, n.address);
-    c.admins.emplace_back(master.empty() ? n.address : master, Admin(n.channel, c.opt.timeout));
+    cl.say_if_slave_read(i);
+    c.admins.emplace_back(cl.master_address(i), Admin(n.channel, c.opt.timeout));
   }
   if (c.admins.empty()) return Status::unavailable("no master broker reachable");
   return Status::ok();

@@ -209,12 +209,11 @@ Status check_modes(const ReplayOptions& opt) {
     if (Status v = validate_group(opt.dlq); !v) return v;
   // Bad bounds are usage errors before any broker is asked (parsed again for the range).
   int64_t now = now_ms();
-  for (auto [flag, text] : {std::pair{"--from", &opt.from}, std::pair{"--until", &opt.until}})
-    if (auto b = client::parse_replay_bound(*text, now); !b)
-      return Status::invalid(fmt::format("{}: {}", flag, b.status().message()));
-  // Bounds of one kind the wrong way round select nothing: said rather than an empty exit 0.
   auto from = client::parse_replay_bound(opt.from, now);
+  if (!from) return Status::invalid(fmt::format("--from: {}", from.status().message()));
   auto until = client::parse_replay_bound(opt.until, now);
+  if (!until) return Status::invalid(fmt::format("--until: {}", until.status().message()));
+  // Bounds of one kind the wrong way round select nothing: said rather than an empty exit 0.
   using K = client::ReplayBound::Kind;
   if (from->kind == until->kind &&
       ((from->kind == K::offset && from->offset > until->offset) || (from->kind == K::time && from->ms > until->ms) ||

@@ -189,7 +189,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
       failures_said = failures;
       said_at = now;
     }
-    if (opt.receipts && out.ok()) {
+    if (opt.receipts && out.ok() && !ready.empty()) {
       for (auto& r : ready) client::append_receipt_line(r, out.buffer());
       out.commit();
       // Receipts reach a reader within ~10 ms while input keeps flowing, and a

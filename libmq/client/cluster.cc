@@ -56,6 +56,19 @@ size_t Cluster::add(const std::string& address, const net::ChannelOptions& opt) 
   return nodes_.size() - 1;
 }
 
+std::string Cluster::master_address(size_t i) const {
+  const BrokerNode& n = *nodes_[i];
+  if (n.reachable && n.hello.role == protocol::Role::slave && !n.hello.master_addr.empty()) return n.hello.master_addr;
+  return n.address;
+}
+
+void Cluster::say_if_slave_read(size_t i) const {
+  const BrokerNode& n = *nodes_[i];
+  if (n.reachable && n.hello.role == protocol::Role::slave)
+    spdlog::warn("master {} is unreachable: read from its slave {}",
+                 n.hello.master_addr.empty() ? "?" : n.hello.master_addr, n.address);
+}
+
 Result<std::unique_ptr<Cluster>> Cluster::connect(const std::vector<std::string>& addresses,
                                                   const std::string& client_name, Millis timeout,
                                                   const net::ClientSecurity& security, Millis settle) {

@@ -57,6 +57,12 @@ class Cluster {
   // knows). Such a node may be a master that is down with no slave up and listed: what
   // read_sources() reads lacks its queues. In -b order.
   std::vector<size_t> unaccounted(const std::vector<std::string>& seen_slaves = {}) const;
+  // The master whose queues read source i holds: the master a slave names (its address as
+  // the slave knows it), else i's own address.
+  std::string master_address(size_t i) const;
+  // Says (warn) that read source i is a slave read because its master is down, as every
+  // reader says it; nothing for a master.
+  void say_if_slave_read(size_t i) const;
 
   // The nodes of broker i's master-slave pair, its master first (i itself
   // when it is one; the master a slave names, else i), then every slave of

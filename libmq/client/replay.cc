@@ -68,9 +68,7 @@ Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange
   size_t queues_seen = 0;  // the most queues a broker has of the topic
   for (size_t n : cluster.read_sources()) {
     auto& node = cluster.node(n);
-    if (node.hello.role == protocol::Role::slave)  // as mq-offset says it
-      spdlog::warn("master {} is unreachable: read from its slave {}",
-                   node.hello.master_addr.empty() ? "?" : node.hello.master_addr, node.address);
+    cluster.say_if_slave_read(n);
     Admin admin(node.channel, range.timeout);
     auto topics = admin.topics(range.topic);
     if (!topics) return reach_error(topics.status());
@@ -85,10 +83,7 @@ Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange
         if (!end) return reach_error(end.status());
         spdlog::debug("{} queue {} on {}: offsets {}..{} (stored {}..{})", range.topic, q.queue, node.address,
                       *begin, *end, q.min_offset, q.max_offset);
-        std::string master = node.hello.role == protocol::Role::slave && !node.hello.master_addr.empty()
-                                 ? node.hello.master_addr
-                                 : node.address;
-        out.push_back(ReplayQueue{n, q.queue, *begin, std::max(*begin, *end), std::move(master)});
+        out.push_back(ReplayQueue{n, q.queue, *begin, std::max(*begin, *end), cluster.master_address(n)});
       }
     }
   }

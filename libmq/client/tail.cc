@@ -46,10 +46,7 @@ Tail::Tail(Cluster& cluster, TailOptions opt)
     Source s;
     s.route = cluster_.pair_of(n);
     s.serving = n;
-    // Said as mq-offset and mq-replay say it (the move back once the master answers is said too).
-    if (const auto& node = cluster_.node(n); node.hello.role == protocol::Role::slave)
-      spdlog::warn("master {} is unreachable: reading from its slave {}",
-                   node.hello.master_addr.empty() ? "?" : node.hello.master_addr, node.address);
+    cluster_.say_if_slave_read(n);  // (the move back once the master answers is said too)
     sources_.push_back(std::move(s));
   }
   for (size_t n : cluster_.unaccounted()) {
