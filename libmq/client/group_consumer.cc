@@ -258,6 +258,11 @@ struct GroupConsumer::Impl {
 
   // Where the requests for a pair go now: its master, or a slave while the master is away.
   BrokerNode& bn(size_t node) { return cluster.node(nodes_by_index(node).serving); }
+  // The master of a node's pair (its queues' owner), also while its slave serves them.
+  const std::string& master_of(size_t node) {
+    Node& n = nodes_by_index(node);
+    return cluster.node(n.route.empty() ? n.serving : n.route.front()).address;
+  }
 
   // ---- heartbeats and assignment ----
 
@@ -750,7 +755,7 @@ struct GroupConsumer::Impl {
         return;
       }
       present(*v);
-      auto end = (*on_message)(*v, bn(q.node).address);
+      auto end = (*on_message)(*v, master_of(q.node));
       if (!end) {
         --q.running;
         --dispatched;

@@ -70,9 +70,16 @@ timeout 10 mq-offset -b "$M,$S" import <"$T/export.tsv" >/dev/null 2>"$T/import.
 grep -q "nothing imported.*$M" "$T/import.log" || fail "import error: $(cat "$T/import.log")"
 [[ $(committed "$T/s/offsets.json" grp tl) -eq 250 ]] || fail "a failed reset or import changed the slave's offsets"
 # a tail started while the master is down reads the slave and says so (it was silent)
-timeout 20 mq-consume -b "$M,$S" -t tl --from earliest -n 10 >/dev/null 2>"$T/late-tail.log" || fail "a tail of the slave exited $?"
+# and names the master as each message's broker (%b): the queue is the master's
+timeout 20 mq-consume -b "$M,$S" -t tl --from earliest -n 10 --format '%b\n' >"$T/late-tail.out" 2>"$T/late-tail.log" ||
+  fail "a tail of the slave exited $?"
 grep -q "master $M is unreachable: read from its slave $S" "$T/late-tail.log" ||
   fail "a tail reading the slave did not say so: $(cat "$T/late-tail.log")"
+[[ $(sort -u "$T/late-tail.out") == "$M" ]] || fail "the tail of the slave named $(sort -u "$T/late-tail.out" | tr '\n' ' ')"
+# ... as does a group member reading it
+timeout 30 mq-consume -b "$M,$S" -t tl -g late --from earliest -n 10 --format json 2>/dev/null |
+  jq -r .broker | sort -u >"$T/late-group.out" || true
+[[ $(cat "$T/late-group.out") == "$M" ]] || fail "a group member reading the slave named $(tr '\n' ' ' <"$T/late-group.out")"
 
 # --- 1, continued: back to the master ------------------------------------------------------
 restart_broker m
