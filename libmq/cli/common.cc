@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "cli/progress.h"
-#include "cli/signals.h"
 #include "net/channel.h"
 
 #ifndef MQ_GIT_REV  // set for this file only (CMakeLists.txt)
@@ -335,7 +334,6 @@ Result<std::vector<std::string>> split_brokers(std::string_view list) {
 int exit_code(const Status& s) {
   if (s.is_ok()) return 0;
   if (s.code() == Code::invalid_argument) return 2;
-  if (s.code() == Code::interrupted && stop_signal() > 0) return 128 + stop_signal();
   return 1;
 }
 

@@ -57,7 +57,7 @@ std::function<void(const std::string&)> to_signed(std::optional<int64_t>& out, s
 // "a:1,b:2" -> {"a:1","b:2"}; each must be HOST:PORT.
 Result<std::vector<std::string>> split_brokers(std::string_view list);
 
-// 0 for ok, 2 for invalid_argument, 128 + the signal for interrupted (cli/signals.h), 1 otherwise.
+// 0 for ok, 2 for invalid_argument, 1 otherwise (SPEC's exit statuses).
 int exit_code(const Status& s);
 // Logs s's message as one error line (the logger adds "<program>: ") and
 // returns s, for an app's `return cli::fail(s);`.

@@ -22,7 +22,7 @@ enum class Code {
   timeout,
   permission_denied,
   limit_reached,  // a configured limit (--max-topics) refuses it: exit status 1
-  interrupted,    // a stop signal ended the work before it was done: exit status 128 + signal
+  interrupted,    // a stop signal ended the work before it was done: exit status 1
 };
 
 std::string_view code_name(Code c);
