@@ -21,6 +21,7 @@ extern char** environ;
 namespace mq::client {
 
 std::string ExecResult::describe() const {
+  if (not_started) return "not started";
   if (timed_out) return "timed out";
   if (signal) return fmt::format("killed by signal {}", signal);
   return fmt::format("exit {}", exit_code);
@@ -155,7 +156,7 @@ void finish_group(pid_t pgid, std::chrono::steady_clock::time_point kill_at) {
 
 Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
                                const std::vector<std::pair<std::string, std::string>>& env, Millis timeout,
-                               const std::atomic<bool>* stop) {
+                               const std::atomic<bool>* stop, const std::function<bool()>& may_start) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return Status::from_errno("pipe", errno);
   UniqueFd rd(p[0]), wr(p[1]);
@@ -201,6 +202,17 @@ Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
   rd.reset();
   gate_rd.reset();
   Listed listed(pid);
+  if (may_start && !may_start()) {
+    // The gate closes unwritten: the shell exits 125 without running the command.
+    gate_wr.reset();
+    wr.reset();
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    ExecResult res;
+    res.not_started = true;
+    return res;
+  }
   (void)!::write(gate_wr.get(), "\n", 1);
   gate_wr.reset();
   UniqueFd pfd(pidfd_open(pid));

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,14 +24,20 @@ struct ExecResult {
   int exit_code = -1;     // when exited normally
   int signal = 0;         // when killed by a signal
   bool timed_out = false;
+  bool not_started = false;  // may_start said no: the command never ran
   bool ok() const { return !timed_out && signal == 0 && exit_code == 0; }
   std::string describe() const;  // "exit 3", "killed by signal 9", "timed out after 2s"
 };
 
 // `stop` (optional): when it becomes true the command is terminated like on a timeout.
+// `may_start` (optional): asked once the command is spawned and listed, right before
+// it may run; when it says no the command never runs (ExecResult::not_started). For a
+// caller whose right to run it can lapse while this thread waits (a member frozen
+// between taking a message and spawning its command).
 Result<ExecResult> run_command(const std::string& cmd, std::string_view body,
                                const std::vector<std::pair<std::string, std::string>>& env, Millis timeout,
-                               const std::atomic<bool>* stop = nullptr);
+                               const std::atomic<bool>* stop = nullptr,
+                               const std::function<bool()>& may_start = {});
 
 // Forks the reaper: a small process that outlives this one (kill -9 included) just long
 // enough to terminate the process groups of the commands still running then (SIGTERM,

@@ -95,6 +95,9 @@ struct GroupConsumer::Impl {
     // swapped-out machine) past the broker's session timeout has lost them to
     // another; on waking it starts nothing of them until a heartbeat says.
     Clock::time_point lease_until{};
+    // The same for the workers (--orderly --exec): a command is let run only
+    // within it (steady_clock nanoseconds).
+    std::shared_ptr<std::atomic<int64_t>> lease_ns = std::make_shared<std::atomic<int64_t>>(0);
     Clock::time_point next_probe{};
     bool probing = false;
     bool down_said = false;  // "unreachable" was said (no other broker of the pair to go on with)
@@ -102,6 +105,7 @@ struct GroupConsumer::Impl {
   struct Job {
     Key key;
     Msg msg;
+    std::shared_ptr<const std::atomic<int64_t>> lease_ns;  // --orderly: Node::lease_ns
   };
   // Jobs waiting for a worker, taken from their queues in turn: a member
   // holding several queues runs them side by side, rather than one queue's
@@ -329,6 +333,7 @@ struct GroupConsumer::Impl {
     });
     n.joined = true;
     n.lease_until = std::max(n.lease_until, sent + kLease);
+    n.lease_ns->store(n.lease_until.time_since_epoch().count());
     std::set<QueueRef> assigned(resp.assigned.begin(), resp.assigned.end());
     for (auto& ref : resp.assigned) {
       Key k{idx, ref.topic, ref.queue};
@@ -768,7 +773,7 @@ struct GroupConsumer::Impl {
     }
     {
       std::lock_guard lk(job_mu);
-      jobs.push(Job{k, std::move(m)});
+      jobs.push(Job{k, std::move(m), opt.orderly ? nodes_by_index(q.node).lease_ns : nullptr});
     }
     job_cv.notify_one();
   }
@@ -800,7 +805,13 @@ struct GroupConsumer::Impl {
             {"MQ_RECONSUME", std::to_string(job.msg.reconsume)},
             {"MQ_GROUP", opt.group},
         };
-        res = run_command(opt.exec, v->body, env, opt.consume_timeout, &kill_running);
+        // --orderly: a member frozen after taking the message (SIGSTOP, a swapped-out
+        // machine) may have lost the queue to another, which runs it and what follows:
+        // on waking its command runs only while the lease still holds.
+        std::function<bool()> may_start;
+        if (job.lease_ns)
+          may_start = [lease = job.lease_ns] { return Clock::now().time_since_epoch().count() < lease->load(); };
+        res = run_command(opt.exec, v->body, env, opt.consume_timeout, &kill_running, may_start);
       }
       post([this, job = std::move(job), res = std::move(res)]() mutable { on_exec_done(job, res); });
     }
@@ -822,6 +833,14 @@ struct GroupConsumer::Impl {
     }
     if (res && res->ok()) {
       finished(job.key, job.msg.offset, job.msg.gen, true);
+      return;
+    }
+    if (res && res->not_started) {
+      // The lease lapsed before it ran (--orderly): it stays first in its queue, run
+      // once a heartbeat confirms the queue is still ours, or left to its next owner.
+      --q.running;
+      --dispatched;
+      q.busy = false;
       return;
     }
     if (res && res->signal == SIGPIPE && stdout_gone()) {

@@ -45,6 +45,30 @@ TEST_CASE("exec runs the command as sh -c would, once its gate opened", "[client
   CHECK(r->exit_code == 7);
 }
 
+TEST_CASE("exec runs nothing when may_start says no once the command is spawned", "[client]") {
+  char dir[] = "/tmp/mq-exec-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  std::string marker = std::string(dir) + "/ran";
+  int asked = 0;
+  auto r = run_command("touch " + marker, "body", {}, Millis(5000), nullptr, [&] {
+    ++asked;
+    return false;
+  });
+  REQUIRE(r);
+  CHECK(asked == 1);
+  CHECK(r->not_started);
+  CHECK_FALSE(r->ok());
+  CHECK(r->describe() == "not started");
+  CHECK(::access(marker.c_str(), F_OK) != 0);
+  auto yes = run_command("touch " + marker, "body", {}, Millis(5000), nullptr, [] { return true; });
+  REQUIRE(yes);
+  CHECK(yes->ok());
+  CHECK_FALSE(yes->not_started);
+  CHECK(::access(marker.c_str(), F_OK) == 0);
+  std::remove(marker.c_str());
+  ::rmdir(dir);
+}
+
 TEST_CASE("exec reports exit codes and signals", "[client]") {
   auto r = run_command("exit 65", "", {}, Millis(5000));
   REQUIRE(r);
