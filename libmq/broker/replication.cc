@@ -213,17 +213,21 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
     std::lock_guard lk(mu_);
     known = slaves_.count(r.connection_id()) > 0;
   }
-  // Retention deleted the start of this log: a slave below it (a new, empty one) can never
-  // be given those bytes, and is not counted as connected.
-  if (uint64_t start = store_.log_start(); req.pos < start) {
+  // Retention deleted the start of this log. A new, empty slave copies it from its first
+  // byte still kept (RocketMQ's slaves start so too): it is answered from there, and its
+  // store starts its log at that position. A slave that holds a part of what was deleted
+  // can never be given the rest, and is not counted as connected.
+  uint64_t start = store_.log_start();
+  uint64_t pos = req.pos == 0 ? start : req.pos;
+  if (req.pos > 0 && req.pos < start) {
     if (refused_log_.due())
       spdlog::error("refused slave {} (from {}): it asks for log position {}, below this master's log start {}",
                     req.slave_addr, r.peer(), req.pos, start);
     return r.fail(Code::conflict,
                   fmt::format("master refuses this slave: its log starts at byte {} (retention deleted what was "
-                              "before), and a slave copies a log from its first byte: seed this slave with a copy "
-                              "of the master's data directory taken while the master is stopped",
-                              start));
+                              "before), and this slave's log ends at byte {}, below it: move the slave's data "
+                              "directory away so that it copies the master afresh (from byte {})",
+                              start, req.pos, start));
   }
   // A slave's first request: its log must be this one's (sync replication would count
   // its acknowledgements for records it never got; a copy would splice two logs). It must
@@ -260,7 +264,6 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
   }
   for (auto& d : ready) d(Code::ok);
 
-  uint64_t pos = req.pos;
   size_t max_bytes = std::clamp<size_t>(req.max_bytes, 4096, opt_.max_chunk);
   // Answers with what is there; false when nothing is and the wait goes on.
   auto attempt = [this, r, pos, max_bytes](bool final) {
@@ -451,9 +454,22 @@ bool ReplicationSlave::step(Status& err) {
     err = Status::corruption("replicate response: malformed payload");
     return false;
   }
-  if (resp.pos != req.pos) {
+  // An empty slave of a master whose retention deleted its log's start is answered from
+  // the first byte the master still has: this log starts there too.
+  // (An empty answer from there: nothing to copy yet.)
+  bool from_start = req.pos == 0 && resp.pos > 0;
+  if (resp.pos != req.pos && !from_start) {
     err = Status::corruption(fmt::format("replicate response at {}, asked for {}", resp.pos, req.pos));
     return false;
+  }
+  if (from_start && !resp.records.empty()) {
+    if (auto st = store_.start_log_at(resp.pos); !st) {
+      err = st.with_context("starting the log where the master's starts");
+      return false;
+    }
+    spdlog::info("master {} kept its log from position {} on (retention deleted what was before): this "
+                 "slave's log starts there",
+                 master_, resp.pos);
   }
   if (!connected_) {
     connected_ = true;

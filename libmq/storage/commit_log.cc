@@ -429,6 +429,50 @@ Status CommitLog::drop_before(uint64_t new_start) {
   return fs_.sync_dir(dir_);
 }
 
+Status CommitLog::restart_empty_at(uint64_t base) {
+  MQ_RETURN_IF_ERROR(health());
+  std::shared_ptr<Segment> old;
+  {
+    std::shared_lock lk(mu_);
+    if (segments_.size() != 1 || segments_.begin()->second->size.load() != 0)
+      return Status::invalid("the commit log is not empty");
+    old = segments_.begin()->second;
+  }
+  if (old->base == base) return Status::ok();
+  // The zeroer writes ahead in the active segment: stopped while it goes.
+  bool zeroing = zeroer_.joinable();
+  if (zeroing) {
+    {
+      std::lock_guard lk(zero_mu_);
+      stop_zero_ = true;
+    }
+    zero_cv_.notify_all();
+    zeroer_.join();
+    std::lock_guard lk(zero_mu_);
+    stop_zero_ = false;
+  }
+  // The old file goes first: a crash in between leaves no segment, and the next
+  // open starts an empty log at 0 again (two would leave a gap to cut at).
+  // (In memory the old one stays until the new one is there: nobody reads it, the log
+  // being empty, but start(), end() and active() always find a segment.)
+  Status s = fs_.remove(dir_ / segment_name(old->base));
+  if (s) s = fs_.sync_dir(dir_);
+  if (s) {
+    auto seg = create_segment(base);
+    if (!seg) s = seg.status();
+  }
+  if (s) {
+    std::unique_lock lk(mu_);
+    segments_.erase(old->base);
+  }
+  if (!s) {
+    poison(s);
+    return s;
+  }
+  if (zeroing) zeroer_ = std::thread([this] { zero_loop(); });
+  return Status::ok();
+}
+
 Status CommitLog::health() const {
   std::lock_guard lk(health_mu_);
   return health_;

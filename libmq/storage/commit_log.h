@@ -91,6 +91,10 @@ class CommitLog {
   // Deletes the segments before the one starting at `new_start` (never the
   // active one) and syncs the directory.
   Status drop_before(uint64_t new_start);
+  // An empty log (one segment, no bytes) starts over at `base` instead: its
+  // segment file is replaced by an empty one there. For a slave that copies a
+  // master whose retention deleted the log's first bytes.
+  Status restart_empty_at(uint64_t base);
 
   // Starts the preallocation thread: up to `ahead` bytes of zeros past the
   // active segment's end (never past the segment size). Call after recovery.

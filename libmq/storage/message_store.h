@@ -188,6 +188,11 @@ class MessageStore {
   // entries are written, and the bytes are fdatasync'd before this returns:
   // on OK they are durable and visible. Serialised with append().
   virtual Status append_raw(uint64_t pos, std::string_view records, bool new_segment) = 0;
+  // Replication into an empty store (no record ever written, no queue) from a
+  // master whose retention deleted its log's start: the log starts at `pos`
+  // instead of 0. A queue's first record then sets where the queue starts (its
+  // offsets below are gone on the master too). invalid when not empty.
+  virtual Status start_log_at(uint64_t pos) = 0;
   // Master side: whether a segment starts at `pos` (pos > 0).
   virtual bool segment_starts_at(uint64_t pos) const = 0;
   // What a replica and its master compare to know they hold one log: the CRC32C of the

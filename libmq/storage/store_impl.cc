@@ -258,6 +258,7 @@ Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_se
           fmt::format("replicated bytes at {} but the log ends at {}", pos, log_->end()));
     struct Q {
       QueueState* q;
+      uint64_t first;  // where its entries go
       uint64_t next;
       std::string entries;
       uint64_t bytes = 0;
@@ -278,7 +279,13 @@ Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_se
       auto q = queue_for_append(v.topic, v.queue);
       if (!q) return q.status();
       auto it = std::find_if(qs.begin(), qs.end(), [&](auto& e) { return e.q == *q; });
-      if (it == qs.end()) it = qs.insert(qs.end(), Q{*q, (*q)->next_offset, {}, 0, 0});
+      if (it == qs.end()) {
+        // A queue first seen in a log copied from past its master's start: its
+        // earlier offsets are gone there too, it starts at this record.
+        uint64_t first = (*q)->next_offset;
+        if (first == 0 && log_->start() > 0) first = v.offset;
+        it = qs.insert(qs.end(), Q{*q, first, first, {}, 0, 0});
+      }
       if (v.offset != it->next)
         return Status::corruption(fmt::format("replicated record at {}: {} queue {} offset {}, expected {}",
                                               at, v.topic, v.queue, v.offset, it->next));
@@ -296,7 +303,7 @@ Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_se
     Status err;
     // Index entries first, then the log (as in append()).
     for (auto& q : qs) {
-      if (err.is_ok()) err = q.q->index->write(q.q->next_offset, q.entries);
+      if (err.is_ok()) err = q.q->index->write(q.first, q.entries);
       q.q->dirty = true;
     }
     if (err.is_ok()) err = log_->append_at(records, pos, new_segment, first_ms);
@@ -306,11 +313,12 @@ Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_se
       return err;
     }
     last_store_ms_ = last_ms;
-    for (auto& q : qs) records_.fetch_add(q.next - q.q->next_offset, std::memory_order_relaxed);
+    for (auto& q : qs) records_.fetch_add(q.next - q.first, std::memory_order_relaxed);
     uint64_t end = pos + records.size();
     {
       std::unique_lock lk2(state_mu_);
       for (auto& q : qs) {
+        if (q.first != q.q->next_offset) q.q->visible = q.q->min_offset = q.first;
         q.q->next_offset = q.next;
         vis.push_back({q.q, q.next, q.newest, q.bytes});
       }
@@ -323,6 +331,23 @@ Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_se
     apply_visibility(vis);
   }
   notify_visible();
+  return Status::ok();
+}
+
+Status StoreImpl::start_log_at(uint64_t pos) {
+  std::lock_guard lk(append_mu_);
+  if (closed_) return Status::unavailable("message store is closed");
+  {
+    std::shared_lock sl(state_mu_);
+    if (log_->start() != 0 || log_->end() != 0 || !queues_.empty())
+      return Status::invalid(fmt::format("cannot start the log at {}: it is not empty", pos));
+  }
+  MQ_RETURN_IF_ERROR(log_->restart_empty_at(pos));
+  {
+    std::lock_guard fl(flush_mu_);
+    written_end_ = pos;
+    durable_end_ = pos;
+  }
   return Status::ok();
 }
 

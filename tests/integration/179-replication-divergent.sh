@@ -3,7 +3,7 @@
 # (1) the master's data replaced while the slave holds more: sync sends are SLAVE_NOT_AVAILABLE,
 # not SEND_OK for records the slave never gets; (2) the master's data replaced by as many bytes
 # again, record boundaries alike: the slave's log is not extended with the other log's records;
-# (3) the slave's data moved away: it copies the master afresh.
+# (3) the slave's data moved away: it copies the master afresh; (4)-(6) see below.
 . "$(dirname "$0")/lib.sh"
 
 logs_equal() { same_logs "$T/m" "$T/s"; }
@@ -78,7 +78,8 @@ timeout 20 mq-consume -b "$S" -t d --from earliest -e >"$T/s-read4" 2>/dev/null 
 stop_broker s -TERM
 
 # --- 5. a master whose first segments retention deleted (checked a second after its start, and
-# said in its log): a new slave is refused saying so, not left waiting as "connected" for ever
+# said in its log): a new slave copies it from its first kept byte, each queue from its first
+# kept offset, the same offsets as on the master, also after a kill -9 and a restart
 start_broker old --segment-size 64KiB --retention 2s
 seq -w 1 4000 | timeout 30 mq-send -b "$OLD" -t o -q || fail "the old master's records"
 stop_broker old -TERM
@@ -86,7 +87,34 @@ sleep 3
 restart_broker old
 wait_until 20 grep -q "retention: deleted [0-9]* log segment" "$T/old.log" || fail "retention did not run at the start: $(tail -n 2 "$T/old.log")"
 start_broker fresh --role slave --master "$OLD"
-wait_until 20 grep -q "master refuses this slave: its log starts at byte [1-9]" "$T/fresh.log" ||
+wait_until 20 grep -q "kept its log from position [1-9][0-9]* on .*this slave's log starts there" "$T/fresh.log" ||
   fail "a new slave of a master without its first segment: $(tail -n 2 "$T/fresh.log")"
+seq -w 5001 5100 | timeout 30 mq-send -b "$OLD" -t o -q || fail "records after the slave's start"
+wait_until 20 same_logs "$T/old" "$T/fresh" || fail "the slave did not copy the master's kept log"
+read_all() { timeout 20 mq-consume -b "$1" -t o --from earliest -e --format '%q %o %s\n' 2>/dev/null | sort; }
+read_all "$OLD" >"$T/old-read"
+n=$(count_lines "$T/old-read")
+[[ $n -gt 100 && $n -lt 4100 && $(awk '$2 == 0' "$T/old-read" | wc -l) -eq 0 ]] ||
+  fail "the master's kept messages: $n, $(awk '$2 == 0' "$T/old-read" | wc -l) at offset 0 (retention should have deleted those)"
+stop_broker fresh -9
+restart_broker fresh
+stop_broker old -TERM  # (with its master up, a client of the slave reads the master)
+read_all "$FRESH" >"$T/fresh-read"
+cmp -s "$T/old-read" "$T/fresh-read" ||
+  fail "the slave started mid-log serves other offsets or messages than its master: $(diff "$T/old-read" "$T/fresh-read" | head -n 4)"
+
+# --- 6. a slave whose log ends below where its master's starts now (stopped for longer than
+# the master's retention) is refused saying so, not left waiting as "connected" for ever
+stop_broker fresh -TERM
+restart_broker old
+seq -w 1 4000 | timeout 30 mq-send -b "$OLD" -t o -q || fail "more of the old master's records"
+stop_broker old -TERM
+sleep 3
+lines=$(count_lines "$T/old.log")
+restart_broker old
+wait_until 20 log_after old "$lines" "retention: deleted [0-9]* log segment" || fail "retention did not run at the second start"
+restart_broker fresh
+wait_until 20 grep -q "master refuses this slave: its log starts at byte [1-9][0-9]* .*this slave's log ends at byte [1-9]" "$T/fresh.log" ||
+  fail "a slave below its master's log start: $(tail -n 2 "$T/fresh.log")"
 grep -q "refused slave .*below this master's log start" "$T/old.log" || fail "the master did not log the refusal"
 echo "$TEST_NAME: ok"
