@@ -90,14 +90,12 @@ struct GroupConsumer::Impl {
     std::vector<size_t> route;
     size_t serving = 0;
     int failures = 0;  // heartbeats in a row that did not reach `serving`
-    // Until when the queues assigned here are ours for sure: the send time of
-    // the last answered heartbeat plus kLease. A member frozen (SIGSTOP, a
-    // swapped-out machine) past the broker's session timeout has lost them to
-    // another; on waking it starts nothing of them until a heartbeat says.
-    Clock::time_point lease_until{};
-    // The same for the workers (--orderly --exec): a command is let run only
-    // within it (steady_clock nanoseconds).
-    std::shared_ptr<std::atomic<int64_t>> lease_ns = std::make_shared<std::atomic<int64_t>>(0);
+    // Until when the queues assigned here are ours for sure (Clock ticks): the
+    // send time of the last answered heartbeat plus kLease. A member frozen
+    // (SIGSTOP, a swapped-out machine) past the broker's session timeout has lost
+    // them to another; on waking it starts nothing of them until a heartbeat says.
+    // Shared with the workers: --orderly --exec lets a command run only within it.
+    std::shared_ptr<std::atomic<int64_t>> lease_until = std::make_shared<std::atomic<int64_t>>(0);
     Clock::time_point next_probe{};
     bool probing = false;
     bool down_said = false;  // "unreachable" was said (no other broker of the pair to go on with)
@@ -105,7 +103,7 @@ struct GroupConsumer::Impl {
   struct Job {
     Key key;
     Msg msg;
-    std::shared_ptr<const std::atomic<int64_t>> lease_ns;  // --orderly: Node::lease_ns
+    std::shared_ptr<const std::atomic<int64_t>> lease_until;  // --orderly: Node::lease_until
   };
   // Jobs waiting for a worker, taken from their queues in turn: a member
   // holding several queues runs them side by side, rather than one queue's
@@ -306,8 +304,12 @@ struct GroupConsumer::Impl {
                              }));
   }
 
-  // Whether q's broker confirmed our ownership recently enough (Node::lease_until).
-  bool leased(const Q& q) { return Clock::now() < nodes_by_index(q.node).lease_until; }
+  // Whether a lease (Node::lease_until) still holds; any thread.
+  static bool holds(const std::atomic<int64_t>& lease_until) {
+    return Clock::now().time_since_epoch().count() < lease_until.load();
+  }
+  // Whether q's broker confirmed our ownership recently enough.
+  bool leased(const Q& q) { return holds(*nodes_by_index(q.node).lease_until); }
 
   void on_heartbeat(size_t idx, const std::vector<QueueRef>& released, Clock::time_point sent,
                     Result<protocol::Frame> r) {
@@ -332,8 +334,8 @@ struct GroupConsumer::Impl {
       return std::find(released.begin(), released.end(), q) != released.end();
     });
     n.joined = true;
-    n.lease_until = std::max(n.lease_until, sent + kLease);
-    n.lease_ns->store(n.lease_until.time_since_epoch().count());
+    int64_t until = (sent + kLease).time_since_epoch().count();
+    if (until > n.lease_until->load()) n.lease_until->store(until);  // (only this thread stores)
     std::set<QueueRef> assigned(resp.assigned.begin(), resp.assigned.end());
     for (auto& ref : resp.assigned) {
       Key k{idx, ref.topic, ref.queue};
@@ -773,7 +775,7 @@ struct GroupConsumer::Impl {
     }
     {
       std::lock_guard lk(job_mu);
-      jobs.push(Job{k, std::move(m), opt.orderly ? nodes_by_index(q.node).lease_ns : nullptr});
+      jobs.push(Job{k, std::move(m), opt.orderly ? nodes_by_index(q.node).lease_until : nullptr});
     }
     job_cv.notify_one();
   }
@@ -809,8 +811,7 @@ struct GroupConsumer::Impl {
         // machine) may have lost the queue to another, which runs it and what follows:
         // on waking its command runs only while the lease still holds.
         std::function<bool()> may_start;
-        if (job.lease_ns)
-          may_start = [lease = job.lease_ns] { return Clock::now().time_since_epoch().count() < lease->load(); };
+        if (job.lease_until) may_start = [lease = job.lease_until] { return holds(*lease); };
         res = run_command(opt.exec, v->body, env, opt.consume_timeout, &kill_running, may_start);
       }
       post([this, job = std::move(job), res = std::move(res)]() mutable { on_exec_done(job, res); });
