@@ -32,12 +32,6 @@ StoreOptions trim_options(const fs::path& dir, FlushMode mode = FlushMode::async
   return o;
 }
 
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Appends `n` records to t/0 (and one in ten to t/1) in batches of 50.
 void fill(MessageStore& s, int n, int first = 0) {
   for (int i = first; i < first + n; i += 50) {

@@ -27,6 +27,13 @@ inline std::unique_ptr<MessageStore> open_store(const StoreOptions& o, RecoveryR
   return std::move(*s);
 }
 
+// Wall-clock ms since the epoch (what store times and enforce_retention count in).
+inline int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 // Polls pred every 2 ms until it holds (true) or `within` passed (false).
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds within = std::chrono::milliseconds(5000)) {
