@@ -417,7 +417,10 @@ void ReplicationSlave::run() {
 
 bool ReplicationSlave::step(Status& err) {
   protocol::ReplicateRequest req;
-  req.pos = store_.log_end();
+  // A store with no record asks from 0 wherever its log starts (an earlier first copy
+  // from a master's later start may have failed): the master answers from its start.
+  bool fresh = store_.log_end() == store_.log_start() && store_.holds_no_record();
+  req.pos = fresh ? 0 : store_.log_end();
   req.max_bytes = opt_.max_chunk;
   // A held table needs a bound: ask for the master's log end at once.
   req.wait_ms = held_.unbounded() ? 0 : 1000;
@@ -457,19 +460,22 @@ bool ReplicationSlave::step(Status& err) {
   // An empty slave of a master whose retention deleted its log's start is answered from
   // the first byte the master still has: this log starts there too.
   // (An empty answer from there: nothing to copy yet.)
-  bool from_start = req.pos == 0 && resp.pos > 0;
+  bool from_start = fresh && resp.pos > 0;
   if (resp.pos != req.pos && !from_start) {
     err = Status::corruption(fmt::format("replicate response at {}, asked for {}", resp.pos, req.pos));
     return false;
   }
-  if (from_start && !resp.records.empty()) {
+  if (fresh && resp.pos != store_.log_start() && !resp.records.empty()) {
     if (auto st = store_.start_log_at(resp.pos); !st) {
       err = st.with_context("starting the log where the master's starts");
       return false;
     }
-    spdlog::info("master {} kept its log from position {} on (retention deleted what was before): this "
-                 "slave's log starts there",
-                 master_, resp.pos);
+    if (resp.pos > 0)
+      spdlog::info("master {} kept its log from position {} on (retention deleted what was before): this "
+                   "slave's log starts there",
+                   master_, resp.pos);
+    else
+      spdlog::info("master {} keeps its log from position 0: this slave's log starts there again", master_);
   }
   if (!connected_) {
     connected_ = true;

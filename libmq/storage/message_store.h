@@ -188,11 +188,15 @@ class MessageStore {
   // entries are written, and the bytes are fdatasync'd before this returns:
   // on OK they are durable and visible. Serialised with append().
   virtual Status append_raw(uint64_t pos, std::string_view records, bool new_segment) = 0;
-  // Replication into an empty store (no record ever written, no queue) from a
+  // Replication into a store that holds no record (holds_no_record()) from a
   // master whose retention deleted its log's start: the log starts at `pos`
-  // instead of 0. A queue's first record then sets where the queue starts (its
-  // offsets below are gone on the master too). invalid when not empty.
+  // instead of where it starts now (0, or where an earlier start_log_at put it). A
+  // queue's first record then sets where the queue starts (its offsets below are
+  // gone on the master too). invalid when a record is or was stored.
   virtual Status start_log_at(uint64_t pos) = 0;
+  // Whether no record was ever stored: the log is empty and no queue has had an
+  // offset (a store whose records retention deleted holds its queues' offsets).
+  virtual bool holds_no_record() const = 0;
   // Master side: whether a segment starts at `pos` (pos > 0).
   virtual bool segment_starts_at(uint64_t pos) const = 0;
   // What a replica and its master compare to know they hold one log: the CRC32C of the

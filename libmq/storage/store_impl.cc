@@ -337,11 +337,8 @@ Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_se
 Status StoreImpl::start_log_at(uint64_t pos) {
   std::lock_guard lk(append_mu_);
   if (closed_) return Status::unavailable("message store is closed");
-  {
-    std::shared_lock sl(state_mu_);
-    if (log_->start() != 0 || log_->end() != 0 || !queues_.empty())
-      return Status::invalid(fmt::format("cannot start the log at {}: it is not empty", pos));
-  }
+  if (!holds_no_record())
+    return Status::invalid(fmt::format("cannot start the log at {}: it holds records", pos));
   MQ_RETURN_IF_ERROR(log_->restart_empty_at(pos));
   {
     std::lock_guard fl(flush_mu_);
@@ -349,6 +346,14 @@ Status StoreImpl::start_log_at(uint64_t pos) {
     durable_end_ = pos;
   }
   return Status::ok();
+}
+
+bool StoreImpl::holds_no_record() const {
+  std::shared_lock sl(state_mu_);
+  if (log_->start() != log_->end()) return false;
+  for (auto& [k, q] : queues_)
+    if (q->next_offset != 0) return false;
+  return true;
 }
 
 StoreStats StoreImpl::stats() const {

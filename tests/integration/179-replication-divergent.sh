@@ -117,4 +117,20 @@ restart_broker fresh
 wait_until 20 grep -q "master refuses this slave: its log starts at byte [1-9][0-9]* .*this slave's log ends at byte [1-9]" "$T/fresh.log" ||
   fail "a slave below its master's log start: $(tail -n 2 "$T/fresh.log")"
 grep -q "refused slave .*below this master's log start" "$T/old.log" || fail "the master did not log the refusal"
+
+# --- 7. a slave that holds no record but whose log starts elsewhere than its master's (its first
+# copy from a master's later start failed after its log had moved there, and the master's
+# retention went on since): it asks from 0 again and copies from the master's start now, instead of
+# asking from its own start, which the master cannot check (no tail to compare) and refuses for ever
+stop_broker fresh -TERM
+start_broker moved
+stop_broker moved -TERM
+seg=$(ls "$T/moved/commitlog")
+[[ $seg == 00000000000000000000 ]] || fail "a new broker's log: $seg"
+mv "$T/moved/commitlog/$seg" "$T/moved/commitlog/00000000000000004096"
+restart_broker moved --role slave --master "$OLD"
+wait_until 20 same_logs "$T/old" "$T/moved" ||
+  fail "a slave without records at another start did not copy its master: $(tail -n 2 "$T/moved.log")"
+grep -q "kept its log from position [1-9][0-9]* on .*this slave's log starts there" "$T/moved.log" ||
+  fail "the slave did not say where its log starts now"
 echo "$TEST_NAME: ok"

@@ -118,9 +118,7 @@ TEST_CASE("an empty store copies a master's log from where retention left it to 
   auto master = open_at(m.path(), 4096);
   for (int i = 0; i < 300; ++i)
     REQUIRE(append_wait(*master, make_record("t", i % 3, "body-" + std::to_string(i))).status.is_ok());
-  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch()).count();
-  master->enforce_retention(now + 365ll * 24 * 3600 * 1000);  // every segment but the active one goes
+  master->enforce_retention(wall_ms() + 365ll * 24 * 3600 * 1000);  // every segment but the active one goes
   uint64_t start = master->log_start();
   REQUIRE(start > 0);
   for (int i = 300; i < 330; ++i)  // and a queue first seen after the start
@@ -128,11 +126,22 @@ TEST_CASE("an empty store copies a master's log from where retention left it to 
 
   auto slave = open_at(s.path(), 1 << 20);
   slave->set_replica(true);
+  CHECK(slave->holds_no_record());
   // Not at the master's start: refused, the log still empty.
   CHECK_FALSE(slave->append_raw(start, *master->read_log(start, 1 << 16), true).is_ok());
+  CHECK(slave->holds_no_record());
+  // A first copy that stopped right after its log moved (to an earlier start of the
+  // master): still without records, after a restart too, so it can move again.
+  REQUIRE(slave->start_log_at(start - 1000).to_string() == "ok");
+  REQUIRE(slave->close().is_ok());
+  slave = open_at(s.path(), 1 << 20);
+  slave->set_replica(true);
+  CHECK(slave->log_start() == start - 1000);
+  CHECK(slave->holds_no_record());
   REQUIRE(slave->start_log_at(start).to_string() == "ok");
   CHECK(slave->log_start() == start);
   CHECK(slave->log_end() == start);
+  CHECK(slave->holds_no_record());
   uint64_t pos = start;
   for (;;) {  // as the replication stream does
     auto data = master->read_log(pos, 1000);
@@ -142,6 +151,7 @@ TEST_CASE("an empty store copies a master's log from where retention left it to 
     pos += data->size();
   }
   CHECK(slave->log_end() == master->log_end());
+  CHECK_FALSE(slave->holds_no_record());
   CHECK_FALSE(slave->start_log_at(0).is_ok());  // no longer empty
   auto same = [&](MessageStore& copy) {
     REQUIRE(copy.queues().size() == master->queues().size());
