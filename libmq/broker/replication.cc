@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <set>
 
+#include "protocol/messages.h"
 #include "protocol/replication_messages.h"
 #include "storage/record.h"
+#include "util/bytes.h"
 #include "util/thread_name.h"
 
 namespace mq::broker {
@@ -421,6 +423,7 @@ bool ReplicationSlave::step(Status& err) {
   // from a master's later start may have failed): the master answers from its start.
   bool fresh = store_.log_end() == store_.log_start() && store_.holds_no_record();
   req.pos = fresh ? 0 : store_.log_end();
+  if (!connected_ && !learn_topics(fresh, err)) return false;
   req.max_bytes = opt_.max_chunk;
   // A held table needs a bound: ask for the master's log end at once.
   req.wait_ms = held_.unbounded() ? 0 : 1000;
@@ -477,6 +480,19 @@ bool ReplicationSlave::step(Status& err) {
     else
       spdlog::info("master {} keeps its log from position 0: this slave's log starts there again", master_);
   }
+  // Queues whose records retention deleted on the master count on from its offsets here too.
+  if (fresh && resp.pos > 0 && !resp.records.empty()) {
+    for (auto& [t, q, offset] : empty_queues_)
+      if (auto st = store_.start_queue_at(t, q, offset); !st) {
+        err = st.with_context(fmt::format("starting {} queue {} at the master's offset {}", t, q, offset));
+        return false;
+      }
+    if (!empty_queues_.empty())
+      spdlog::info("{} queues of master {} keep no record (retention deleted them): they count on here from "
+                   "the master's offsets",
+                   empty_queues_.size(), master_);
+    empty_queues_.clear();
+  }
   if (!connected_) {
     connected_ = true;
     spdlog::info("replicating from master {} at log position {} (master log end {})", master_, req.pos,
@@ -516,6 +532,39 @@ bool ReplicationSlave::step(Status& err) {
   if (!caught_up_ && (resp.records.empty() || end >= resp.master_end)) {
     caught_up_ = true;
     spdlog::info("caught up with master {} at log position {}", master_, end);
+  }
+  return true;
+}
+
+bool ReplicationSlave::learn_topics(bool fresh, Status& err) {
+  empty_queues_.clear();
+  std::string payload;
+  ByteWriter(payload).str16("");
+  auto res = channel_->call(Type::topic_info, std::move(payload), Millis(10000));
+  if (!res) {
+    err = res.status();
+    return false;
+  }
+  // Not answered (e.g. this slave's user may not read): topics come with their records.
+  if (res->header.status != Code::ok) {
+    spdlog::debug("topic info from master {}: {}", master_,
+                  protocol::status_from_response(res->header.status, res->payload).message());
+    return true;
+  }
+  protocol::TopicInfoResponse resp;
+  if (!resp.decode(res->payload)) {
+    err = Status::corruption("topic info from the master: malformed payload");
+    return false;
+  }
+  for (auto& t : resp.topics) {
+    if (!mq::validate_topic(t.topic, /*allow_reserved=*/true)) continue;
+    if (auto st = topics_.ensure(t.topic, std::max<uint32_t>(static_cast<uint32_t>(t.queues.size()), 1)); !st) {
+      err = st.status();
+      return false;
+    }
+    if (fresh)
+      for (auto& q : t.queues)
+        if (q.max_offset > 0 && q.min_offset == q.max_offset) empty_queues_.emplace_back(t.topic, q.queue, q.max_offset);
   }
   return true;
 }

@@ -40,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "broker/broker.h"
@@ -169,6 +170,11 @@ class ReplicationSlave {
   void run();
   // One replicate round trip; false (and `err`) on any failure.
   bool step(Status& err);
+  // At a new connection: every topic of the master is made known here (one without
+  // records would be otherwise), and, for a store holding no record (`fresh`), the
+  // queues of which the master keeps no record go to empty_queues_. False (and
+  // `err`) on a transport failure or a malformed answer.
+  bool learn_topics(bool fresh, Status& err);
   // One sync_offsets round trip; false (and `err`) on a transport failure.
   bool sync_offsets(Status& err);
   void backoff_sleep(Millis d);
@@ -186,6 +192,9 @@ class ReplicationSlave {
   bool stop_ = false;
   std::atomic<bool> caught_up_{false};
   bool connected_ = false;
+  // (topic, queue, next offset) of the master's queues that keep no record, for a
+  // store that starts its log mid-way (learn_topics).
+  std::vector<std::tuple<std::string, uint32_t, uint64_t>> empty_queues_;
   // Offset sync state (replication thread only).
   bool offsets_supported_ = true;  // false once the master answered unknown_type
   uint64_t known_version_ = protocol::kNoVersion;

@@ -191,11 +191,18 @@ class MessageStore {
   // Replication into a store that holds no record (holds_no_record()) from a
   // master whose retention deleted its log's start: the log starts at `pos`
   // instead of where it starts now (0, or where an earlier start_log_at put it). A
-  // queue's first record then sets where the queue starts (its offsets below are
-  // gone on the master too). invalid when a record is or was stored.
+  // new queue's first record then sets where the queue starts (its offsets below
+  // are gone on the master too). invalid when the store holds a record.
   virtual Status start_log_at(uint64_t pos) = 0;
-  // Whether no record was ever stored: the log is empty and no queue has had an
-  // offset (a store whose records retention deleted holds its queues' offsets).
+  // Replication into a store whose log starts past 0 (start_log_at): a queue of
+  // which the master keeps no record any more (retention deleted them all) gets
+  // the master's next offset `offset`, durably, so that its next record and the
+  // consumer offsets committed on the master count on from there (not from 0).
+  // A queue holding records here, or counting from `offset` or later, is left
+  // alone. invalid when the log starts at 0.
+  virtual Status start_queue_at(std::string_view topic, uint32_t queue, uint64_t offset) = 0;
+  // Whether the store holds no record: its log is empty, so no queue has a
+  // record stored (a queue may count from past 0, as start_queue_at's do).
   virtual bool holds_no_record() const = 0;
   // Master side: whether a segment starts at `pos` (pos > 0).
   virtual bool segment_starts_at(uint64_t pos) const = 0;

@@ -348,11 +348,32 @@ Status StoreImpl::start_log_at(uint64_t pos) {
   return Status::ok();
 }
 
+Status StoreImpl::start_queue_at(std::string_view topic, uint32_t queue, uint64_t offset) {
+  std::lock_guard lk(append_mu_);
+  if (closed_) return Status::unavailable("message store is closed");
+  if (!safe_topic_name(topic)) return Status::invalid(fmt::format("bad topic name {}", topic));
+  if (log_->start() == 0)
+    return Status::invalid(fmt::format("{} queue {}: a queue starts past 0 only in a log that does", topic, queue));
+  auto q = queue_for_append(topic, queue);
+  if (!q) return q.status();
+  // (Writers of next_offset hold append_mu_.)
+  if ((*q)->next_offset != (*q)->min_offset || (*q)->next_offset >= offset) return Status::ok();
+  // Entries below `offset` read as zeros, below any log position: open and
+  // recovery find the queue's min there, at its end.
+  MQ_RETURN_IF_ERROR((*q)->index->truncate(offset));
+  MQ_RETURN_IF_ERROR((*q)->index->sync());
+  MQ_RETURN_IF_ERROR(fs_.sync_dir(index_dir_ / std::string(topic)));
+  MQ_RETURN_IF_ERROR(fs_.sync_dir(index_dir_));
+  std::unique_lock sl(state_mu_);
+  (*q)->next_offset = (*q)->visible = (*q)->min_offset = offset;
+  return Status::ok();
+}
+
 bool StoreImpl::holds_no_record() const {
   std::shared_lock sl(state_mu_);
   if (log_->start() != log_->end()) return false;
   for (auto& [k, q] : queues_)
-    if (q->next_offset != 0) return false;
+    if (q->next_offset != q->min_offset) return false;
   return true;
 }
 

@@ -74,6 +74,7 @@ class StoreImpl final : public MessageStore {
   Status append_raw(uint64_t pos, std::string_view records, bool new_segment) override;
   Status start_log_at(uint64_t pos) override;
   bool holds_no_record() const override;
+  Status start_queue_at(std::string_view topic, uint32_t queue, uint64_t offset) override;
   bool segment_starts_at(uint64_t pos) const override;
   Result<uint32_t> log_digest(uint64_t from, uint64_t to) const override;
   Result<std::pair<uint64_t, uint32_t>> log_tail_digest(uint64_t end, size_t max_bytes) const override;

@@ -79,8 +79,10 @@ stop_broker s -TERM
 
 # --- 5. a master whose first segments retention deleted (checked a second after its start, and
 # said in its log): a new slave copies it from its first kept byte, each queue from its first
-# kept offset, the same offsets as on the master, also after a kill -9 and a restart
+# kept offset, the same offsets as on the master, also after a kill -9 and a restart; a queue
+# with no record kept counts on from the master's offset
 start_broker old --segment-size 64KiB --retention 2s
+seq 1 10 | timeout 30 mq-send -b "$OLD" -t gone --queue 0 -q || fail "records of a topic retention deletes whole"
 seq -w 1 4000 | timeout 30 mq-send -b "$OLD" -t o -q || fail "the old master's records"
 stop_broker old -TERM
 sleep 3
@@ -102,6 +104,10 @@ stop_broker old -TERM  # (with its master up, a client of the slave reads the ma
 read_all "$FRESH" >"$T/fresh-read"
 cmp -s "$T/old-read" "$T/fresh-read" ||
   fail "the slave started mid-log serves other offsets or messages than its master: $(diff "$T/old-read" "$T/fresh-read" | head -n 4)"
+# a topic none of whose records the master kept: known to the slave, its queue counting on from 10
+# (what consumers committed there), not from 0
+gone=$(timeout 20 mq-offset -b "$FRESH" topics -t gone --format tsv | awk '$2 == 0 { print $4, $5 }')
+[[ $gone == "10 10" ]] || fail "the slave's queue of a topic without kept records: '$gone' (min max), expected '10 10'"
 
 # --- 6. a slave whose log ends below where its master's starts now (stopped for longer than
 # the master's retention) is refused saying so, not left waiting as "connected" for ever
