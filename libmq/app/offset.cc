@@ -15,6 +15,7 @@
 
 #include "cli/connect.h"
 #include "cli/output_writer.h"
+#include "cli/signals.h"
 #include "cli/table.h"
 #include "client/admin.h"
 #include "client/cluster.h"
@@ -119,6 +120,41 @@ std::map<QueueRef, protocol::QueueStat> queue_stats(Admin& a) {
   return out;
 }
 
+// A group's rows in show: every queue it has an offset on, and its %RETRY% and
+// %DLQ% queues; the lag of a dead-letter queue is what it holds (nothing commits
+// there). groups adds up these lags.
+struct GroupRow {
+  int64_t committed = -1;
+  int64_t lag = -1;  // -1: no offset
+};
+std::map<QueueRef, GroupRow> group_rows(const protocol::GroupInfo& g,
+                                        const std::map<QueueRef, protocol::QueueStat>& stats) {
+  std::map<QueueRef, GroupRow> rows;
+  for (auto& e : g.offsets) rows[e.q].committed = e.offset;
+  for (auto& [q, s] : stats)
+    if (q.topic == protocol::retry_topic(g.group) || q.topic == protocol::dlq_topic(g.group)) rows[q];
+  for (auto& [q, r] : rows) {
+    auto it = stats.find(q);
+    auto st = it != stats.end() ? it->second : protocol::QueueStat{};
+    r.lag = q.topic == protocol::dlq_topic(g.group) ? static_cast<int64_t>(st.max_offset - st.min_offset)
+                                                     : queue_lag(r.committed, st.min_offset, st.max_offset);
+  }
+  return rows;
+}
+
+// show or export found nothing: the topic asked for does not exist, or the group
+// has no offsets (on it).
+Status no_offsets(Ctx& c) {
+  if (!c.opt.topic.empty()) {
+    bool exists = false;
+    for (auto& [addr, admin] : c.admins)
+      for (auto& [q, st] : queue_stats(admin)) exists = exists || q.topic == c.opt.topic;
+    if (!exists) return Status::not_found(fmt::format("topic {} does not exist", c.opt.topic));
+    return Status::not_found(fmt::format("group {} has no offsets for topic {}", c.opt.group, c.opt.topic));
+  }
+  return Status::not_found(fmt::format("group {} has no offsets", c.opt.group));
+}
+
 Status show_cmd(Ctx& c) {
   cli::Table t({"topic", {"queue", true}, "broker", {"committed", true}, {"max", true}, {"lag", true}, "member",
                 {"blocker", true}, "age", {"reconsume", true}, {"waiting", true}});
@@ -133,21 +169,13 @@ Status show_cmd(Ctx& c) {
         for (auto& q : m.owned) owner[q] = fmt::format("{}", m.client_id);
       std::map<QueueRef, protocol::QueueProgress> prog;
       for (auto& p : g.progress) prog[p.q] = p;
-      std::map<QueueRef, int64_t> committed;
-      for (auto& e : g.offsets) committed[e.q] = e.offset;
-      // every queue of the subscribed topics, plus what has offsets
-      std::set<QueueRef> all;
-      for (auto& [q, off] : committed) all.insert(q);
-      for (auto& [q, s] : stats)
-        if (q.topic == protocol::retry_topic(c.opt.group) || q.topic == protocol::dlq_topic(c.opt.group)) all.insert(q);
-      for (auto& q : all) {
+      auto rows = group_rows(g, stats);
+      for (auto& [q, r] : rows) {
         if (!c.opt.topic.empty() && q.topic != c.opt.topic && q.topic.rfind('%', 0) != 0) continue;
         found = true;
         auto st = stats.count(q) ? stats[q] : protocol::QueueStat{};
-        bool dlq = q.topic == protocol::dlq_topic(c.opt.group);
-        int64_t cm = committed.count(q) ? committed[q] : -1;
-        int64_t lag = dlq ? static_cast<int64_t>(st.max_offset - st.min_offset)
-                          : queue_lag(cm, st.min_offset, st.max_offset);
+        bool dlq = q.topic == protocol::dlq_topic(g.group);
+        int64_t cm = r.committed, lag = r.lag;
         std::vector<cli::Cell> row{q.topic,     std::to_string(q.queue), addr, dlq ? std::nullopt : num(cm),
                                    std::to_string(st.max_offset), num(lag),
                                    owner.count(q) ? cli::Cell(owner[q]) : std::nullopt};
@@ -166,8 +194,7 @@ Status show_cmd(Ctx& c) {
       }
     }
   }
-  if (!found) return Status::not_found(fmt::format("group {} has no offsets{}", c.opt.group,
-                                                   c.opt.topic.empty() ? "" : " for topic " + c.opt.topic));
+  if (!found) return no_offsets(c);
   return emit(c, t);
 }
 
@@ -184,11 +211,9 @@ Status groups_cmd(Ctx& c) {
     for (auto& g : *gs) {
       auto& a = agg[g.group];
       for (auto& m : g.members) a.members.insert(fmt::format("{}(pid {})", m.host, m.pid));
-      for (auto& e : g.offsets) {
+      for (auto& e : g.offsets)
         if (e.q.topic.rfind('%', 0) != 0) a.topics.insert(e.q.topic);
-        if (e.offset >= 0 && stats.count(e.q))
-          a.lag += queue_lag(e.offset, stats[e.q].min_offset, stats[e.q].max_offset);
-      }
+      for (auto& [q, r] : group_rows(g, stats)) a.lag += std::max<int64_t>(r.lag, 0);
     }
   }
   cli::Table t({"group", {"members", true}, "topics", {"lag", true}, "hosts"});
@@ -382,7 +407,7 @@ Status export_cmd(Ctx& c) {
         tsv += fmt::format("{}\t{}\t{}\t{}\t{}\n", g.group, e.q.topic, addr, e.q.queue, e.offset);
       }
   }
-  if (t.size() == 0) return Status::not_found(fmt::format("group {} has no offsets", c.opt.group));
+  if (t.size() == 0) return no_offsets(c);
   if (c.format == cli::TableFormat::table || c.format == cli::TableFormat::json) return emit(c, t);
   cli::OutputWriter out(c.io.out);
   out.write(tsv);
@@ -548,6 +573,8 @@ Status import_cmd(Ctx& c) {
 
 Status offset(const OffsetOptions& opt, cli::Stdio io) {
   cli::setup_logger("mq-offset", opt.common);
+  // A reader that goes away (| head) is a normal end: EPIPE, not death by SIGPIPE.
+  cli::ignore_sigpipe();
   using cli::fail;
   auto format = cli::parse_table_format(opt.format);
   if (!format) return fail(format.status());

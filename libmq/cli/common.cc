@@ -283,13 +283,14 @@ std::function<void(const std::string&)> to_signed(std::optional<int64_t>& out, s
     std::string_view digits = v;
     bool neg = !digits.empty() && digits[0] == '-';
     if (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) digits.remove_prefix(1);
-    auto n = digits.empty() || digits.size() > 19 ||
-                     !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })
-                 ? Result<uint64_t>(Status::invalid(""))
-                 : parse_uint(digits, "");
-    if (!n || *n > static_cast<uint64_t>(INT64_MAX))
+    if (digits.empty() ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
       throw CLI::ValidationError(fmt::format("invalid {} '{}': expected a whole number (e.g. 10 or -10)", flag, v));
-    out = neg ? -static_cast<int64_t>(*n) : static_cast<int64_t>(*n);
+    auto n = digits.size() > 19 ? Result<uint64_t>(Status::invalid("")) : parse_uint(digits, "");
+    uint64_t most = neg ? static_cast<uint64_t>(INT64_MAX) + 1 : static_cast<uint64_t>(INT64_MAX);
+    if (!n || *n > most)
+      throw CLI::ValidationError(fmt::format("invalid {} '{}': out of range ({} to {})", flag, v, INT64_MIN, INT64_MAX));
+    out = neg ? static_cast<int64_t>(0 - *n) : static_cast<int64_t>(*n);
   };
 }
 

@@ -138,8 +138,9 @@ Result<int64_t> parse_time(std::string_view text, int64_t now) {
       auto rest = text.substr(1);
       bool number_first = !rest.empty() && rest[0] >= '0' && rest[0] <= '9';
       bool digits_only = number_first && rest.find_first_not_of("0123456789") == std::string_view::npos;
+      // (Digits alone reach here in --from and --until only when they overflow a count.)
       return bad(digits_only     ? "expected a duration after '-' (in --from and --until, digits alone count "
-                                   "messages back: -15)"
+                                   "messages back: -15, at most 18446744073709551615)"
                  : number_first ? fmt::format("after '-': {}", *why)
                                 : "expected a duration after '-'");
     }

@@ -96,8 +96,8 @@ expect_both g t 0 3 "--shift -100 --queue 0 clamped to the start"
 # a shift whose sum overflows int64 saturates: the end (it wrapped to the start), the start
 off reset -g g -t t --shift 9223372036854775805 --queue 1 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift 2^63-3"
 expect_both g t 0 5 "--shift 9223372036854775805 --queue 1 clamped to the end"
-off reset -g g -t t --shift=-9223372036854775807 --queue 1 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift -(2^63-1)"
-expect_both g t 0 0 "--shift -9223372036854775807 --queue 1 clamped to the start"
+off reset -g g -t t --shift=-9223372036854775808 --queue 1 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--shift -2^63"
+expect_both g t 0 0 "--shift -9223372036854775808 --queue 1 clamped to the start"
 off reset -g g -t t --to 999999 --undo-dir "$T/undo" >/dev/null 2>&1 || fail "--to 999999"
 expect_both g t 10 5 "--to 999999 clamped"
 off reset -g g -t t --to earliest --undo-dir "$T/undo" >/dev/null 2>&1 || fail "earliest again"
@@ -194,6 +194,9 @@ awk -F'\t' '$1 == "%DLQ%fg" { l += $6; if ($4 != "-") bad = 1 } END { exit !(l =
   fail "show: %DLQ%fg should have size 2 and no committed offset: $(cat "$T/show.fg")"
 awk -F'\t' '$1 == "f" { c += $4; l += $6 } END { exit !(c == 5 && l == 0) }' "$T/show.fg" ||
   fail "show: f should be committed to its end (failures count as finished once sent back): $(cat "$T/show.fg")"
+# groups adds up the lags show gives: the dead letters' too
+[[ $(off groups | awk -F'\t' '$1 == "fg" { print $4 }') == 5 ]] ||
+  fail "groups: fg's lag should be 5 (3 retries, 2 dead letters), as in show: $(off groups)"
 
 # ---- a reset while a group consumer runs
 cat >"$T/live.sh" <<'SH'
@@ -270,14 +273,37 @@ assert g["g"]["members"] == 0 and g["g"]["hosts"] is None, g  # nothing to show 
 assert all(r["slave"] is None and r["slave_lag_ms"] is None for r in load("topics")), load("topics")
 PY
 
+# ---- a reader gone before anything is written (| head that has exited): a normal end,
+# status 0 and nothing on stderr, in every format (not death by SIGPIPE)
+closed_stdout() {  # COMMAND...: prints its exit status and what it wrote on stderr
+  python3 -c 'import os, subprocess, sys
+r, w = os.pipe(); os.close(r)
+p = subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)
+print(f"{p.returncode} {p.stderr.decode().strip()}".strip())' "$@"
+}
+for f in table tsv json; do
+  for cmd in topics groups "show -g fg" "export -g g"; do
+    got=$(closed_stdout mq-offset -b "$B1" --format $f $cmd)
+    [[ $got == 0 ]] || fail "$cmd --format $f into a closed pipe: '$got', expected status 0 and no message"
+  done
+done
+got=$(closed_stdout mq-offset -b "$B1" --format json reset -g g -t t --to latest --undo-dir "$T/undo.closed")
+[[ $got == "0 mq-offset: undo file: "* ]] || fail "reset into a closed pipe: '$got'"
+
 # ---- exit codes
 [[ $(rc_of off show -g nosuch) -eq 1 ]] || fail "show of an unknown group should exit 1: $(cat "$T/rc.err")"
+[[ $(rc_of off show -g g -t nosuch) -eq 1 ]] && grep -q 'topic nosuch does not exist' "$T/rc.err" ||
+  fail "show of a missing topic: $(cat "$T/rc.err")"
+[[ $(rc_of off export -g nosuch -t t) -eq 1 ]] && grep -q 'group nosuch has no offsets for topic t' "$T/rc.err" ||
+  fail "export of a group without offsets on a topic: $(cat "$T/rc.err")"
 [[ $(rc_of off show) -eq 2 ]] || fail "show without -g should exit 2"
 [[ $(rc_of off nosuchcmd) -eq 2 ]] || fail "unknown command should exit 2"
 [[ $(rc_of off --format yaml topics) -eq 2 ]] || fail "--format yaml should exit 2"
 [[ $(rc_of off reset -g g -t t) -eq 2 ]] || fail "reset without a target should exit 2"
 [[ $(rc_of off reset -g g -t t --to earliest --shift 1) -eq 2 ]] || fail "reset with two targets should exit 2"
 [[ $(rc_of off reset -g g -t t --to soon) -eq 2 ]] || fail "reset --to soon should exit 2"
+[[ $(rc_of off reset -g g -t t --shift 9223372036854775808) -eq 2 ]] && grep -q 'out of range' "$T/rc.err" ||
+  fail "reset --shift 2^63 should exit 2 saying it is out of range: $(cat "$T/rc.err")"
 [[ $(rc_of off reset -g g -t nosuch --to earliest) -eq 1 ]] || fail "reset of a missing topic should exit 1"
 [[ $(rc_of timeout 15 mq-offset -b 127.0.0.1:1 --timeout 1s topics) -eq 1 ]] || fail "unreachable broker should exit 1"
 echo "$TEST_NAME: ok"
