@@ -50,7 +50,8 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
     if (Status g = validate_group(opt.group); !g) return fail(g);
   bool grouped = !opt.group.empty();
   if (!grouped && (opt.orderly || opt.concurrency != 1))
-    return fail(Status::invalid("--orderly and --concurrency need a consumer group (-g GROUP)"));
+    return fail(Status::invalid(fmt::format("{} needs a consumer group (-g GROUP): a tail runs no commands",
+                                            opt.orderly ? "--orderly" : "--concurrency")));
   if (!grouped && !opt.group_option_given.empty())
     return fail(Status::invalid(
         fmt::format("{} needs a consumer group (-g GROUP): a tail has no retries, span or commits", opt.group_option_given)));
@@ -114,7 +115,9 @@ Status consume(const ConsumeOptions& opt, cli::Stdio io) {
         },
         // Idle: give the reader a moment, so that what it takes is settled (and the span
         // freed) now rather than at the next event; a stalled reader costs 20 ms a turn.
-        [&] { return out.bytes_written(); }, [&] { return out.flush_wait(Millis(20)); }, cli::stop_flag());
+        // A reader that went away (| head) ends the run, as it does a tail's.
+        [&] { return out.bytes_written(); }, [&] { return out.flush_wait(Millis(20)) && !out.reader_gone(); },
+        cli::stop_flag());
     // After a stop signal the reader had the stop's grace already (run() waited for it,
     // and what it did not take is not committed).
     out.finish(&cli::stop_flag(), Millis(0));

@@ -291,7 +291,15 @@ Status send(const SendOptions& opt, cli::Stdio io) {
           emit();
           out.flush();
           show_progress();
-          if (prod.outstanding() == 0 || cli::stop_requested() || reader_left() || reader.wait_ready(5)) break;
+          if (cli::stop_requested() || reader_left()) break;
+          if (prod.outstanding() == 0) {
+            // Nothing in flight: wait for input, looking every 100 ms whether the
+            // receipts' reader went away (then the next line is not sent).
+            if (!opt.receipts || reader.wait_ready(100)) break;
+            out.reader_gone();
+            continue;
+          }
+          if (reader.wait_ready(5)) break;
         }
       }
     }

@@ -1141,6 +1141,7 @@ struct GroupConsumer::Impl {
       for (int i = 0; i < opt.concurrency; ++i) workers.emplace_back([this] { worker(); });
     auto next_commit = Clock::now() + opt.commit_interval;
     bool idle_flushed = true;
+    auto next_idle_look = Clock::now();
     for (;;) {
       if (!fatal.is_ok()) {
         stopping = true;
@@ -1184,10 +1185,13 @@ struct GroupConsumer::Impl {
       }
       run_timers();
       size_t ran = drain(idle_flushed ? Millis(50) : Millis(0));
-      if (ran == 0 && !idle_flushed) {
+      if (ran == 0 && (!idle_flushed || Clock::now() >= next_idle_look)) {
+        // Idle: once at once, then every 200 ms, so that a reader of the output that
+        // went away meanwhile (| head -n 3 after the member caught up) ends the run.
         if (!on_idle()) stopping = true;
         settle_output();
         idle_flushed = true;
+        next_idle_look = Clock::now() + Millis(200);
       } else if (ran > 0) {
         idle_flushed = false;
       }

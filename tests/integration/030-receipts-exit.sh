@@ -153,6 +153,15 @@ rc_send=0
 [[ $(cat "$T/headed.rc") -eq 0 ]] || fail "mq-send --receipts | head: exit $(cat "$T/headed.rc")"
 stored=$(timeout 10 mq-consume -b "$B1" -t headed --from earliest -e | wc -l)
 [[ $stored -ge 3 && $stored -le 10 ]] || fail "mq-send --receipts | head -n 3 sent $stored of 50 messages"
+# ... also when the input pauses with nothing in flight: a line read after the reader left was
+# sent (it was seen only when that line's receipt failed to write)
+rc_send=0
+{ seq 3; sleep 2; echo late; } |
+  { timeout 30 mq-send -b "$B1" -t headed-late --receipts || rc_send=$?; echo "$rc_send" >"$T/headed.rc"; } |
+  head -n 3 >/dev/null || true
+[[ $(cat "$T/headed.rc") -eq 0 ]] || fail "paused mq-send --receipts | head: exit $(cat "$T/headed.rc")"
+[[ $(timeout 10 mq-consume -b "$B1" -t headed-late --from earliest -e | tr '\n' ' ') == "1 2 3 " ]] ||
+  fail "a line read after the receipts' reader left was sent"
 # ... also when the input comes fast: receipts were written in 256 KiB blocks (~4800 lines), so
 # the reader saw none of them, and its going away was not seen, until a block was full: with
 # one message in flight (--mode sync) thousands were sent after head had what it wanted

@@ -30,6 +30,16 @@ if [[ -s $T/g ]]; then
   [[ $first -ge 406 ]] || fail "after | head -n 5 the group went back to $first"
   seq "$first" 1000 | diff -q - "$T/g" >/dev/null || fail "-e did not continue from the committed offset"
 fi
+# ... also when the member has caught up before the reader goes away: it was seen only at
+# the next message's write, so a caught-up member hung on (holding its queues) until then
+timeout 10 mq-send -b "$B1" -t idle --mode sync a b c || fail "send idle"
+rc_c=0
+{ timeout 20 mq-consume -b "$B1" -t idle -g idle --from earliest || rc_c=$?; echo "$rc_c" >"$T/idle.rc"; } |
+  head -n 3 >"$T/idle" || true
+[[ $(cat "$T/idle.rc") -eq 0 && $(tr '\n' ' ' <"$T/idle") == "a b c " ]] ||
+  fail "a caught-up member | head -n 3: exit $(cat "$T/idle.rc"), got '$(tr '\n' ' ' <"$T/idle")'"
+timeout 10 mq-send -b "$B1" -t idle --mode sync d || fail "send d"
+[[ $(timeout 10 mq-consume -b "$B1" -t idle -g idle -e) == d ]] || fail "after | head -n 3 of a caught-up member"
 # a new group with the default --from latest starts at the end at its creation
 timeout 10 mq-consume -b "$B1" -t o -g fresh -e >"$T/h" || fail "fresh group -e"
 [[ ! -s $T/h ]] || fail "a new group with --from latest read old messages"
