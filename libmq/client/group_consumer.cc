@@ -1099,7 +1099,7 @@ struct GroupConsumer::Impl {
   // later). Running commands get stop_grace to finish, then are terminated
   // (SIGTERM, SIGKILL after kKillGrace) and count as unfinished too.
   bool wound_down = false;
-  bool output_gone = false;  // stopping because a command met a closed standard output
+  bool output_gone = false;  // stopping because standard output cannot take more (its reader left)
   Clock::time_point grace_end{};
   void wind_down() {
     if (!wound_down) {
@@ -1188,7 +1188,7 @@ struct GroupConsumer::Impl {
       if (ran == 0 && (!idle_flushed || Clock::now() >= next_idle_look)) {
         // Idle: once at once, then every 200 ms, so that a reader of the output that
         // went away meanwhile (| head -n 3 after the member caught up) ends the run.
-        if (!on_idle()) stopping = true;
+        if (!on_idle()) stopping = output_gone = true;
         settle_output();
         idle_flushed = true;
         next_idle_look = Clock::now() + Millis(200);
