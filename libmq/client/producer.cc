@@ -246,6 +246,14 @@ void Producer::send_batch(std::shared_ptr<Batch> b) {
     });
     return;
   }
+  if (hung(b->broker)) {
+    retry_or_fail(std::move(b),
+                  Status::unavailable(fmt::format("cannot reach {}: it answers nothing (stopped, or cut off): not "
+                                                  "sent while it does not answer",
+                                                  cluster_.node(b->broker).address)),
+                  false, true);
+    return;
+  }
   int64_t left = b->deadline_ms - now_ms();
   if (left <= 0) {
     retry_or_fail(std::move(b), Status::timeout(fmt::format("send timed out after {}", format_duration(opt_.timeout))),
@@ -262,6 +270,7 @@ void Producer::send_batch(std::shared_ptr<Batch> b) {
 
 void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) {
   const std::string& addr = cluster_.node(b->broker).address;
+  if (r) clear_hung(b->broker);  // it answers
   if (!r) {
     const Status& s = r.status();
     bool never_sent = s.message().rfind("cannot connect", 0) == 0;
@@ -388,6 +397,7 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
     return;
   }
   if (unreachable) unreachable_.store(true, std::memory_order_relaxed);
+  if (why.code() == mq::Code::timeout) mark_suspect(b->broker);
   for (auto& m : b->msgs) {
     Receipt rc;
     rc.broker = cluster_.node(b->broker).address;
@@ -396,6 +406,71 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
     rc.error = why.message();
     complete(m, std::move(rc));
   }
+}
+
+void Producer::mark_suspect(size_t b) {
+  {
+    std::lock_guard lk(hung_mu_);
+    if (!hung_.emplace(b, false).second) return;
+  }
+  probe_hung(b);
+}
+
+bool Producer::hung(size_t b) {
+  std::lock_guard lk(hung_mu_);
+  auto it = hung_.find(b);
+  return it != hung_.end() && it->second;
+}
+
+void Producer::clear_hung(size_t b) {
+  std::lock_guard lk(hung_mu_);
+  hung_.erase(b);
+}
+
+void Producer::probe_hung(size_t b) {
+  std::string payload;
+  ByteWriter(payload).str16(cluster_.channel_options().client_name);
+  int64_t sent = now_ms();
+  cluster_.node(b).channel->request(
+      protocol::Type::hello, std::move(payload), opt_.timeout, [alive = alive_, b, sent](Result<protocol::Frame> r) {
+        std::lock_guard lk(alive->mu);
+        Producer* p = alive->producer;
+        if (!p) return;
+        {
+          std::lock_guard hl(p->hung_mu_);
+          auto it = p->hung_.find(b);
+          if (it == p->hung_.end()) return;  // a send was answered meanwhile
+          if (r) {                           // answered: sends go to it again
+            if (it->second) spdlog::debug("{} answers again", p->cluster_.node(b).address);
+            p->hung_.erase(it);
+          } else if (!it->second) {
+            it->second = true;
+            spdlog::debug("{} answers nothing: sends to it fail at once until it answers hello",
+                          p->cluster_.node(b).address);
+            p->unreachable_.store(true, std::memory_order_relaxed);
+          }
+        }
+        if (r) {
+          p->cluster_.mark_ok(b);
+          return;
+        }
+        // Still nothing: other masters keep taking its sends meanwhile; asked again at
+        // once after a timeout, 200 ms after a quick failure (refused).
+        p->cluster_.mark_failed(b, std::min<int64_t>(p->opt_.avoid_ms, p->opt_.timeout.count()));
+        auto pause = Millis(std::max<int64_t>(0, 200 - (now_ms() - sent)));
+        auto timer = std::make_shared<net::asio::steady_timer>(p->cluster_.io().io(), pause);
+        timer->async_wait([alive, b, timer](const boost::system::error_code&) {
+          std::lock_guard lk2(alive->mu);
+          Producer* p = alive->producer;
+          if (!p) return;
+          bool still;
+          {
+            std::lock_guard hl(p->hung_mu_);
+            still = p->hung_.count(b) > 0;
+          }
+          if (still) p->probe_hung(b);
+        });
+      });
 }
 
 void Producer::complete_all(const std::vector<Pending>& msgs, std::vector<Receipt>& rs) {

@@ -136,6 +136,20 @@ class Producer {
   std::shared_ptr<Alive> alive_;
   std::mutex promotion_mu_;
   std::map<size_t, int64_t> promotion_next_ms_;  // guarded by promotion_mu_
+
+  // Brokers that let a send's last attempt time out with no answer (stopped, or
+  // cut off by the network while the connection stays up) are asked hello at
+  // once, on a new connection (net::Channel drops a silent one). One that lets
+  // that time out too is hung: a send to it fails at once, not sent, while a
+  // hello every --timeout at most waits for it to answer again. Without it each
+  // message waited --timeout (hours for a long input) where a broker that is
+  // gone fails the rest in seconds.
+  void mark_suspect(size_t b);
+  bool hung(size_t b);
+  void clear_hung(size_t b);
+  void probe_hung(size_t b);  // one hello; again until it is answered
+  std::mutex hung_mu_;
+  std::map<size_t, bool> hung_;  // broker -> its hello timed out too; guarded by hung_mu_
 };
 
 }  // namespace mq::client
