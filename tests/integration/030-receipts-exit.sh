@@ -142,7 +142,8 @@ start_broker hung
   >"$T/hung.rcpt" 2>"$T/hung.err" &
 sender=$!
 EXTRA_PIDS+=("$sender")
-wait_until 20 test -s "$T/hung.rcpt" || fail "no receipt before the stop"
+hundred() { [[ $(wc -l <"$T/hung.rcpt") -ge 100 ]]; }
+wait_until 20 hundred || fail "not 100 receipts before the stop: $(wc -l <"$T/hung.rcpt")"
 kill -STOP "${PIDS[hung]}"
 start=$(date +%s%N)
 rc=0; wait "$sender" || rc=$?
@@ -150,7 +151,7 @@ ms=$((($(date +%s%N) - start) / 1000000))
 kill -CONT "${PIDS[hung]}"
 [[ $rc -eq 1 ]] || fail "mq-send with its broker stopped: exit $rc ($(tail -n 2 "$T/hung.err"))"
 [[ $ms -lt $((30000 * MQ_SLOW)) ]] || fail "mq-send took ${ms}ms to fail the rest of its input"
-[[ $(awk -F'\t' '$6 == "SEND_OK"' "$T/hung.rcpt" | wc -l) -eq 100 && $(wc -l <"$T/hung.rcpt") -eq 3000 ]] ||
+[[ $(awk -F'\t' '$6 == "SEND_OK"' "$T/hung.rcpt" | wc -l) -ge 100 && $(wc -l <"$T/hung.rcpt") -eq 3000 ]] ||
   fail "receipts with a stopped broker: $(cut -f6 "$T/hung.rcpt" | sort | uniq -c | tr '\n' ' ')"
 # it answers again: sends go through
 timeout 10 mq-send -b "$HUNG" -t hung --mode sync again || fail "send after SIGCONT"
