@@ -302,6 +302,10 @@ Status broker(const BrokerOptions& opt) {
   spdlog::info("listening on {}, data {}, flush {}; {}", addr, dir.string(),
                opt.flush == "sync" ? fmt::format("sync (timeout {})", format_duration(opt.flush_timeout)) : fmt::format("async every {}", format_duration(opt.flush_interval)),
                recovery_line(report));
+  // Bytes cut are records gone (a torn tail not acknowledged, or damage): seen with -q too.
+  if (report.bytes_cut > 0)
+    spdlog::warn("recovery cut the log's last {} bytes at position {}{}: records there are gone", report.bytes_cut,
+                 report.log_end, report.cut_reason.empty() ? "" : fmt::format(" ({})", report.cut_reason));
   if (!report.checkpoint_unwritten.empty())
     spdlog::warn("started on a full disk ({}): reads are served, writes are refused until space returns, and "
                  "until a checkpoint is written again a crash makes the next start scan the log",

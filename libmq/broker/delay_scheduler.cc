@@ -34,8 +34,27 @@ DelayScheduler::DelayScheduler(storage::MessageStore& store, OffsetTable& offset
       offsets_(offsets),
       levels_(std::move(levels)),
       ensure_topic_(std::move(ensure_topic)),
-      busy_(new std::atomic<bool>[levels_.size()]) {
-  for (size_t i = 0; i < levels_.size(); ++i) busy_[i] = false;
+      busy_(nullptr) {
+  // Queues of levels a longer --delay-levels made before this start: their messages
+  // keep the due times they were sent back with and are moved when due, as any.
+  size_t waiting = 0;
+  queues_ = levels_.size();
+  for (auto& [topic, queue] : store_.queues())
+    if (topic == protocol::kScheduleTopic && queue >= levels_.size()) {
+      auto qi = store_.queue_info(topic, queue);
+      uint64_t done = static_cast<uint64_t>(std::max<int64_t>(
+          offsets_.get(kScheduleGroup, {std::string(protocol::kScheduleTopic), queue}).offset, 0));
+      if (qi.max_offset > std::max(done, qi.min_offset)) {
+        waiting += qi.max_offset - std::max(done, qi.min_offset);
+        queues_ = std::max<size_t>(queues_, queue + 1);
+      }
+    }
+  if (waiting > 0)
+    spdlog::warn("{} sent-back messages wait on delay levels {} to {}, past the {} levels of --delay-levels: "
+                 "they are delivered again when due, as sent back",
+                 waiting, levels_.size() + 1, queues_, levels_.size());
+  busy_.reset(new std::atomic<bool>[queues_]);
+  for (size_t i = 0; i < queues_; ++i) busy_[i] = false;
   (void)ensure_topic_(std::string(protocol::kScheduleTopic), static_cast<uint32_t>(levels_.size()));
 }
 
@@ -78,7 +97,7 @@ void DelayScheduler::send_back(const protocol::SendBackRequest& req, int64_t now
 }
 
 void DelayScheduler::tick(int64_t now_ms) {
-  for (size_t level = 0; level < levels_.size(); ++level) {
+  for (size_t level = 0; level < queues_; ++level) {
     bool expected = false;
     if (!busy_[level].compare_exchange_strong(expected, true)) continue;
     protocol::QueueRef qref{std::string(protocol::kScheduleTopic), static_cast<uint32_t>(level)};

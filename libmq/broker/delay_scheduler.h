@@ -52,6 +52,7 @@ class DelayScheduler {
   OffsetTable& offsets_;
   std::vector<Millis> levels_;
   std::function<Status(const std::string&, uint32_t)> ensure_topic_;
+  size_t queues_ = 0;  // %SCHEDULE% queues drained: the levels, or more when an earlier run had more
   std::unique_ptr<std::atomic<bool>[]> busy_;
   LogLimit redelivery_log_;
 };

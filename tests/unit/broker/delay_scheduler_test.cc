@@ -150,3 +150,43 @@ TEST_CASE("a message sent back keeps where it came from only when the broker wro
   CHECK(*dl[1].prop(protocol::kPropOriginQueue) == "7");
   REQUIRE(store->close().is_ok());
 }
+
+TEST_CASE("a retry waiting on a level that a shorter --delay-levels dropped is still delivered when due",
+          "[broker][delay]") {
+  TempDir data, meta;
+  auto store = open_at(data.path());
+  auto offsets = std::move(*OffsetTable::open(meta.path() / "offsets.json"));
+  auto ok = [](const std::string&, uint32_t) { return Status::ok(); };
+  {
+    // Its third failure: level 3 of "1s 1s 5s", %SCHEDULE% queue 2, due at 5000.
+    DelayScheduler three(*store, *offsets, {Millis(1000), Millis(1000), Millis(5000)}, ok);
+    storage::Message m;
+    m.topic = "t";
+    m.body = "failed thrice";
+    m.reconsume = 2;
+    m.id[0] = 7;
+    protocol::SendBackRequest req;
+    req.group = "g";
+    storage::encode_record(m, req.record);
+    std::promise<Status> stored;
+    three.send_back(req, 0, [&](Status s) { stored.set_value(s); });
+    REQUIRE(stored.get_future().get().to_string() == "ok");
+  }
+  REQUIRE(store->queue_info(protocol::kScheduleTopic, 2).max_offset == 1);
+  // Restarted with "1s 1s": the third queue is drained all the same, at its due time.
+  DelayScheduler two(*store, *offsets, {Millis(1000), Millis(1000)}, ok);
+  two.tick(4999);
+  CHECK(store->queue_info("%RETRY%g", 0).max_offset == 0);
+  two.tick(5000);
+  REQUIRE(eventually([&] { return store->queue_info("%RETRY%g", 0).max_offset == 1; }));
+  REQUIRE(eventually([&] {
+    return offsets->get(broker::kScheduleGroup, {std::string(protocol::kScheduleTopic), 2}).offset == 1;
+  }));
+  auto r = store->read("%RETRY%g", 0, 0, 10, 1 << 20);
+  REQUIRE(r);
+  auto v = storage::parse_record(r->records);
+  REQUIRE(v);
+  CHECK(v->body == "failed thrice");
+  CHECK(v->reconsume == 3);
+  REQUIRE(store->close().is_ok());
+}
