@@ -96,6 +96,10 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
     }
     return Status::unavailable(fmt::format("no master broker reachable among {}", names));
   }
+  // The slaves each master named in hello become nodes now (pair_of may add nodes:
+  // before any request is out), so that one listed address per pair is enough for
+  // look_for_promotion to find a promoted slave.
+  for (size_t i : brokers) (void)cluster.pair_of(i);
   std::unique_ptr<Producer> p(
       new Producer(cluster, std::move(topic), opt, QueueSelector(std::move(brokers), std::move(counts), opt.queue)));
   p->max_message_size_ = max_size;
@@ -334,11 +338,14 @@ void Producer::look_for_promotion(size_t b) {
   const BrokerNode& m = cluster_.node(b);
   for (size_t j = 0; j < cluster_.size(); ++j) {
     const BrokerNode& n = cluster_.node(j);
-    // Its slave, as the slave or the master said in hello at the start.
-    bool its = n.reachable && n.hello.role == protocol::Role::slave &&
-               (n.hello.master_addr == m.address || (m.reachable && n.hello.master_addr == m.hello.broker_addr) ||
-                (m.reachable && std::find(m.hello.slaves.begin(), m.hello.slaves.end(), n.hello.broker_addr) !=
-                                    m.hello.slaves.end()));
+    // Its slave, as the slave or the master said in hello at the start (a slave only the
+    // master named has not been asked hello: its address is the one the master gave).
+    bool named = m.reachable && std::find(m.hello.slaves.begin(), m.hello.slaves.end(), n.address) != m.hello.slaves.end();
+    bool its = (n.reachable && n.hello.role == protocol::Role::slave &&
+                (n.hello.master_addr == m.address || (m.reachable && n.hello.master_addr == m.hello.broker_addr) ||
+                 (m.reachable && std::find(m.hello.slaves.begin(), m.hello.slaves.end(), n.hello.broker_addr) !=
+                                     m.hello.slaves.end()))) ||
+               (!n.reachable && named);
     if (j == b || !its || selector_.has(j)) continue;
     std::string payload;
     ByteWriter(payload).str16(cluster_.channel_options().client_name);
