@@ -177,14 +177,32 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(socket_.get_executor(), [self = shared_from_this(), type, request_id, oneway, status,
                                         message = std::move(message), payload = std::move(payload)]() mutable {
       self->close_reason_ = std::move(message);
+      self->draining_.store(true);
       self->on_reply(type, request_id, oneway, status, std::string(), std::move(payload));
       if (self->close_if_refused()) return;
-      // A peer that does not take the answer is not waited for long.
-      self->refusal_timer_ = std::make_unique<asio::steady_timer>(self->socket_.get_executor());
-      self->refusal_timer_->expires_after(kRefusalGrace);
-      self->refusal_timer_->async_wait([self](const error_code& ec) {
-        if (!ec && !self->closed_) self->close(spdlog::level::info, *self->close_reason_);
-      });
+      self->arm_refusal_timer();
+    });
+  }
+
+  // On the strand: a frame that cannot be handled (garbage, a response sent as a
+  // request). Nothing more is read; the requests before it still get their
+  // answers (a send being stored is answered, not left for the client to resend),
+  // then the connection closes.
+  void close_after_answers(std::string reason) {
+    refusing_ = true;
+    close_reason_ = std::move(reason);
+    draining_.store(true);
+    if (close_if_refused()) return;
+    arm_refusal_timer();
+  }
+
+  // A peer that does not take the answers, or answers that do not come, are not
+  // waited for long.
+  void arm_refusal_timer() {
+    refusal_timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+    refusal_timer_->expires_after(kRefusalGrace);
+    refusal_timer_->async_wait([self = shared_from_this()](const error_code& ec) {
+      if (!ec && !self->closed_) self->close(spdlog::level::info, *self->close_reason_);
     });
   }
 
@@ -249,8 +267,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
       in_flight_.fetch_sub(1);
       server_->in_flight_total.fetch_sub(1, std::memory_order_relaxed);
       wire_.store(kWireIdle);
-      if (paused_.load())
+      if (paused_.load() || draining_.load())
         asio::post(socket_.get_executor(), [self = shared_from_this()] {
+          if (self->close_if_refused()) return;
           if (self->paused_.load() && !self->closed_) self->pump();
         });
       return true;
@@ -321,9 +340,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       auto st = decoder_.next(f);
       if (st == protocol::FrameDecoder::State::need_more) break;
       if (st == protocol::FrameDecoder::State::error)
-        return close(spdlog::level::info, decoder_.error() + (frame_limited_ ? " (not authenticated)" : ""));
-      if (f.header.flags & protocol::kFlagResponse)
-        return close(spdlog::level::info, "sent a response frame as a request");
+        return close_after_answers(decoder_.error() + (frame_limited_ ? " (not authenticated)" : ""));
+      if (f.header.flags & protocol::kFlagResponse) return close_after_answers("sent a response frame as a request");
       dispatch(std::move(f));
     }
     if (closed_) return;
@@ -411,6 +429,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (stuck() && !stuck_armed_) arm_stuck_timer();
       write_some();
     }
+    if (close_if_refused()) return;  // the last answer awaited (a oneway's: none to write)
     if (paused_.load()) pump();
   }
 
@@ -480,9 +499,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (paused_.load()) pump();
   }
 
-  // A refusal was answered and everything queued before it is written.
+  // A refusal was answered (or a bad frame met), every request before it is
+  // answered, and everything queued is written.
   bool close_if_refused() {
-    if (closed_ || !close_reason_ || writing_ || !out_.empty()) return closed_;
+    if (closed_ || !close_reason_ || writing_ || !out_.empty() || in_flight_.load() > 0) return closed_;
     close(spdlog::level::info, *close_reason_);
     return true;
   }
@@ -553,6 +573,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool waited_ = false;  // the first bytes arrived (see read())
   bool refusing_ = false;  // refuse() was called: no more requests are handled
   std::optional<std::string> close_reason_;  // the refusal's answer is queued: close once written
+  std::atomic<bool> draining_{false};         // close_reason_ is set (read by direct replies)
   std::unique_ptr<asio::steady_timer> refusal_timer_;  // bounds the wait for the refusal's write
   std::unique_ptr<asio::steady_timer> admission_timer_;  // with ServerOptions::admission_timeout
   std::atomic<bool> admitted_{false};

@@ -71,6 +71,46 @@ answer_then_close(s, 9, 27, "unknown request type")
 # 7b. replication_status (18) takes no payload: one with trailing bytes is refused and closed
 s = conn(); s.sendall(struct.pack("<IBBHIHH", 15, 1, 18, 0, 11, 0, 0) + b"xyz")
 answer_then_close(s, 11, 20, "replication_status with a payload")
+# 7c. requests before a bad frame still get their answers (a stored send answered, not left
+# for the client to send again as a duplicate), then the connection closes
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+def send_frame(rid, body):
+    topic = b"before-bad"
+    rest = struct.pack("<BBHIQ16sqqIHHII", 0xA7, 0, len(topic), 0, 0, os.urandom(16), int(time.time() * 1000), 0, 0,
+                       0, 0, 0, len(body)) + topic + body
+    rec = struct.pack("<II", 8 + len(rest), crc32c(rest)) + rest
+    payload = struct.pack("<I", 1) + rec
+    return struct.pack("<IBBHIHH", 12 + len(payload), 1, 2, 0, rid, 0, 0) + payload
+def answers(s):
+    s.settimeout(10)
+    d = b""
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            d += c
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise SystemExit("broker kept the connection open after a bad frame")
+    out = []
+    while len(d) >= 16:
+        ln, ver, typ, flags, r, status = struct.unpack("<IBBHIH", d[:14])
+        out.append((r, status))
+        d = d[4 + ln:]
+    return out
+for what, bad in [("garbage", b"\xff" * 16), ("an unknown type", struct.pack("<IBBHIHH", 12, 1, 77, 0, 3, 0, 0)),
+                  ("a response frame", struct.pack("<IBBHIHH", 12, 1, 1, 1, 4, 0, 0))]:
+    s = conn(); s.sendall(send_frame(2, what.encode()) + bad)
+    got = answers(s)
+    assert (2, 0) in got, f"a send followed by {what}: answers {got}, none SEND_OK for it"
 # 8. many connections writing random bytes in small pieces
 socks = [conn() for _ in range(50)]
 for _ in range(20):
@@ -85,6 +125,8 @@ kill -0 "${PIDS[b1]}" || fail "broker died"
 timeout 90 mq-consume -b "$B1" -t g --from earliest -e | sort -n | diff -q - <(seq 60000) >/dev/null || fail "stored data differs"
 grep -qiE 'clos|invalid|garbage|exceed|version' "$T/b1.log" || fail "broker did not log why it closed bad connections"
 grep -q 'closed: unknown request type 200' "$T/b1.log" || fail "broker did not log the unknown request it closed"
+[[ $(timeout 10 mq-consume -b "$B1" -t before-bad --from earliest -e | sort | tr '\n' ' ') == "a response frame an unknown type garbage " ]] ||
+  fail "the sends before bad frames: $(timeout 10 mq-consume -b "$B1" -t before-bad --from earliest -e | tr '\n' ' ')"
 grep -q 'closed: pull request: malformed payload' "$T/b1.log" || fail "broker did not log the malformed pull it closed"
 grep -q 'closed: replication_status request: payload must be empty' "$T/b1.log" ||
   fail "broker did not log the replication_status it closed"
