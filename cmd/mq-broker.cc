@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   cmd.add_option("--credentials", opt.common.credentials,
                  "slaves: user and password for the master (else MQ_USER and MQ_PASSWORD)");
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
+  mq::cli::command_line_verbosity_wins(argc, argv, opt.common, opt.log_level);
   mq::cli::setup_logger("mq-broker", opt.common, /*with_time=*/true);
   auto st = mq::app::broker(opt);
   if (!st) spdlog::error("{}", st.message());

@@ -385,6 +385,25 @@ void setup_logger(const std::string& program, const CommonOptions& opt, bool wit
   spdlog::set_default_logger(logger);
 }
 
+void command_line_verbosity_wins(int argc, char** argv, CommonOptions& common, std::string& log_level) {
+  bool v = false, q = false, level = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a == "--verbose") v = true;
+    else if (a == "--quiet") q = true;
+    else if (a == "--log-level" || a.rfind("--log-level=", 0) == 0) level = true;
+    else if (a.size() > 1 && a[0] == '-' && a[1] != '-' && a.find_first_not_of("vq", 1) == std::string_view::npos) {
+      v = v || a.find('v') != std::string_view::npos;
+      q = q || a.find('q') != std::string_view::npos;
+    }
+  }
+  if (level || (!v && !q)) return;
+  log_level.clear();
+  if (v && !q) common.quiet = false;
+  if (q && !v) common.verbose = 0;
+}
+
 Status set_log_level(std::string_view level) {
   auto l = spdlog::level::from_str(std::string(level));
   if (l == spdlog::level::off && level != "off")

@@ -69,6 +69,10 @@ Status fail(Status s);
 void setup_logger(const std::string& program, const CommonOptions& opt, bool with_time = false);
 // For the broker's --log-level (trace debug info warn error off).
 Status set_log_level(std::string_view level);
+// --config may set log-level, quiet or verbose; the command line wins (as for every
+// option): a -v or -q there drops a log level and the other of -v/-q that only the
+// file gave. A --log-level on the command line still wins over -v and -q.
+void command_line_verbosity_wins(int argc, char** argv, CommonOptions& common, std::string& log_level);
 
 bool is_tty(int fd);
 std::string version_string(std::string_view program);

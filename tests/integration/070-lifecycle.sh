@@ -54,6 +54,17 @@ timeout 10 mq-send -b "$STRICT" -t unknown m 2>"$T/strict.err"; rc=$?
 set -e
 [[ $rc -eq 1 ]] || fail "send to a missing topic with --no-auto-create: exit $rc"
 grep -qi 'unknown\|not found\|exist' "$T/strict.err" || fail "no-auto-create error unclear: $(cat "$T/strict.err")"
+# the command line wins over --config for the log level too: -v beats a file's log-level and
+# quiet (it did not: nothing was logged), a --log-level on the command line beats both
+printf 'log-level = "warn"\nquiet = true\n' >"$T/quiet.conf"
+start_broker loud --config "$T/quiet.conf" -v
+grep -q 'info mq-broker: listening on' "$T/loud.log" || fail "-v after a quiet --config: $(cat "$T/loud.log")"
+stop_broker loud
+: >"$T/loud.log"
+start_broker loud --config "$T/quiet.conf" -v --log-level error
+timeout 10 mq-send -b "$LOUD" -t loud m || fail "send to loud"
+stop_broker loud
+[[ ! -s $T/loud.log ]] || fail "--log-level error -v logged: $(cat "$T/loud.log")"
 # a misspelt key in --config is a usage error naming it (not silently the default flush mode)
 printf 'flsuh = "async"\n' >"$T/typo.conf"
 rc=0; timeout 10 mq-broker --data "$T/typo" --listen 127.0.0.1:0 --config "$T/typo.conf" 2>"$T/typo.err" || rc=$?
