@@ -35,6 +35,13 @@ namespace {
 constexpr uint64_t kMaxMessageSizeLimit = 60u << 20;  // a send frame must stay under 64 MiB
 constexpr uint64_t kMinSegmentSize = 4096;  // a larger record gets a segment of its own
 
+// A size as --segment-size and the like take it: 63963136 is "61MiB".
+std::string size_text(uint64_t n) {
+  for (auto [unit, name] : {std::pair<uint64_t, const char*>{1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}})
+    if (n >= unit && n % unit == 0) return fmt::format("{}{}", n / unit, name);
+  return std::to_string(n);
+}
+
 std::string recovery_line(const storage::RecoveryReport& r) {
   if (r.clean) return "clean start";
   if (r.log_end == 0 && r.records_scanned == 0 && r.bytes_cut == 0) return "empty log: nothing to recover";
@@ -110,23 +117,23 @@ Status validate(const BrokerOptions& opt) {
     return Status::invalid(fmt::format("--queues {}: expected 1 to {}", opt.queues, broker::kMaxQueues));
   if (opt.max_message_size < 1 || opt.max_message_size > kMaxMessageSizeLimit)
     return Status::invalid(fmt::format("--max-message-size {}: expected 1 byte to 60MiB",
-                                       opt.max_message_size));
+                                       size_text(opt.max_message_size)));
   if (opt.segment_size < kMinSegmentSize)
-    return Status::invalid(fmt::format("--segment-size {}: expected at least 4KiB", opt.segment_size));
+    return Status::invalid(fmt::format("--segment-size {}: expected at least 4KiB", size_text(opt.segment_size)));
   if (opt.retention.count() <= 0) return Status::invalid("--retention must be above 0");
   if (opt.max_connections < 1) return Status::invalid("--max-connections must be at least 1");
   if (opt.max_topics < 1) return Status::invalid("--max-topics must be at least 1");
   if (opt.max_frame < (64u << 10) || opt.max_frame > (1ull << 30))
-    return Status::invalid(fmt::format("--max-frame {}: expected 64KiB to 1GiB", opt.max_frame));
+    return Status::invalid(fmt::format("--max-frame {}: expected 64KiB to 1GiB", size_text(opt.max_frame)));
   if (opt.max_pending < (64u << 10))
-    return Status::invalid(fmt::format("--max-pending {}: expected at least 64KiB", opt.max_pending));
+    return Status::invalid(fmt::format("--max-pending {}: expected at least 64KiB", size_text(opt.max_pending)));
   if (opt.max_pending_total < opt.max_pending)
     return Status::invalid(fmt::format("--max-pending-total {}: expected at least --max-pending ({})",
-                                       opt.max_pending_total, opt.max_pending));
+                                       size_text(opt.max_pending_total), size_text(opt.max_pending)));
   if (opt.max_frame < opt.max_message_size + protocol::kFrameMargin)
     return Status::invalid(fmt::format("--max-frame {}: must exceed --max-message-size ({}) by at least 256KiB "
                                        "(a message's key, tag and properties count too)",
-                                       opt.max_frame, opt.max_message_size));
+                                       size_text(opt.max_frame), size_text(opt.max_message_size)));
   if (opt.tls_cert.empty() != opt.tls_key.empty())
     return Status::invalid("--tls-cert and --tls-key go together");
   if (!opt.delay_levels.empty()) {

@@ -48,7 +48,11 @@ Status write_file_atomic(const fs::path& path, std::string_view data) {
   }
   if (::fdatasync(fd.get()) != 0) return failed("fdatasync ");
   fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::from_errno("rename " + tmp.string(), errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status st = Status::from_errno("rename " + tmp.string() + " to " + path.string(), errno);
+    ::unlink(tmp.c_str());
+    return st;
+  }
   return fsync_dir(path.parent_path().empty() ? fs::path(".") : path.parent_path());
 }
 

@@ -65,6 +65,13 @@ start_broker loud --config "$T/quiet.conf" -v --log-level error
 timeout 10 mq-send -b "$LOUD" -t loud m || fail "send to loud"
 stop_broker loud
 [[ ! -s $T/loud.log ]] || fail "--log-level error -v logged: $(cat "$T/loud.log")"
+# sizes out of range are said as given (not in bytes); an unwritable --ready-file leaves no .tmp
+rc=0; timeout 10 mq-broker --data "$T/big" --listen 127.0.0.1:0 --max-message-size 61MiB 2>"$T/big.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--max-message-size 61MiB: expected 1 byte to 60MiB" "$T/big.err" ||
+  fail "--max-message-size 61MiB: exit $rc, $(cat "$T/big.err")"
+mkdir "$T/rdir"
+rc=0; timeout 10 mq-broker --data "$T/rd" --listen 127.0.0.1:0 --ready-file "$T/rdir" 2>"$T/rdir.err" || rc=$?
+[[ $rc -eq 1 && ! -e $T/rdir.tmp ]] || fail "--ready-file naming a directory: exit $rc, $(ls "$T" | grep rdir | tr '\n' ' ')"
 # a misspelt key in --config is a usage error naming it (not silently the default flush mode)
 printf 'flsuh = "async"\n' >"$T/typo.conf"
 rc=0; timeout 10 mq-broker --data "$T/typo" --listen 127.0.0.1:0 --config "$T/typo.conf" 2>"$T/typo.err" || rc=$?
