@@ -1124,6 +1124,7 @@ struct GroupConsumer::Impl {
     for (size_t i : cluster.read_sources()) {
       Node n{i, Clock::now(), false, false, {}};
       n.route = cluster.pair_of(i);
+      cluster.say_if_slave_read(i);  // as a tail says it (a member moving later says so too)
       n.serving = i;
       nodes.push_back(std::move(n));
     }

@@ -77,9 +77,11 @@ grep -q "master $M is unreachable: read from its slave $S" "$T/late-tail.log" ||
   fail "a tail reading the slave did not say so: $(cat "$T/late-tail.log")"
 [[ $(sort -u "$T/late-tail.out") == "$M" ]] || fail "the tail of the slave named $(sort -u "$T/late-tail.out" | tr '\n' ' ')"
 # ... as does a group member reading it
-timeout 30 mq-consume -b "$M,$S" -t tl -g late --from earliest -n 10 --format json 2>/dev/null |
+timeout 30 mq-consume -b "$M,$S" -t tl -g late --from earliest -n 10 --format json 2>"$T/late-group.log" |
   jq -r .broker | sort -u >"$T/late-group.out" || true
 [[ $(cat "$T/late-group.out") == "$M" ]] || fail "a group member reading the slave named $(tr '\n' ' ' <"$T/late-group.out")"
+grep -q "master $M is unreachable: read from its slave $S" "$T/late-group.log" ||
+  fail "a group member reading the slave did not say so: $(cat "$T/late-group.log")"
 
 # --- 1, continued: back to the master ------------------------------------------------------
 restart_broker m
