@@ -42,6 +42,14 @@ std::string size_text(uint64_t n) {
   return std::to_string(n);
 }
 
+// About how much: "36296 bytes" is "35.4 KiB".
+std::string approx_size(uint64_t n) {
+  if (n < 1024) return fmt::format("{} bytes", n);
+  if (n < (1u << 20)) return fmt::format("{:.1f} KiB", n / 1024.0);
+  if (n < (1u << 30)) return fmt::format("{:.1f} MiB", n / 1048576.0);
+  return fmt::format("{:.1f} GiB", n / 1073741824.0);
+}
+
 std::string recovery_line(const storage::RecoveryReport& r) {
   if (r.clean) return "clean start";
   if (r.log_end == 0 && r.records_scanned == 0 && r.bytes_cut == 0) return "empty log: nothing to recover";
@@ -177,9 +185,9 @@ Status broker(const BrokerOptions& opt) {
     spdlog::info("recovering: scanned {} of {} MiB of log", scanned >> 20, total >> 20);
   };
   so.on_retention = [retention = opt.retention](const storage::StoreOptions::RetentionReport& r) {
-    spdlog::info("retention: deleted {} log segment{} ({} MiB) older than {}; the log starts at byte {} now, "
+    spdlog::info("retention: deleted {} log segment{} ({}) older than {}; the log starts at byte {} now, "
                  "its oldest message stored {}",
-                 r.segments, r.segments == 1 ? "" : "s", r.bytes >> 20, format_duration(retention), r.log_start,
+                 r.segments, r.segments == 1 ? "" : "s", approx_size(r.bytes), format_duration(retention), r.log_start,
                  format_time(r.oldest_store_ms));
   };
   storage::RecoveryReport report;

@@ -88,6 +88,9 @@ stop_broker old -TERM
 sleep 3
 restart_broker old
 wait_until 20 grep -q "retention: deleted [0-9]* log segment" "$T/old.log" || fail "retention did not run at the start: $(tail -n 2 "$T/old.log")"
+# what it deleted, said in a size that is not 0 (it said '0 MiB' below a MiB)
+grep -qE "retention: deleted [0-9]+ log segments? \([0-9.]+ (bytes|KiB|MiB|GiB)\)" "$T/old.log" ||
+  fail "retention's line: $(grep 'retention: deleted' "$T/old.log" | head -n 1)"
 start_broker fresh --role slave --master "$OLD"
 wait_until 20 grep -q "kept its log from position [1-9][0-9]* on .*this slave's log starts there" "$T/fresh.log" ||
   fail "a new slave of a master without its first segment: $(tail -n 2 "$T/fresh.log")"
