@@ -50,7 +50,10 @@ int main(int argc, char** argv) {
                                        "delete log segments older than this (default 72h)");
   cmd.add_option_function<std::string>("--segment-size", mq::cli::to_size(opt.segment_size, "--segment-size"),
                                        "commit log segment size (default 1GiB)");
-  cmd.add_option("--delay-levels", opt.delay_levels, "retry delays, e.g. \"1s 5s 10s 30s 1m\"");
+  // In --config a TOML list (delay-levels = ["1s", "5s"]) is the same as "1s 5s".
+  cmd.add_option("--delay-levels", opt.delay_levels, "retry delays, e.g. \"1s 5s 10s 30s 1m\"")
+      ->multi_option_policy(CLI::MultiOptionPolicy::Join)
+      ->delimiter(' ');
   cmd.add_flag("--no-auto-create", opt.no_auto_create, "refuse sends to unknown topics");
   cmd.add_option("--ready-file", opt.ready_file, "write the bound HOST:PORT here once listening");
   cmd.add_option("--log-level", opt.log_level, "trace, debug, info, warn, error or off (default info)");

@@ -72,6 +72,13 @@ rc=0; timeout 10 mq-broker --data "$T/big" --listen 127.0.0.1:0 --max-message-si
 mkdir "$T/rdir"
 rc=0; timeout 10 mq-broker --data "$T/rd" --listen 127.0.0.1:0 --ready-file "$T/rdir" 2>"$T/rdir.err" || rc=$?
 [[ $rc -eq 1 && ! -e $T/rdir.tmp ]] || fail "--ready-file naming a directory: exit $rc, $(ls "$T" | grep rdir | tr '\n' ' ')"
+# --delay-levels as a TOML list in --config (it was 'given more than once')
+printf 'delay-levels = ["1s", "zz"]\n' >"$T/dl.conf"
+rc=0; timeout 10 mq-broker --data "$T/dl" --listen 127.0.0.1:0 --config "$T/dl.conf" 2>"$T/dl.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q "invalid duration 'zz'" "$T/dl.err" || fail "a delay-levels list: exit $rc, $(cat "$T/dl.err")"
+printf 'delay-levels = ["1s", "2s"]\n' >"$T/dl.conf"
+start_broker listed --config "$T/dl.conf"
+stop_broker listed
 # a misspelt key in --config is a usage error naming it (not silently the default flush mode)
 printf 'flsuh = "async"\n' >"$T/typo.conf"
 rc=0; timeout 10 mq-broker --data "$T/typo" --listen 127.0.0.1:0 --config "$T/typo.conf" 2>"$T/typo.err" || rc=$?
