@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
       "  mq-broker --data d2 --listen 127.0.0.1:9877 --role slave --master 127.0.0.1:9876\n");
   mq::app::BrokerOptions opt;
   mq::cli::add_verbosity_flags(cmd, opt.common);
-  cmd.set_config("--config", "", "read options from a TOML/INI file (same names as the flags)");
+  cmd.set_config("--config", "", "read options from a TOML/INI file: name = value with the long flag names, no "
+                                 "sections; the command line wins")
+      ->type_name("FILE");
   // A misspelt key (flsuh = "async") is a usage error, as the same typo as a flag is.
   cmd.allow_config_extras(CLI::config_extras_mode::error);
   cmd.add_option("--data", opt.data,
