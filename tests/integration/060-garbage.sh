@@ -36,6 +36,17 @@ s = conn(); s.sendall(struct.pack("<IBBHIHH", 12, 99, 1, 0, 1, 0, 0)); expect_cl
 s = conn(); s.sendall(struct.pack("<I", 3) + b"abc"); expect_closed(s, "short length")
 # 5. truncated frame then hang up
 s = conn(); s.sendall(struct.pack("<IBBHIHH", 1000, 1, 2, 0, 1, 0, 0) + b"x" * 10); s.close()
+def read_to_close(s, d, what):  # d and what follows until the broker closes
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                return d
+            d += c
+    except ConnectionResetError:
+        return d
+    except socket.timeout:
+        raise SystemExit(f"broker kept the connection open after {what}")
 def answer_then_close(s, rid, want_status, what):
     # the error answer comes first, then the broker closes the connection
     s.settimeout(5)
@@ -47,16 +58,7 @@ def answer_then_close(s, rid, want_status, what):
         d += c
     ln, ver, typ, flags, r, status = struct.unpack("<IBBHIH", d[:14])
     assert r == rid and status == want_status and flags & 1, f"{what}: answer id {r} status {status}"
-    try:
-        while True:  # then the close, and nothing more: requests behind it are not handled
-            c = s.recv(65536)
-            if not c:
-                break
-            d += c
-    except ConnectionResetError:
-        pass
-    except socket.timeout:
-        raise SystemExit(f"broker kept the connection open after {what}")
+    d = read_to_close(s, d, what)  # then the close, and nothing more: requests behind it are not handled
     assert len(d) == 4 + ln, f"{what}: {len(d) - 4 - ln} bytes more after the answer"
 # 6. valid header, send request with a garbage payload: BAD_REQUEST (20), then closed
 s = conn(); payload = struct.pack("<I", 3) + os.urandom(50)
@@ -89,17 +91,7 @@ def send_frame(rid, body):
     return struct.pack("<IBBHIHH", 12 + len(payload), 1, 2, 0, rid, 0, 0) + payload
 def answers(s):
     s.settimeout(10)
-    d = b""
-    try:
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            d += c
-    except ConnectionResetError:
-        pass
-    except socket.timeout:
-        raise SystemExit("broker kept the connection open after a bad frame")
+    d = read_to_close(s, b"", "a bad frame")
     out = []
     while len(d) >= 16:
         ln, ver, typ, flags, r, status = struct.unpack("<IBBHIH", d[:14])
