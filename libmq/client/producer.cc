@@ -338,14 +338,16 @@ void Producer::look_for_promotion(size_t b) {
   const BrokerNode& m = cluster_.node(b);
   for (size_t j = 0; j < cluster_.size(); ++j) {
     const BrokerNode& n = cluster_.node(j);
+    auto master_named = [&](const std::string& a) {
+      return m.reachable && std::find(m.hello.slaves.begin(), m.hello.slaves.end(), a) != m.hello.slaves.end();
+    };
     // Its slave, as the slave or the master said in hello at the start (a slave only the
-    // master named has not been asked hello: its address is the one the master gave).
-    bool named = m.reachable && std::find(m.hello.slaves.begin(), m.hello.slaves.end(), n.address) != m.hello.slaves.end();
-    bool its = (n.reachable && n.hello.role == protocol::Role::slave &&
-                (n.hello.master_addr == m.address || (m.reachable && n.hello.master_addr == m.hello.broker_addr) ||
-                 (m.reachable && std::find(m.hello.slaves.begin(), m.hello.slaves.end(), n.hello.broker_addr) !=
-                                     m.hello.slaves.end()))) ||
-               (!n.reachable && named);
+    // master named was never asked hello: its address is the one the master gave).
+    bool its = n.reachable ? n.hello.role == protocol::Role::slave &&
+                                 (n.hello.master_addr == m.address ||
+                                  (m.reachable && n.hello.master_addr == m.hello.broker_addr) ||
+                                  master_named(n.hello.broker_addr))
+                           : master_named(n.address);
     if (j == b || !its || selector_.has(j)) continue;
     std::string payload;
     ByteWriter(payload).str16(cluster_.channel_options().client_name);
@@ -429,6 +431,11 @@ bool Producer::hung(size_t b) {
   return it != hung_.end() && it->second;
 }
 
+bool Producer::watched(size_t b) {
+  std::lock_guard lk(hung_mu_);
+  return hung_.count(b) > 0;
+}
+
 void Producer::clear_hung(size_t b) {
   std::lock_guard lk(hung_mu_);
   hung_.erase(b);
@@ -468,14 +475,7 @@ void Producer::probe_hung(size_t b) {
         auto timer = std::make_shared<net::asio::steady_timer>(p->cluster_.io().io(), pause);
         timer->async_wait([alive, b, timer](const boost::system::error_code&) {
           std::lock_guard lk2(alive->mu);
-          Producer* p = alive->producer;
-          if (!p) return;
-          bool still;
-          {
-            std::lock_guard hl(p->hung_mu_);
-            still = p->hung_.count(b) > 0;
-          }
-          if (still) p->probe_hung(b);
+          if (Producer* p = alive->producer; p && p->watched(b)) p->probe_hung(b);
         });
       });
 }

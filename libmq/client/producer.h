@@ -145,7 +145,8 @@ class Producer {
   // message waited --timeout (hours for a long input) where a broker that is
   // gone fails the rest in seconds.
   void mark_suspect(size_t b);
-  bool hung(size_t b);
+  bool hung(size_t b);     // its hello timed out too
+  bool watched(size_t b);  // suspect or hung: a hello is out or due
   void clear_hung(size_t b);
   void probe_hung(size_t b);  // one hello; again until it is answered
   std::mutex hung_mu_;
