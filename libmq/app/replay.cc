@@ -416,7 +416,7 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
   if (!reader.status().is_ok()) return reader.status();  // "cannot read FILE: ..."
   if (!f) return f;
   // As mq-send: the work (some lines) failed, exit 1; the other lines were published.
-  if (bad > 0) return Status::corruption(fmt::format("{} malformed lines not published (first: {})", bad, first_bad));
+  if (bad > 0) return Status::corruption(fmt::format("{} malformed {} not published (first: {})", bad, bad == 1 ? "line" : "lines", first_bad));
   return Status::ok();
 }
 

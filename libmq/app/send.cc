@@ -326,7 +326,7 @@ Status send(const SendOptions& opt, cli::Stdio io) {
     return s;
   }
   if (bad_input > 0)
-    return Status::corruption(fmt::format("{} malformed input lines not sent (first: {})", bad_input, first_bad));
+    return Status::corruption(fmt::format("{} malformed input {} not sent (first: {})", bad_input, bad_input == 1 ? "line" : "lines", first_bad));
   if (!out.error().is_ok()) return out.error();
   // Stopped by SIGINT/SIGTERM/SIGHUP before the input ended: what was sent is finished,
   // but the rest was not, so this is no success (a script's "mq-send < f && rm f").

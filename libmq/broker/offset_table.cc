@@ -23,7 +23,9 @@ Result<std::unique_ptr<OffsetTable>> OffsetTable::open(std::filesystem::path fil
   for (auto& e : j["offsets"]) {
     if (!e.is_object() || !e.contains("group") || !e.contains("topic") || !e.contains("queue") ||
         !e.contains("offset") || !e["group"].is_string() || !e["topic"].is_string() ||
-        !e["queue"].is_number_unsigned() || !e["offset"].is_number_integer())
+        !e["queue"].is_number_unsigned() || e["queue"].get<uint64_t>() > UINT32_MAX ||
+        !e["offset"].is_number_integer() ||
+        (e.contains("epoch") && (!e["epoch"].is_number_unsigned() || e["epoch"].get<uint64_t>() > UINT32_MAX)))
       return Status::corruption(fmt::format("{}: malformed entry {}", file.string(), e.dump()));
     Entry en;
     en.offset = e["offset"].get<int64_t>();

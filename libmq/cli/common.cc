@@ -160,6 +160,14 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
       }
       if (!typed && std::getenv("MQ_BROKER") != nullptr) what = "MQ_BROKER: " + what.substr(10);
     }
+    if (auto in = what.find(" not in {"); in != std::string::npos && what.back() == '}' && what.find(": ") < in) {
+      // CLI::IsMember's "--flush: maybe not in {sync,async}"
+      auto colon = what.find(": ");
+      std::string choices = what.substr(in + 9, what.size() - in - 10);
+      std::replace(choices.begin(), choices.end(), ',', '|');
+      what = fmt::format("{}: '{}' is not one of {}", what.substr(0, colon), what.substr(colon + 2, in - colon - 2),
+                         choices);
+    }
     if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr && what.find(": At Most 1 required") != std::string::npos)
       what = what.substr(0, what.find(": ")) + " is given more than once";  // "--topic: At Most 1 required but received 2"
     if (extras_error) {

@@ -20,28 +20,45 @@ std::string json_type(const nlohmann::json& v) { return v.type_name(); }
 }  // namespace
 
 Status parse_json_line(std::string_view line, InputItem& item) {
+  // The parser takes a NUL byte for the end of its input: what follows would be
+  // ignored. JSON has no raw NUL outside strings (and none inside), so it is an error.
+  if (auto nul = line.find('\0'); nul != std::string_view::npos)
+    return Status::invalid(fmt::format("invalid JSON: column {}: a NUL byte", nul + 1));
   nlohmann::json j;
-  std::vector<std::string> keys;  // of the top-level object: a repeated one is an error, not "last wins"
-  std::string repeated;
+  // A name repeated in the top-level object, or in its props / props_b64, is an
+  // error, not "last wins" (the parser keeps only the last).
+  std::vector<std::string> keys, sub_keys;
+  std::string repeated, top;
   auto seen = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-    if (ev == nlohmann::json::parse_event_t::key && depth == 1 && parsed.is_string() && repeated.empty()) {
-      const auto& k = parsed.get_ref<const std::string&>();
-      if (std::find(keys.begin(), keys.end(), k) != keys.end()) repeated = k;
+    if (ev != nlohmann::json::parse_event_t::key || !parsed.is_string() || !repeated.empty()) return true;
+    const auto& k = parsed.get_ref<const std::string&>();
+    if (depth == 1) {
+      if (std::find(keys.begin(), keys.end(), k) != keys.end()) repeated = fmt::format("\"{}\"", k);
       else keys.push_back(k);
+      top = k;
+      sub_keys.clear();
+    } else if (depth == 2 && (top == "props" || top == "props_b64")) {
+      if (std::find(sub_keys.begin(), sub_keys.end(), k) != sub_keys.end())
+        repeated = fmt::format("property \"{}\" in \"{}\"", k, top);
+      else sub_keys.push_back(k);
     }
     return true;
   };
   try {
     j = nlohmann::json::parse(line.begin(), line.end(), seen);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error: "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> keep
+    // from "column"; out_of_range (a number beyond a double, 1e999): "[json.exception.out_of_range.406]
+    // number overflow parsing '1e999'" -> keep from the first space.
     std::string what = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 5: ..." -> keep from "column".
     auto col = what.find("column");
     if (col != std::string::npos) what = what.substr(col);
+    else if (auto sp = what.find("] "); what.rfind("[json.exception.", 0) == 0 && sp != std::string::npos)
+      what = what.substr(sp + 2);
     return Status::invalid("invalid JSON: " + what);
   }
   if (!j.is_object()) return Status::invalid(fmt::format("expected a JSON object, got {}", json_type(j)));
-  if (!repeated.empty()) return Status::invalid(fmt::format("\"{}\" given twice", repeated));
+  if (!repeated.empty()) return Status::invalid(fmt::format("{} given twice", repeated));
   auto body = j.find("body");
   auto b64 = j.find("body_b64");
   if (body != j.end() && b64 != j.end()) return Status::invalid("both \"body\" and \"body_b64\" given");
@@ -74,7 +91,9 @@ Status parse_json_line(std::string_view line, InputItem& item) {
       field = std::move(*d);
     }
   }
-  // props: names and values as strings; props_b64: both in base64 (binary ones).
+  // props: names and values as strings; props_b64: both in base64 (binary ones). A name
+  // may be given once over both (decoded: "YQ==" and "YQ" are one name).
+  size_t own = item.props ? item.props->size() : 0;  // the caller's, before this line's
   for (bool b64 : {false, true}) {
     const char* name = b64 ? "props_b64" : "props";
     auto props = j.find(name);
@@ -93,6 +112,8 @@ Status parse_json_line(std::string_view line, InputItem& item) {
         value = std::move(*dv);
       }
       if (key.empty()) return Status::invalid("property with an empty name");
+      if (std::any_of(p.begin() + static_cast<std::ptrdiff_t>(own), p.end(), [&](auto& e) { return e.first == key; }))
+        return Status::invalid(fmt::format("property \"{}\" given twice", key));
       p.emplace_back(std::move(key), std::move(value));
     }
     item.props = std::move(p);
@@ -181,7 +202,9 @@ bool InputReader::next(InputItem& out) {
 }
 
 bool InputReader::next_delimited(char delim, InputItem& out) {
-  size_t limit = mode_ == InputMode::json ? max_item_ * 2 + 65536 : max_item_;
+  // A JSON line may spell each byte of a body as \u0001 (6 bytes); the key and the
+  // properties come on top. The decoded body is checked against the limit by the caller.
+  size_t limit = mode_ == InputMode::json ? max_item_ * 6 + (1u << 20) : max_item_;
   bool too_long = false;
   for (;;) {
     const char* start = buf_.data() + scan_;
@@ -212,12 +235,16 @@ bool InputReader::next_delimited(char delim, InputItem& out) {
     std::string_view item(buf_.data() + pos_, end - pos_);
     pos_ = scan_ = std::min(end + 1, buf_.size());
     if (too_long || item.size() > limit) {
-      out.error = Status::invalid(fmt::format("line {}: longer than the maximum message size of {} bytes", line_, max_item_));
+      out.error = mode_ == InputMode::json
+                      ? Status::invalid(fmt::format("line {}: longer than {} bytes, more than a message of at most {} bytes "
+                                                    "takes in JSON", line_, limit, max_item_))
+                      : Status::invalid(fmt::format("line {}: longer than the maximum message size of {} bytes", line_, max_item_));
       return true;
     }
     if (mode_ == InputMode::json) {
-      bool blank = item.find_first_not_of(" \t\r") == std::string_view::npos;
-      if (blank) {
+      // A blank line is malformed, not skipped as jq would: every line has its receipt
+      // (FAILED), so that receipts line up with the input.
+      if (item.find_first_not_of(" \t\r") == std::string_view::npos) {
         out.error = Status::invalid(fmt::format("line {}: empty line, expected a JSON object", line_));
         return true;
       }

@@ -106,6 +106,15 @@ TEST_CASE("a corrupt offsets file is reported, not ignored", "[broker]") {
   auto t = OffsetTable::open(d.p / "offsets.json");
   REQUIRE_FALSE(t);
   CHECK(t.status().code() == mq::Code::corruption);
+  // Fields of the wrong type or out of range are errors too, never an exception.
+  for (const char* entry : {R"({"group": "g", "topic": "t", "queue": 0, "offset": 1, "epoch": "x"})",
+                            R"({"group": "g", "topic": "t", "queue": 0, "offset": 1, "epoch": 4294967296})",
+                            R"({"group": "g", "topic": "t", "queue": 4294967296, "offset": 1})"}) {
+    std::ofstream(d.p / "offsets.json") << "{\"offsets\": [" << entry << "]}";
+    auto u = OffsetTable::open(d.p / "offsets.json");
+    REQUIRE_FALSE(u);
+    CHECK(u.status().message().find("malformed entry") != std::string::npos);
+  }
 }
 
 TEST_CASE("replicated offsets merge: a higher epoch wins, else the higher offset", "[broker][replication]") {

@@ -115,6 +115,54 @@ TEST_CASE("option json reports a malformed line with its number and goes on", "[
   CHECK(items[5].line == 6);
 }
 
+TEST_CASE("option json: numbers beyond a double, NUL bytes and repeated property names are malformed lines",
+          "[cli]") {
+  std::string data;
+  data = "{\"body\": \"a\", \"x\": 1e999}\n";
+  const char with_nul[] = "{\"body\": \"b\"}\0{\"body\": \"hidden\"}\n";
+  data += std::string(with_nul, sizeof with_nul - 1);
+  data += "{\"body\": \"c\", \"props\": {\"n\": \"1\", \"n\": \"2\"}}\n"
+          "{\"body\": \"d\", \"props\": {\"n\": \"1\"}, \"props_b64\": {\"bg==\": \"dw==\"}}\n"
+          "{\"body\": \"e\", \"props_b64\": {\"YQ==\": \"MQ==\", \"YQ==\": \"Mg==\"}}\n"
+          " \t\r\n"
+          "{\"body\": \"f\", \"y\": -1e400}\n"
+          "{\"body\": \"g\", \"props\": {\"n\": \"1\", \"m\": \"2\"}, \"z\": {\"n\": 1, \"n\": 2}}\n";
+  auto items = read_all(data, cli::InputMode::json);
+  REQUIRE(items.size() == 8);
+  CHECK(items[0].error.message() == "line 1: invalid JSON: number overflow parsing '1e999'");
+  CHECK(items[1].error.message() == "line 2: invalid JSON: column 14: a NUL byte");
+  CHECK(items[2].error.message() == "line 3: property \"n\" in \"props\" given twice");
+  CHECK(items[3].error.message() == "line 4: property \"n\" given twice");
+  CHECK(items[4].error.message() == "line 5: property \"YQ==\" in \"props_b64\" given twice");
+  CHECK(items[5].error.message() == "line 6: empty line, expected a JSON object");
+  CHECK(items[6].error.message().rfind("line 7: invalid JSON: number overflow parsing", 0) == 0);
+  // Only props are checked below the top level: other objects are ignored, as their fields are.
+  CHECK(items[7].error);
+  CHECK(items[7].line == 8);
+  REQUIRE(items[7].props);
+  CHECK(items[7].props->size() == 2);
+}
+
+TEST_CASE("option json: a line may be six times the message size (every byte escaped)", "[cli]") {
+  std::string body(1000, '\x01'), esc;
+  for (size_t i = 0; i < body.size(); ++i) esc += "\\u0001";
+  std::string data = "{\"body\": \"" + esc + "\"}\n{\"body\": \"" + esc + esc + "\"}\n";
+  auto items = read_all(data, cli::InputMode::json, 1000);
+  REQUIRE(items.size() == 2);
+  CHECK(items[0].error);
+  CHECK(items[0].body == body);
+  // The limit is on the line (6 x 1000 + 1 MiB here); the decoded size is the caller's to check.
+  CHECK(items[1].error);
+  CHECK(items[1].body.size() == 2000);
+  std::string huge = "{\"body\": \"" + std::string(6000 + (1u << 20), 'x') + "\"}\n{\"body\": \"next\"}\n";
+  auto big = read_all(huge, cli::InputMode::json, 1000);
+  REQUIRE(big.size() == 2);
+  CHECK(big[0].error.message() ==
+        "line 1: longer than " + std::to_string(6000 + (1u << 20)) +
+            " bytes, more than a message of at most 1000 bytes takes in JSON");
+  CHECK(big[1].body == "next");
+}
+
 TEST_CASE("a line longer than the limit is reported and skipped", "[cli]") {
   std::string data = "short\n" + std::string(5000, 'x') + "\nafter\n";
   auto items = read_all(data, cli::InputMode::lines, 1000);
