@@ -234,6 +234,19 @@ Status broker(const BrokerOptions& opt) {
       return sec.status();
     }
     to_master = std::move(*sec);
+    // A slave serves what its master protects: without access control of its own it
+    // would let anyone read every topic and commit any group's offsets (which its
+    // master then adopts). Logging in to the master says the master has --auth.
+    if (!to_master.user.empty() && !auth) {
+      (void)(*store)->close();
+      return Status::invalid(fmt::format(
+          "--role slave logs in to its master as '{}' but has no --auth of its own: its clients would read "
+          "every topic and commit any group's offsets unchecked (give it --auth FILE; the master's file serves)",
+          to_master.user));
+    }
+    if (to_master.tls && !sopt.tls)
+      spdlog::warn("the master is reached over TLS but this slave serves its clients without it (no --tls-cert): "
+                   "what the master sends encrypted leaves here in plaintext");
   }
 
   asio::io_context io;

@@ -93,6 +93,7 @@ Result<AuthConfig> AuthConfig::parse(std::string_view text, std::string_view sou
       if (w.size() < 3) return bad("expected: allow WHO PERMISSION [PATTERN...]");
       Rule r;
       r.who = std::string(w[1]);
+      r.line = lineno;
       static constexpr Permission kAll[] = {Permission::publish, Permission::subscribe,
                                             Permission::consume, Permission::admin,
                                             Permission::replicate};
@@ -113,7 +114,7 @@ Result<AuthConfig> AuthConfig::parse(std::string_view text, std::string_view sou
   }
   for (auto& r : c.rules_)
     if (r.who != "*" && r.who != kAnonymous && !c.keys_.count(r.who))
-      return Status::invalid(fmt::format("{}: allow names user {}, who has no 'user' line", source, r.who));
+      return Status::invalid(fmt::format("{}:{}: allow names user {}, who has no 'user' line", source, r.line, r.who));
   return c;
 }
 
@@ -202,7 +203,9 @@ void Authorizer::authenticate(const protocol::Frame& f, const net::Responder& r)
     int failures;
     {
       std::lock_guard lock(mu_);
-      failures = ++sessions_[r.connection_id()].failures;
+      auto& sess = sessions_[r.connection_id()];
+      failures = ++sess.failures;
+      sess.user.clear();  // a failed login leaves the connection anonymous, not as who it was
     }
     std::string why = fmt::format("authentication failed for user {}: wrong user or password", who);
     // A client tries once per connection; guessing on one connection is cut short.

@@ -59,6 +59,7 @@ class AuthConfig {
     std::string who;
     Permission perm;
     std::vector<std::string> patterns;
+    size_t line = 0;  // of the file, for its errors
   };
   std::map<std::string, std::string, std::less<>> keys_;
   std::vector<Rule> rules_;

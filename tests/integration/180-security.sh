@@ -207,7 +207,14 @@ timeout 10 mq-offset -b "$M" --credentials bob.cred show -g billing >"$T/show" |
 grep -q orders "$T/show" || fail "bob show lists no offsets: $(cat "$T/show")"
 
 # replicate: a slave over TLS needs the replicate permission
-start_broker bad --role slave --master "$LOCAL" --credentials alice.cred
+# a slave that logs in to its master must check its own clients too (else anyone reads
+# through it what the master protects): without --auth it does not start
+rc=0
+timeout 10 mq-broker --data "$T/noauth" --listen 127.0.0.1:0 --role slave --master "$LOCAL" --credentials rep.cred \
+  2>"$T/noauth.err" || rc=$?
+[[ $rc -eq 2 ]] || fail "a slave with credentials and no --auth: exit $rc, expected 2"
+grep -q "logs in to its master as 'rep' but has no --auth" "$T/noauth.err" || fail "noauth: $(cat "$T/noauth.err")"
+start_broker bad --role slave --master "$LOCAL" --credentials alice.cred --auth users
 wait_until 20 grep -q "may not replicate" "$T/bad.log" || fail "a slave without 'replicate' was not refused"
 stop_broker bad
 start_broker s --role slave --master "$LOCAL" --credentials rep.cred --auth users --tls-cert broker.pem --tls-key broker.key

@@ -101,7 +101,8 @@ TEST_CASE("a bad auth file is refused with its line number", "[broker][auth]") {
   CHECK(err("user a #x\n") == "f:1: expected: user NAME PASSWORD (or sha256:HEX; a password may not start with #)");
   CHECK(err("user a x\nuser a y\n") == "f:2: user a is defined twice");
   CHECK(err("user a sha256:abc\n") == "f:1: sha256: must be followed by 64 hex digits");
-  CHECK(err("allow carol publish t\n") == "f: allow names user carol, who has no 'user' line");
+  CHECK(err("allow carol publish t\n") == "f:1: allow names user carol, who has no 'user' line");
+  CHECK(err("user a x\nallow a publish t\n\nallow zed publish y\n") == "f:4: allow names user zed, who has no 'user' line");
   CHECK(err("grant a publish\n") == "f:1: unknown statement 'grant': expected user or allow");
   CHECK(err("user anonymous x\n") == "f:1: 'anonymous' cannot be a user name");
   CHECK(err("user r x\nallow r replicate t\n") == "f:2: replicate takes no patterns");
@@ -322,8 +323,11 @@ TEST_CASE("a proof cannot be replayed on another connection", "[broker][auth]") 
   std::string payload;
   req.encode(payload);
   CHECK(ask(*anon, Type::auth, payload).first == Code::ok);
+  CHECK(ask(*anon, Type::send, send_to("orders")).first == Code::ok);
   // The same proof again (the nonce is spent) and on a new connection (another nonce): refused.
   CHECK(ask(*anon, Type::auth, payload).first == Code::denied);
+  // A failed login leaves the connection anonymous, not logged in as before.
+  CHECK(ask(*anon, Type::send, send_to("orders")).first == Code::denied);
   auto other = mq::net::Channel::create(fx.client.io(), fx.server->local_address());
   REQUIRE(other->call(Type::auth_challenge, {}, 5000ms));
   CHECK(ask(*other, Type::auth, payload).first == Code::denied);
