@@ -964,6 +964,17 @@ struct GroupConsumer::Impl {
 
   // ---- commits ----
 
+  // Early commits: one at a time, and none while commits fail (the interval retries those).
+  bool span_commit_due() const {
+    if (pending_commits > 0 || !commit_error.empty() || !commit_refused.empty()) return false;
+    for (auto& [k, q] : queues) {
+      if (!q->ready) continue;
+      auto off = static_cast<int64_t>(q->pq.commit_offset());
+      if (q->last_committed >= 0 && off - q->last_committed >= static_cast<int64_t>(opt.max_span)) return true;
+    }
+    return false;
+  }
+
   void commit_all(bool wait) {
     std::map<size_t, protocol::CommitRequest> reqs;
     std::map<size_t, std::vector<Key>> keys;
@@ -1183,6 +1194,11 @@ struct GroupConsumer::Impl {
       if (now >= next_commit) {
         commit_all(false);
         next_commit = now + opt.commit_interval;
+      } else if (span_commit_due()) {
+        // A queue finished --max-span offsets past its last commit: committed now, so
+        // that a crash delivers again at most about twice the span per queue (the
+        // unfinished span and what finished since the last commit), whatever the interval.
+        commit_all(false);
       }
       run_timers();
       size_t ran = drain(idle_flushed ? Millis(50) : Millis(0));
