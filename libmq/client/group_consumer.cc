@@ -900,7 +900,8 @@ struct GroupConsumer::Impl {
     std::string payload;
     req.encode(payload);
     ++pending_sendbacks;
-    bool dlq = req.dead_letter_now;
+    // Dead-lettered: asked for, or (the broker's rule) retried too often already.
+    bool dlq = req.dead_letter_now || static_cast<uint64_t>(m.reconsume) + 1 > static_cast<uint64_t>(opt.max_retries);
     bn(q.node).channel->request(
         Type::send_back, std::move(payload), opt.request_timeout,
         poster([this, k, m = std::move(m), dlq_now, why, dlq](Result<protocol::Frame> r) mutable {

@@ -17,7 +17,7 @@ echo "$b" >>"$OUT/ok"
 SH
 export OUT=$T
 spawn cpid mq-consume -b "$B1" -t work -g workers --from earliest --exec "sh $T/handler.sh" \
-    --concurrency 8 --max-retries 2 --commit-interval 200ms >"$T/consumer.out" 2>"$T/consumer.log"
+    --concurrency 8 --max-retries 2 --commit-interval 200ms -v >"$T/consumer.out" 2>"$T/consumer.log"
 poison=$(seq "$n" | awk '$1 % 501 == 0' | wc -l)
 always=$(seq "$n" | awk '$1 % 501 != 0 && $1 % 97 == 0' | wc -l)
 expect_ok=$((n - poison - always))
@@ -31,6 +31,9 @@ kill -TERM "$cpid"
 timeout 20 tail --pid="$cpid" -f /dev/null || fail "consumer did not stop on SIGTERM"
 rc=0; wait "$cpid" || rc=$?
 [[ $rc -eq 0 ]] || fail "consumer exit $rc after SIGTERM: $(tail -n 5 "$T/consumer.log")"
+# its own count (-v) has both kinds of dead letters: exit 65 and retried too often
+grep -q "dead-lettered $((poison + always)), " "$T/consumer.log" ||
+  fail "consumer's count: $(grep -o 'dead-lettered [0-9]*' "$T/consumer.log"), expected $((poison + always))"
 # processed OK exactly once
 sort -n "$T/ok" | uniq -d >"$T/dups"
 [[ ! -s $T/dups ]] || fail "processed twice: $(head -n 3 "$T/dups")"
