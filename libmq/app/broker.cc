@@ -225,6 +225,11 @@ Status broker(const BrokerOptions& opt) {
       return tls.status();
     }
     sopt.tls = std::move(*tls);
+    // As for --auth files, but a warning: many setups share a key by group (ssl-cert).
+    std::error_code kec;
+    auto perms = fs::status(opt.tls_key, kec).permissions();
+    if (!kec && (perms & fs::perms::others_read) != fs::perms::none)
+      spdlog::warn("--tls-key {} may be read by every user of this machine (chmod 600 it)", opt.tls_key);
   }
   net::ClientSecurity to_master;
   if (opt.role == "slave") {

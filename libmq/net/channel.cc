@@ -189,7 +189,15 @@ class AsioChannel final : public std::enable_shared_from_this<AsioChannel> {
     tls_->async_handshake(ssl::stream_base::client,
                           [self = shared_from_this(), g, tls = tls_, verify_detail](const error_code& ec) {
                             if (g != self->gen_) return;
-                            if (ec) return self->connect_failed(ec, "TLS handshake with", verify_detail(*tls));
+                            if (ec) {
+                              std::string detail = verify_detail(*tls);
+                              // Closed without a TLS answer: a broker without --tls-cert takes the
+                              // client's hello for a frame far over its size limit.
+                              if (detail.empty() && (ec == ssl::error::stream_truncated || ec == asio::error::eof ||
+                                                     tls_error_text(ec) == "wrong version number"))
+                                detail = "does the broker serve TLS? one without --tls-cert closes a TLS client";
+                              return self->connect_failed(ec, "TLS handshake with", detail);
+                            }
                             self->secured(g);
                           });
   }

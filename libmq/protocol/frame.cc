@@ -97,6 +97,17 @@ char* FrameDecoder::prepare(size_t n) {
 
 void FrameDecoder::commit(size_t n) { buf_.resize(committed_ + n); }
 
+namespace {
+// Another protocol's first bytes, said as such: a TLS record (handshake 0x16, version
+// 3.x) or HTTP. p holds at least 4 bytes.
+std::string_view other_protocol(const char* p) {
+  std::string_view w(p, 4);
+  if (p[0] == 0x16 && p[1] == 0x03) return " (the bytes look like a TLS handshake: this broker does not serve TLS)";
+  if (w == "GET " || w == "POST" || w == "HTTP" || w == "PUT " || w == "HEAD") return " (the bytes look like HTTP)";
+  return {};
+}
+}  // namespace
+
 FrameDecoder::State FrameDecoder::next(Frame& out) {
   if (!error_.empty()) return State::error;
   size_t avail = buf_.size() - pos_;
@@ -108,11 +119,11 @@ FrameDecoder::State FrameDecoder::next(Frame& out) {
     return State::error;
   }
   if (len > max_frame_) {
-    error_ = fmt::format("frame of {} bytes exceeds the limit of {}", len, max_frame_);
+    error_ = fmt::format("frame of {} bytes exceeds the limit of {}{}", len, max_frame_, other_protocol(p));
     return State::error;
   }
   if (avail >= 5 && static_cast<uint8_t>(p[4]) != kProtocolVersion) {
-    error_ = fmt::format("unsupported protocol version {}", static_cast<uint8_t>(p[4]));
+    error_ = fmt::format("unsupported protocol version {}{}", static_cast<uint8_t>(p[4]), other_protocol(p));
     return State::error;
   }
   if (avail < 4 + static_cast<size_t>(len)) return State::need_more;

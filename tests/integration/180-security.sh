@@ -94,7 +94,9 @@ rc=0; MQ_TLS_CA= timeout 10 mq-send -b "$M" --credentials alice.cred -t orders x
 [[ $rc -eq 1 ]] && grep -q "closed by the peer before any answer (if it uses TLS, give --tls-ca)" "$T/e" || fail "plain TCP to a TLS broker: exit $rc, $(cat "$T/e")"
 rc=0; timeout 10 mq-send -b "$M" --tls-ca other.pem --credentials alice.cred -t orders x 2>"$T/e" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "certificate verify failed (unable to get local issuer certificate)" "$T/e" || fail "stranger CA: exit $rc, $(cat "$T/e")"
+chmod 644 far.key  # a key every user may read: served, with a warning
 start_broker far --tls-cert far.pem --tls-key far.key
+grep -q -- "--tls-key far.key may be read by every user of this machine" "$T/far.log" || fail "no warning for a readable --tls-key"
 rc=0; timeout 10 mq-send -b "$FAR" -t orders x 2>"$T/e" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "certificate verify failed (the certificate is not for 127.0.0.1)" "$T/e" || fail "wrong host name: exit $rc, $(cat "$T/e")"
 stop_broker far
@@ -241,6 +243,12 @@ grep -q MQ_PASSWORD "$T/child.env" && fail "an --exec command inherited MQ_PASSW
 LISTEN[open]=0.0.0.0:0
 start_broker open
 grep -q "without --auth: anyone who can reach it" "$T/open.log" || fail "no warning for 0.0.0.0 without --auth"
+# a TLS client to a broker without TLS: both sides say what the mismatch is
+rc=0; timeout 10 mq-send -b "127.0.0.1:${OPEN##*:}" --tls-ca ca.pem -t orders x 2>"$T/e" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "does the broker serve TLS? one without --tls-cert closes a TLS client" "$T/e" ||
+  fail "TLS client, plain broker: exit $rc, $(cat "$T/e")"
+grep -q "the bytes look like a TLS handshake: this broker does not serve TLS" "$T/open.log" ||
+  fail "the plain broker did not say it got a TLS handshake"
 stop_broker open
 
 # anonymous may do nothing: before a login, frames are small (a stranger's partial frame

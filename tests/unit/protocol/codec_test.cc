@@ -229,5 +229,13 @@ TEST_CASE("frame decoder rejects oversized frames, short lengths and wrong versi
     dec.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     Frame f;
     CHECK(dec.next(f) == FrameDecoder::State::error);
+    CHECK(dec.error() == "frame of 542393671 bytes exceeds the limit of 67108864 (the bytes look like HTTP)");
+  }
+  SECTION("a TLS client hello is said to be one") {
+    FrameDecoder dec;
+    dec.feed(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));
+    Frame f;
+    CHECK(dec.next(f) == FrameDecoder::State::error);
+    CHECK(dec.error().find("(the bytes look like a TLS handshake: this broker does not serve TLS)") != std::string::npos);
   }
 }
