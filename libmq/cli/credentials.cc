@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "net/tls.h"
@@ -34,8 +35,11 @@ Result<std::pair<std::string, std::string>> env_credentials() {
   const char* u = std::getenv("MQ_USER");
   std::string user = u ? u : "";
   std::optional<std::string> password;
-  if (const char* p = std::getenv("MQ_PASSWORD")) {
+  if (char* p = std::getenv("MQ_PASSWORD")) {
     password = p;
+    // Wiped in place first: unsetenv drops the pointer only, and the inherited block
+    // stays readable in /proc/PID/environ (ps e) for the whole run.
+    std::memset(p, 0, std::strlen(p));
     ::unsetenv("MQ_PASSWORD");
   }
   if (user.empty()) {
@@ -91,6 +95,9 @@ Result<std::pair<std::string, std::string>> read_credentials(const std::string& 
     size_t sp = line.find_first_of(" \t");
     std::string_view key = line.substr(0, sp);
     std::string_view value = sp == std::string_view::npos ? std::string_view() : trim(line.substr(sp));
+    bool have_user = !user.empty();
+    if ((key == "user" && have_user) || (key == "password" && have_password))
+      return Status::invalid(fmt::format("--credentials {}:{}: a second '{}' line", path, lineno, key));
     if (key == "user") {
       user = value;
     } else if (key == "password") {

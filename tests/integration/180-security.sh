@@ -163,6 +163,9 @@ spawn LATE_SEND env MQ_USER=alice MQ_PASSWORD=Apple-Pie-42 mq-send -b "$LATE" -t
   --timeout 20s late-1 2>"$T/late.err"
 slow_sleep 1
 kill -0 "$LATE_SEND" 2>/dev/null || fail "mq-send did not wait for the broker: $(cat "$T/late.err")"
+# the password read from MQ_PASSWORD is wiped from the process's environment block too (ps e)
+tr '\0' '\n' <"/proc/$LATE_SEND/environ" | grep -q "^MQ_USER=alice" || fail "not the mq-send process"
+tr '\0' '\n' <"/proc/$LATE_SEND/environ" | grep -q Apple-Pie-42 && fail "MQ_PASSWORD readable in /proc/PID/environ"
 restart_broker late
 timeout 30 tail --pid="$LATE_SEND" -f /dev/null || fail "mq-send still runs after the broker came up"
 rc=0; wait "$LATE_SEND" || rc=$?

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 
 #include "protocol/messages.h"
 #include "storage/store_test_util.h"
@@ -149,4 +150,21 @@ TEST_CASE("a directory given as the credentials file is named as such", "[cli][c
   auto r = mq::cli::read_credentials(dir.path().string());
   REQUIRE_FALSE(r);
   CHECK(r.status().message().find("not a regular file") != std::string::npos);
+}
+
+TEST_CASE("a credentials file with a second user or password line is refused with its line", "[cli][credentials]") {
+  TempDir dir;
+  for (auto [text, line, key] : {std::tuple{"user a\npassword p1\npassword p2\n", 3, "password"},
+                                 std::tuple{"# who\nuser a\n\nuser b\npassword p\n", 4, "user"}}) {
+    std::string path = credentials_file(dir, text);
+    auto c = cli::read_credentials(path);
+    REQUIRE_FALSE(c);
+    CHECK(c.status().message() ==
+          "--credentials " + path + ":" + std::to_string(line) + ": a second '" + key + "' line");
+  }
+  // one of each, comments and blank lines around them: read
+  auto ok = cli::read_credentials(credentials_file(dir, "# for the bench\nuser a\n\npassword p q\n"));
+  REQUIRE(ok);
+  CHECK(ok->first == "a");
+  CHECK(ok->second == "p q");  // the rest of the line, spaces and all
 }
