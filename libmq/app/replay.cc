@@ -319,11 +319,20 @@ Status replay_dlq(const ReplayOptions& opt, client::Cluster& cluster, cli::Outpu
   }
   std::vector<client::QueueCursor> cursors;
   cursors.reserve(plan->size());
+  uint64_t skipped = 0, left = 0;
   for (size_t i = 0; i < plan->size(); ++i) {
     auto q = (*plan)[i];
+    uint64_t begin = q.begin;
     if (!opt.force && done[i] >= 0) q.begin = std::clamp<uint64_t>(static_cast<uint64_t>(done[i]), q.begin, q.end);
+    skipped += q.begin - begin;
+    left += q.end - q.begin;
     cursors.emplace_back(cluster, range, q);
   }
+  // Said, so that a run with nothing to do is not a silent exit 0.
+  if (skipped > 0)
+    spdlog::info("group {}: {} dead letter{} re-driven already, {}{}", opt.dlq, skipped, skipped == 1 ? "" : "s",
+                 left == 0 ? "nothing new" : fmt::format("{} new", left),
+                 " (--force re-drives every one again)");
   if (opt.dry_run) return replay_cursors(opt, cluster, out, format, cursors, false, nullptr, /*redrive=*/true);
   // The progress is saved after publishing: make sure now that it may be (a user allowed to
   // publish but not to keep the progress would publish every dead letter again each run).

@@ -207,7 +207,9 @@ for l in red:
     assert l["props"]["mq.replay.origin_topic"] == "%DLQ%workers", l
 PY
 # the second re-drive skips them; --dry-run lists nothing; --force re-drives again
-timeout 10 mq-replay -b "$B1" --dlq workers --receipts >"$T/redrive2" || fail "second re-drive"
+timeout 10 mq-replay -b "$B1" --dlq workers --receipts >"$T/redrive2" 2>"$T/redrive2.err" || fail "second re-drive"
+grep -q "group workers: 5 dead letters re-driven already, nothing new (--force re-drives every one again)" "$T/redrive2.err" ||
+  fail "the second re-drive did not say why it did nothing: $(cat "$T/redrive2.err")"
 [[ ! -s $T/redrive2 ]] || fail "second re-drive sent: $(cat "$T/redrive2")"
 [[ $(timeout 10 mq-replay -b "$B1" -t w | wc -l) -eq 10 ]] || fail "second re-drive duplicated"
 [[ $(timeout 10 mq-replay -b "$B1" --dlq workers --dry-run | wc -l) -eq 0 ]] || fail "dry run after re-drive not empty"
