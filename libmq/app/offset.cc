@@ -341,10 +341,11 @@ Status reset_cmd(Ctx& c) {
   }
   cli::Table out({"topic", {"queue", true}, "broker", {"old", true}, {"new", true}, "result"});
   std::string undo;
-  size_t applied = 0, conflicts = 0;
+  size_t applied = 0, conflicts = 0, answered = 0;
   Status failed;
   for (auto& p : plans) {
     auto res = p.admin->reset(p.req);
+    if (res) ++answered;
     if (!res) {
       failed = res.status();  // report what was applied on the other brokers, then fail
       for (auto& e : p.req.entries)
@@ -370,7 +371,8 @@ Status reset_cmd(Ctx& c) {
                num(r.new_offset), result});
     }
   }
-  auto st = emit(c, out);
+  // Refused everywhere (denied, say): the one error line says it all, not a row per queue.
+  auto st = answered > 0 ? emit(c, out) : Status::ok();
   if (!o.dry_run) {
     if (undo.empty()) {
       std::error_code ec;

@@ -204,8 +204,10 @@ timeout 10 mq-replay -b "$M" --credentials alice.cred --dlq billing --receipts >
 [[ ! -s $T/redrive2 ]] || fail "the second re-drive sent again: $(cat "$T/redrive2")"
 [[ $(timeout 10 mq-consume -b "$M" --credentials alice.cred -t orders --from earliest -e | grep -c poison) -eq 2 ]] ||
   fail "orders should hold the poison message and its one re-driven copy"
-rc=0; timeout 10 mq-offset -b "$M" --credentials alice.cred reset -g billing -t orders --to earliest 2>"$T/e" || rc=$?
+rc=0; timeout 10 mq-offset -b "$M" --credentials alice.cred reset -g billing -t orders --to earliest >"$T/o" 2>"$T/e" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "user alice may not admin group billing" "$T/e" || fail "alice reset: exit $rc, $(cat "$T/e")"
+# refused everywhere: one line, no table of queues that were not reset
+[[ ! -s $T/o && $(wc -l <"$T/e") -eq 1 ]] || fail "a denied reset printed more than its error: $(cat "$T/o" "$T/e")"
 timeout 10 mq-offset -b "$M" --credentials bob.cred reset -g billing -t orders --to earliest >"$T/reset" 2>&1 ||
   fail "bob reset billing: exit $?: $(cat "$T/reset")"
 timeout 10 mq-offset -b "$M" --credentials bob.cred show -g billing >"$T/show" || fail "bob show: exit $?"
