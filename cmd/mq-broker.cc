@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/broker.h"
+#include "broker/delay_scheduler.h"
 #include "cli/common.h"
 
 int main(int argc, char** argv) {
@@ -53,7 +54,8 @@ int main(int argc, char** argv) {
   cmd.add_option_function<std::string>("--segment-size", mq::cli::to_size(opt.segment_size, "--segment-size"),
                                        "commit log segment size (default 1GiB)");
   // In --config a TOML list (delay-levels = ["1s", "5s"]) is the same as "1s 5s".
-  cmd.add_option("--delay-levels", opt.delay_levels, "retry delays, e.g. \"1s 5s 10s 30s 1m\"")
+  cmd.add_option("--delay-levels", opt.delay_levels,
+                 std::string("retry delays (default \"") + mq::broker::kDefaultDelayLevels + "\")")
       ->multi_option_policy(CLI::MultiOptionPolicy::Join)
       ->delimiter(' ');
   cmd.add_flag("--no-auto-create", opt.no_auto_create, "refuse sends to unknown topics");

@@ -36,13 +36,19 @@ int main(int argc, char** argv) {
   reset->add_option_function<uint32_t>("--queue", [&opt](const uint32_t& q) { opt.queue = q; }, "only queue Q")
       ->check(mq::cli::whole_number(0, 65535));
   reset->add_flag("--dry-run", opt.dry_run, "print old -> new, change nothing");
-  reset->add_option("--undo-dir", opt.undo_dir, "where undo files go (default ~/.local/state/mq/undo)");
+  reset->add_option("--undo-dir", opt.undo_dir,
+                    "where undo files go (default $XDG_STATE_HOME/mq/undo, else ~/.local/state/mq/undo)");
   auto* exp = cmd.add_subcommand("export", "a group's offsets as TSV: GROUP TOPIC BROKER QUEUE OFFSET");
   exp->add_option("-g,--group", opt.group, "consumer group")->required();
   exp->add_option("-t,--topic", opt.topic, "only this topic");
   cmd.add_subcommand("import", "set offsets from export TSV on stdin (all lines checked first)");
-  for (auto* sub : cmd.get_subcommands({}))
-    sub->add_option("--format", opt.format, "table, tsv or json")->check(CLI::IsMember({"table", "tsv", "json"}));
+  for (auto* sub : cmd.get_subcommands({})) {
+    sub->add_option("--format", opt.format, "table, tsv or json (default: table on a terminal, else tsv)")
+        ->check(CLI::IsMember({"table", "tsv", "json"}));
+    // The common flags are the top level's (they work after the command too): named here.
+    sub->footer("Also, before or after the command: -b/--broker, --timeout, --credentials, --tls-ca, -q, -v "
+                "(see mq-offset --help).");
+  }
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
   for (auto* sub : cmd.get_subcommands())
     if (sub->parsed()) opt.command = sub->get_name();

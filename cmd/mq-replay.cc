@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   cmd.add_option_function<std::string>("--key", [&opt](const std::string& k) { opt.key = k; },
                                        "only messages with key KEY");
   cmd.add_option("--tag", opt.tag, "only messages with these tags: TAG[||TAG...]");
-  cmd.add_option("--format", opt.format, "body, json or a template (%t %b %q %o %i %k %T %s %p{NAME})");
+  cmd.add_option("--format", opt.format, "body, json or a template (%t %b %q %o %i %k %T %s %p{NAME}); default body, json for --dlq --dry-run");
   cmd.add_flag("-0,--null", opt.nul, "end each body with NUL instead of a newline");
   cmd.add_flag("--merge", opt.merge, "order the messages of all queues by store time");
   cmd.add_option("--to-topic", opt.to_topic, "publish to DEST instead of writing to stdout");

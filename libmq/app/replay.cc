@@ -382,7 +382,8 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
   UniqueFd owned;
   if (opt.input != "-") {
     int f = ::open(opt.input.c_str(), O_RDONLY | O_CLOEXEC);
-    if (f < 0) return Status::from_errno(opt.input, errno);
+    // As jq: an input file that cannot be opened is a usage error (2), like the other files given.
+    if (f < 0) return Status::invalid(Status::from_errno(opt.input, errno).message());
     owned = UniqueFd{f};
     fd = f;
   }

@@ -187,7 +187,7 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
                 if (o->check_lname(hint.substr(2))) owners += (owners.empty() ? "" : ", ") + sub->get_name();
             }
             what = fmt::format("{} is not an option of {}", hint, given.empty() ? app.get_name() : given);
-            hint = owners.empty() ? "" : "it is one of " + owners;
+            hint = owners.empty() ? "" : "it is one of " + owners + ";";
           } else if (!hint.empty()) {
             hint = "did you mean " + hint + "?";
           }
@@ -211,6 +211,12 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
       auto colon = what.find(": ");
       if (eq != std::string::npos && colon != std::string::npos && colon < eq)
         what = fmt::format("invalid {} '{}'", what.substr(colon + 2, eq - colon - 2), what.substr(eq + 3));
+    } else if (no_command && app.remaining().empty()) {
+      // CLI11's "A subcommand is required"
+      std::string names;
+      for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+        names += (names.empty() ? "" : ", ") + sub->get_name();
+      what = fmt::format("a command is required: {}", names);
     } else if (no_command && !app.remaining().empty()) {
       // A subcommand was required and a word that is none was given.
       std::string word = app.remaining().front(), names, best;

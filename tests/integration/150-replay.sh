@@ -257,6 +257,9 @@ grep -q -- "--until: invalid time '-2x'" "$T/until.err" || fail "bad --until not
 rc=0; timeout 10 mq-replay -b 127.0.0.1:1 -t r >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 1 ]] || fail "unreachable broker: exit $rc"
 # a topic that does not exist: said, exit 0 (as mq-consume -e); a queue it lacks: exit 1
+rc=0; timeout 10 mq-replay -b "$B1" -i "$T/no-such-file" --to-topic x 2>"$T/nofile.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -qx "mq-replay: $T/no-such-file: No such file or directory" "$T/nofile.err" ||
+  fail "-i with a missing file: exit $rc, $(cat "$T/nofile.err")"
 rc=0; timeout 10 mq-replay -b "$B1" -t nosuch >"$T/nosuch.out" 2>"$T/nosuch.err" || rc=$?
 [[ $rc -eq 0 && ! -s $T/nosuch.out ]] && grep -q "topic 'nosuch' does not exist" "$T/nosuch.err" ||
   fail "replay of a missing topic: exit $rc, $(cat "$T/nosuch.err")"
