@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <iostream>
+
 #include "app/broker.h"
 #include "broker/delay_scheduler.h"
 #include "cli/common.h"
@@ -86,6 +88,11 @@ int main(int argc, char** argv) {
   cmd.add_option("--credentials", opt.common.credentials,
                  "slaves: user and password for the master (else MQ_USER and MQ_PASSWORD)");
   if (auto early = mq::cli::parse(cmd, argc, argv)) return *early;
+  // A value out of range is said like a flag CLI11 refused, not as a log line.
+  if (auto v = mq::app::validate(opt); !v) {
+    std::cerr << "mq-broker: error: " << v.message() << " (see mq-broker --help)\n";
+    return 2;
+  }
   mq::cli::command_line_verbosity_wins(argc, argv, opt.common, opt.log_level);
   mq::cli::setup_logger("mq-broker", opt.common, /*with_time=*/true);
   auto st = mq::app::broker(opt);
