@@ -229,6 +229,13 @@ void GroupService::reset_offsets(protocol::Frame& f, const net::Responder& r) {
   protocol::ResetRequest req;
   if (!req.decode(f.payload)) return r.refuse(Code::bad_request, "malformed reset_offsets");
   if (auto st = validate_group(req.group); !st) return r.fail(Code::bad_request, st.message());
+  if (!req.dry_run) {
+    // As for commits: a reset the broker cannot save is refused, not applied in memory
+    // and answered as done (a kill -9 would then undo it in silence).
+    std::lock_guard lk(persist_error_mu_);
+    if (!persist_error_.empty())
+      return r.fail(Code::io_error, fmt::format("offsets are not being saved: {}", persist_error_));
+  }
   protocol::ResetResponse resp;
   for (auto& e : req.entries) {
     auto info = store_.queue_info(e.q.topic, e.q.queue);
@@ -238,8 +245,13 @@ void GroupService::reset_offsets(protocol::Frame& f, const net::Responder& r) {
     if (res.applied && !req.dry_run) coordinator_->note_reset(req.group, e.q);
     resp.results.push_back(res);
   }
-  if (!req.dry_run) (void)offsets_->persist();
-  r.reply(Code::ok, encoded(resp));
+  if (req.dry_run) return r.reply(Code::ok, encoded(resp));
+  // Answered once saved, or with IO_ERROR if saving fails now.
+  {
+    std::lock_guard lk(persist_error_mu_);
+    awaiting_persist_.emplace_back(r, encoded(resp));
+  }
+  persist_and_answer();
 }
 
 }  // namespace mq::broker

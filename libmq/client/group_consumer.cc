@@ -157,6 +157,7 @@ struct GroupConsumer::Impl {
   std::string init_refused;    // why a broker last refused a start offset (said once per reason)
   std::string commit_error;    // why the last commit got no answer ("" once one is answered)
   std::string sendback_failure_said;  // the send-back failure last logged at warn
+  Clock::time_point sendback_failing_since{};  // of the send-back failures in a row
 
   // Event queue: io callbacks and exec workers post here, run() executes.
   std::shared_ptr<std::mutex> mu = std::make_shared<std::mutex>();
@@ -908,11 +909,23 @@ struct GroupConsumer::Impl {
           --pending_sendbacks;
           if (r && r->header.status == protocol::Code::ok) {
             sendback_failure_said.clear();
+            sendback_failing_since = {};
             if (dlq) ++stats.dead_lettered;
             finished(k, m.offset, m.gen, false);
             return;
           }
           Status s = r ? protocol::status_from_response(r->header.status, r->payload) : r.status();
+          // A run that is to end (-e, -n) cannot wait for the broker to take failed messages
+          // back (a full disk may last): once send-backs have failed for 10 s (a broker that
+          // restarts meanwhile is waited for) it ends, exit 1, and what was not sent back stays
+          // unfinished (not committed past: delivered again later).
+          auto now = Clock::now();
+          if (sendback_failing_since == Clock::time_point{}) sendback_failing_since = now;
+          if ((opt.to_end || opt.count) && now - sendback_failing_since >= Millis(10000) && fatal.is_ok()) {
+            fatal = Status::unavailable(fmt::format(
+                "a failed message could not be sent back for its retry: {} (it will be delivered again)", s.message()));
+            return;
+          }
           if (stopping) {
             // Not retried now: it stays unfinished, so it is delivered again later.
             spdlog::warn("sending a failed message back failed ({}); it will be delivered again", s.to_string());

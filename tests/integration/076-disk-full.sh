@@ -9,6 +9,7 @@ mount -t tmpfs -o size=6m tmpfs "$T/mnt" || fail "cannot mount a tmpfs"
 AT_EXIT+=("umount '$T/mnt' 2>/dev/null")
 start_broker full --data "$T/mnt/data" --flush sync --segment-size 1MiB --max-message-size 64KiB
 seq 1000 | timeout 20 mq-send -b "$FULL" -t d --receipts >"$T/r0" || fail "first sends"
+timeout 20 mq-consume -b "$FULL" -t d -g gkeep --from earliest -n 10 >/dev/null || fail "gkeep's first 10"
 # leave ~1 MiB free, then push 3 MiB
 used=$(df --output=avail -B1 "$T/mnt" | tail -n 1)
 fallocate -l $((used - 1024 * 1024)) "$T/mnt/filler" 2>/dev/null || head -c $((used - 1024 * 1024)) /dev/zero >"$T/mnt/filler"
@@ -45,6 +46,18 @@ grep -q "refused the group's start offset: offsets are not being saved" "$T/gnew
 rc=0; timeout 20 mq-consume -b "$FULL" -t d -g gnew-e --from earliest -e >/dev/null 2>"$T/gnew-e.err" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "refused the group's start offset: offsets are not being saved" "$T/gnew-e.err" ||
   fail "a new group with -e on a full disk: exit $rc, $(cat "$T/gnew-e.err")"
+# a reset cannot be saved either: refused (exit 1), not applied in memory, answered as done and
+# lost at the next kill -9
+rc=0; timeout 20 mq-offset -b "$FULL" reset -g gkeep -t d --to latest --undo-dir "$T/undo" >/dev/null 2>"$T/reset.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "offsets are not being saved" "$T/reset.err" ||
+  fail "a reset on a full disk: exit $rc, $(cat "$T/reset.err")"
+[[ $(timeout 10 mq-offset -b "$FULL" export -g gkeep | awk '{ s += $5 } END { print s }') -eq 10 ]] ||
+  fail "the refused reset moved gkeep: $(timeout 10 mq-offset -b "$FULL" export -g gkeep)"
+# -e with a failing command whose messages cannot be sent back for their retry (the retry topic
+# cannot be written): exit 1 saying so, after trying for 10 s (it waited for ever)
+rc=0; timeout 60 mq-consume -b "$FULL" -t d -g gkeep -e --exec 'exit 1' 2>"$T/sendback.err" || rc=$?
+[[ $rc -eq 1 ]] && grep -q "a failed message could not be sent back for its retry" "$T/sendback.err" ||
+  fail "-e with send-backs refused: exit $rc, $(tail -n 3 "$T/sendback.err")"
 # the failed saves leave no empty offsets.json.tmp behind (they did, rewritten every try)
 [[ ! -e "$T/mnt/data/offsets.json.tmp" ]] || fail "a failed offsets save left offsets.json.tmp"
 # space returns: sends work again without a restart
