@@ -330,9 +330,8 @@ Status replay_dlq(const ReplayOptions& opt, client::Cluster& cluster, cli::Outpu
   }
   // Said, so that a run with nothing to do is not a silent exit 0.
   if (skipped > 0)
-    spdlog::info("group {}: {} dead letter{} re-driven already, {}{}", opt.dlq, skipped, skipped == 1 ? "" : "s",
-                 left == 0 ? "nothing new" : fmt::format("{} new", left),
-                 " (--force re-drives every one again)");
+    spdlog::info("group {}: {} dead letter{} re-driven already, {} (--force re-drives every one again)", opt.dlq,
+                 skipped, skipped == 1 ? "" : "s", left == 0 ? "nothing new" : fmt::format("{} new", left));
   if (opt.dry_run) return replay_cursors(opt, cluster, out, format, cursors, false, nullptr, /*redrive=*/true);
   // The progress is saved after publishing: make sure now that it may be (a user allowed to
   // publish but not to keep the progress would publish every dead letter again each run).

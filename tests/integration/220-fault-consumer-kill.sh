@@ -2,7 +2,7 @@
 # Fault suite: a group consumer running slow and failing commands (`mq-consume -g G --exec`) is
 # killed with SIGKILL at random moments (its running commands with it) and restarted, several
 # times. Every message is processed or dead-lettered (lost 0), redeliveries stay within the
-# --max-span bound per crash (with the default --commit-interval), and every always-failing message ends in %DLQ%G with its id.
+# --max-span bound per crash, and every always-failing message ends in %DLQ%G with its id.
 # Also runs mqcheck's self-test. TORTURE=1: more messages, more kills.
 . "$(dirname "$0")/lib.sh"
 . "$MQ_SRC/tests/tools/fault.sh"
@@ -25,7 +25,7 @@ export OUT=$T
 failing=$(seq "$n" | awk '$1 % 40 == 7' | wc -l)
 consume() {  # run as `consume &`: exec, so that $! is mq-consume itself (signals reach it)
   exec mq-consume -b "$B1" -t work -g G --from earliest --exec "sh $T/handler.sh" --concurrency 4 \
-    --max-span "$span" --max-retries 2 "$@" >>"$T/c.out" 2>>"$T/c.log"  # the default --commit-interval 5s
+    --max-span "$span" --max-retries 2 --commit-interval 200ms "$@" >>"$T/c.out" 2>>"$T/c.log"
 }
 done_count() { [[ -f $T/done ]] && wc -l <"$T/done" || echo 0; }
 # distinct messages processed: a command orphaned by a kill -9 of its consumer may have read a
@@ -61,14 +61,12 @@ wait_until 30 bash -c "[[ \$(timeout 10 mq-consume -b $B1 -t '%DLQ%G' --from ear
 kill -TERM "$cpid"
 timeout 20 tail --pid="$cpid" -f /dev/null || fail "consumer did not stop on SIGTERM"
 dlq >"$T/dlq.json"
-# duplicates: per crash at most twice the span per queue (the unfinished span, and what finished
-# since the last commit: a queue that moved span past it is committed at once, long before the
-# 5 s interval) + the commands running at the kill, over the topic's queues and the one queue of
-# %RETRY%G; dead-letter copies count as duplicates too
-bound=$((kills * (2 * span + 4) * (queues + 1)))
+# duplicates: per crash at most span per queue (+ the commands running at the kill), over the
+# topic's queues and the one queue of %RETRY%G; dead-letter copies count as duplicates too
+bound=$((kills * (span + 4) * (queues + 1)))
 cut -f1 "$T/done" >"$T/done.ids"
 figures "consumer-kill" -r "$T/rcpt" -u "$T/done.ids" -d "$T/dlq.json" --max-dup "$bound"
-note "bound on duplicates: $bound ($kills kills x (2 x span $span + concurrency 4) x ($queues queues + 1 retry queue))"
+note "bound on duplicates: $bound ($kills kills x (span $span + concurrency 4) x ($queues queues + 1 retry queue))"
 # the dead-letter queue holds exactly the always-failing messages, ids kept
 python3 - "$T" "$n" <<'PY' || fail "dead-letter contents wrong"
 import json, sys
