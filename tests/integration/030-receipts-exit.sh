@@ -82,7 +82,9 @@ mq-consume -t x -g g --exec true --concurrency 100000|--concurrency: '100000' mu
 mq-replay -t x --rate -1|--rate: '-1' must be 0 or more
 mq-replay -t x --from yesterday|expected earliest, latest, an offset, -N or a time
 mq-offset rest -g g|unknown command 'rest'
-mq-offset import --dry-run|--dry-run is not an option of import
+mq-offset import --dry-run|--dry-run is not an option of import (it is one of reset; see mq-offset --help)
+mq-offset|mq-offset: error: a command is required: topics, show, groups, reset, export, import
+mq-send -t x --mode fast m|--mode: 'fast' is not one of sync|async|oneway
 mq-offset reset -g g -t x --shift abc|invalid --shift 'abc'
 mq-broker --queues 2000|--queues: '2000' must be at most 1024
 mq-consume -t x --max-span 10 -e|--max-span needs a consumer group
@@ -104,6 +106,10 @@ mq-offset --format json show --format tsv -g g|--format is given more than once
 mq-send --bogus -t|argument not expected: --bogus
 mq-consume -t x --from -36501d|--from: invalid time '-36501d': after '-': too large
 CASES
+# a broker flag value out of range reads like the other usage errors, not as a log line
+rc=0; timeout 10 mq-broker --data "$T/mf" --max-frame 32KiB 2>"$T/mf.err" || rc=$?
+[[ $rc -eq 2 && $(cat "$T/mf.err") == "mq-broker: error: --max-frame 32KiB: expected 64KiB to 1GiB (see mq-broker --help)" ]] ||
+  fail "--max-frame 32KiB: exit $rc, $(cat "$T/mf.err")"
 # a queue the topic does not have is the broker's answer, not a usage error: exit 1 (as mq-replay)
 rc=0; timeout 10 mq-send -b "$B1" -t x --queue 9 m 2>"$T/q9.err" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "queue 9 does not exist: topic x has 4 queues" "$T/q9.err" || fail "--queue 9: exit $rc, $(cat "$T/q9.err")"

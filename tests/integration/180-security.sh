@@ -222,9 +222,13 @@ timeout 10 mq-broker --data "$T/noauth" --listen 127.0.0.1:0 --role slave --mast
 [[ $rc -eq 2 ]] || fail "a slave with credentials and no --auth: exit $rc, expected 2"
 grep -q "logs in to its master as 'rep' but has no --auth" "$T/noauth.err" || fail "noauth: $(cat "$T/noauth.err")"
 start_broker bad --role slave --master "$LOCAL" --credentials alice.cred --auth users
+# it reaches its master over TLS but serves plaintext: said at start
+grep -q "the master is reached over TLS but this slave serves its clients without it" "$T/bad.log" ||
+  fail "no warning for a slave serving plaintext what its master sends over TLS"
 wait_until 20 grep -q "may not replicate" "$T/bad.log" || fail "a slave without 'replicate' was not refused"
 stop_broker bad
 start_broker s --role slave --master "$LOCAL" --credentials rep.cred --auth users --tls-cert broker.pem --tls-key broker.key
+grep -q "serves its clients without it" "$T/s.log" && fail "a slave with --tls-cert warned of plaintext"
 logs_equal() { same_logs "$T/m" "$T/s"; }
 wait_until 30 logs_equal || fail "the slave did not catch up over TLS"
 timeout 20 mq-consume -b "localhost:${S##*:}" --credentials bob.cred -t orders --from earliest -e >"$T/got" || fail "read the slave: exit $?"
