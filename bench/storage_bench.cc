@@ -41,6 +41,7 @@ class CountingFs final : public FileSystem {
     }
     Status truncate(uint64_t s) override { return f_->truncate(s); }
     Result<bool> punch_hole(uint64_t o, uint64_t n) override { return f_->punch_hole(o, n); }
+    Result<bool> reserve(uint64_t o, uint64_t n) override { return f_->reserve(o, n); }
     Result<uint64_t> size() const override { return f_->size(); }
     const fs::path& path() const override { return f_->path(); }
 

@@ -24,6 +24,9 @@ class FaultFile final : public File {
   Result<bool> punch_hole(uint64_t offset, uint64_t len) override {
     return fs_->do_punch_hole(node_, gen_, path_, offset, len);
   }
+  Result<bool> reserve(uint64_t offset, uint64_t len) override {
+    return fs_->do_reserve(node_, gen_, path_, offset, len);
+  }
   Result<uint64_t> size() const override { return fs_->do_size(node_, gen_, path_); }
   const fs::path& path() const override { return path_; }
 
@@ -220,6 +223,17 @@ void FaultFileSystem::set_punch_holes(bool supported) {
   punch_holes_ = supported;
 }
 
+void FaultFileSystem::set_reserve(bool supported) {
+  std::lock_guard lk(mu_);
+  reserve_ = supported;
+}
+
+uint64_t FaultFileSystem::reserved(const fs::path& path) {
+  std::lock_guard lk(mu_);
+  auto it = live_.find(key(path));
+  return it == live_.end() ? 0 : it->second->reserved;
+}
+
 std::string FaultFileSystem::content(const fs::path& path) {
   std::lock_guard lk(mu_);
   auto it = live_.find(key(path));
@@ -237,6 +251,20 @@ void FaultFileSystem::set_content(const fs::path& path, std::string data) {
 uint64_t FaultFileSystem::sync_count() {
   std::lock_guard lk(mu_);
   return syncs_;
+}
+
+uint64_t FaultFileSystem::write_count(const std::string& path_contains) {
+  std::lock_guard lk(mu_);
+  uint64_t n = 0;
+  for (auto& [path, calls] : writes_)
+    if (path.find(path_contains) != std::string::npos) n += calls;
+  return n;
+}
+
+void FaultFileSystem::fail_writes(bool on, std::string path_contains) {
+  std::lock_guard lk(mu_);
+  fail_writes_ = on;
+  fail_writes_path_ = std::move(path_contains);
 }
 
 uint64_t FaultFileSystem::bytes_read(std::thread::id who, const std::string& path_contains) {
@@ -259,13 +287,17 @@ Result<size_t> FaultFileSystem::do_pwrite(const std::shared_ptr<Node>& n, uint64
                                           uint64_t offset) {
   std::lock_guard lk(mu_);
   MQ_RETURN_IF_ERROR(check_gen(gen, p));
+  ++writes_[p.string()];
+  if (fail_writes_ && p.string().find(fail_writes_path_) != std::string::npos)
+    return Status::from_errno("write " + p.string(), EIO);
   size_t len = data.size();
   if (short_writes_ && len > 1) len = len / 2;
-  if (file_limit_ && len > 0 && p.string().find(file_limit_path_) != std::string::npos) {
+  bool inside = offset + len <= n->reserved;  // its blocks are allocated: no ENOSPC
+  if (!inside && file_limit_ && len > 0 && p.string().find(file_limit_path_) != std::string::npos) {
     if (offset >= *file_limit_) return Status::from_errno("write " + p.string(), ENOSPC);
     len = static_cast<size_t>(std::min<uint64_t>(len, *file_limit_ - offset));
   }
-  if (write_budget_) {
+  if (write_budget_ && !inside) {
     if (*write_budget_ == 0 && len > 0) return Status::from_errno("write " + p.string(), ENOSPC);
     len = static_cast<size_t>(std::min<uint64_t>(len, *write_budget_));
     *write_budget_ -= len;
@@ -330,11 +362,32 @@ Result<bool> FaultFileSystem::do_punch_hole(const std::shared_ptr<Node>& n, uint
   return true;
 }
 
+Result<bool> FaultFileSystem::do_reserve(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p,
+                                         uint64_t offset, uint64_t len) {
+  std::lock_guard lk(mu_);
+  MQ_RETURN_IF_ERROR(check_gen(gen, p));
+  if (!reserve_) return false;
+  uint64_t end = offset + len;
+  if (end <= n->reserved) return true;
+  if (file_limit_ && p.string().find(file_limit_path_) != std::string::npos && end > *file_limit_)
+    return Status::from_errno("reserve space in " + p.string(), ENOSPC);
+  // New blocks: past what is reserved and past the content (its bytes hold blocks already).
+  uint64_t held = std::max<uint64_t>(n->reserved, n->current.size());
+  uint64_t need = end > held ? end - std::max(held, offset) : 0;
+  if (write_budget_) {
+    if (*write_budget_ < need) return Status::from_errno("reserve space in " + p.string(), ENOSPC);
+    *write_budget_ -= need;
+  }
+  n->reserved = end;
+  return true;
+}
+
 Status FaultFileSystem::do_truncate(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p,
                                     uint64_t size) {
   std::lock_guard lk(mu_);
   MQ_RETURN_IF_ERROR(check_gen(gen, p));
   n->current.resize(size, '\0');
+  n->reserved = std::min<uint64_t>(n->reserved, size);  // as ftruncate frees the blocks past the size
   return Status::ok();
 }
 

@@ -10,8 +10,9 @@
 // gone). Directories are durable as soon as they are made (a simplification).
 //
 // Faults: ENOSPC once a write budget is used up (a write then writes what
-// fits: a short write, the next one fails), EIO on sync (once or always,
-// optionally only for paths containing a substring), short writes, a file
+// fits: a short write, the next one fails; writes inside reserve()d space
+// take nothing from it), EIO on sync (once or always,
+// optionally only for paths containing a substring), EIO on writes, short writes, a file
 // system that cannot punch holes, and a slow disk: syncs that block until the
 // test lets them go, or that take a given time. Reads are counted per reading thread.
 // Thread-safe.
@@ -37,6 +38,7 @@ class FaultFileSystem final : public FileSystem {
   struct Node {
     std::string current;
     std::string durable;
+    uint64_t reserved = 0;  // reserve()d up to here: writes below it use no budget
   };
 
   Result<std::unique_ptr<File>> open(const fs::path& path, bool create) override;
@@ -62,11 +64,19 @@ class FaultFileSystem final : public FileSystem {
   // The next `times` sync_dir() of directories whose path contains `path_contains` fail as
   // when the directory cannot be opened at the open-file limit (EMFILE), without syncing.
   void fail_dir_open(int times, std::string path_contains = "");
+  // While on, pwrite to files whose path contains `path_contains` fails with EIO.
+  void fail_writes(bool on, std::string path_contains = "");
   // Every pwrite writes at most half of what it was asked (at least one byte).
   void set_short_writes(bool on);
   // punch_hole() zeroes the range (true, the default) or reports that the
   // file system cannot punch holes (false) and leaves the bytes.
   void set_punch_holes(bool supported);
+  // reserve() takes the range from the write budget (all or nothing, ENOSPC)
+  // and within the file limit (true, the default), or reports that the file
+  // system cannot reserve (false).
+  void set_reserve(bool supported);
+  // Bytes reserve()d in `path` so far (its allocation past the size included).
+  uint64_t reserved(const fs::path& path);
   // While on, sync() of files whose path contains `path_contains` blocks
   // (a disk that takes as long as the test wants); off lets them complete.
   void hold_syncs(bool on, std::string path_contains = "");
@@ -80,6 +90,8 @@ class FaultFileSystem final : public FileSystem {
   // Replaces both current and durable content (damage on the "disk").
   void set_content(const fs::path& path, std::string data);
   uint64_t sync_count();
+  // pwrite calls so far to files whose path contains `path_contains`.
+  uint64_t write_count(const std::string& path_contains = "");
   // Bytes read so far by thread `who` from files whose path contains `path_contains`.
   uint64_t bytes_read(std::thread::id who, const std::string& path_contains = "");
   std::vector<std::string> files();  // every live file path, sorted
@@ -92,6 +104,8 @@ class FaultFileSystem final : public FileSystem {
   Status do_sync(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p);
   Result<bool> do_punch_hole(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p,
                              uint64_t offset, uint64_t len);
+  Result<bool> do_reserve(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p, uint64_t offset,
+                          uint64_t len);
   Status do_truncate(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p, uint64_t size);
   Result<uint64_t> do_size(const std::shared_ptr<Node>& n, uint64_t gen, const fs::path& p);
 
@@ -114,7 +128,11 @@ class FaultFileSystem final : public FileSystem {
   int dir_open_faults_ = 0;
   std::string dir_open_fault_path_;
   bool short_writes_ = false;
+  bool fail_writes_ = false;
+  std::string fail_writes_path_;
+  std::map<std::string, uint64_t> writes_;  // path -> pwrite calls
   bool punch_holes_ = true;
+  bool reserve_ = true;
   bool hold_syncs_ = false;
   std::string hold_path_;
   size_t held_ = 0;

@@ -67,6 +67,16 @@ class PosixFile final : public File {
     }
   }
 
+  Result<bool> reserve(uint64_t offset, uint64_t len) override {
+    for (;;) {
+      if (::fallocate(fd_.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0)
+        return true;
+      if (errno == EINTR) continue;
+      if (errno == EOPNOTSUPP || errno == ENOSYS) return false;
+      return Status::from_errno("reserve space in " + path_.string(), errno);
+    }
+  }
+
   Result<uint64_t> size() const override {
     struct stat st;
     if (::fstat(fd_.get(), &st) != 0) return Status::from_errno("stat " + path_.string(), errno);

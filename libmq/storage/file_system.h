@@ -40,6 +40,11 @@ class File {
   // partial ones zeroed). false when the file system cannot do it (the bytes
   // stay as they were). Like a write, it is durable after sync().
   virtual Result<bool> punch_hole(uint64_t offset, uint64_t len) = 0;
+  // Allocates the disk blocks of [offset, offset + len) without changing the
+  // size (fallocate KEEP_SIZE): a later write inside the range cannot fail
+  // for lack of space. ENOSPC when the blocks are not there; false when the
+  // file system cannot do it. A truncate frees what lies past the new size.
+  virtual Result<bool> reserve(uint64_t offset, uint64_t len) = 0;
   virtual Result<uint64_t> size() const = 0;
   virtual const fs::path& path() const = 0;
 };

@@ -1,5 +1,7 @@
 #include "storage/queue_index.h"
 
+#include <algorithm>
+
 #include "util/bytes.h"
 
 namespace mq::storage {
@@ -60,7 +62,29 @@ Result<IndexEntry> QueueIndex::get(uint64_t offset) const {
   return decode_index_entry(buf);
 }
 
-Status QueueIndex::truncate(uint64_t count) { return file_->truncate(count * kIndexEntrySize); }
+Result<bool> QueueIndex::reserve(uint64_t from, uint64_t to) {
+  uint64_t end = to * kIndexEntrySize;
+  if (!reserve_ok_) return false;
+  if (end <= reserved_) return true;
+  // From the block of the first new entry: never below, where retention may
+  // have punched the blocks out.
+  uint64_t start = std::max(reserved_, from * kIndexEntrySize / kTrimBlock * kTrimBlock);
+  uint64_t chunk = std::clamp<uint64_t>(end / 8, kTrimBlock, uint64_t{1} << 20);
+  uint64_t upto = (end + chunk + kTrimBlock - 1) / kTrimBlock * kTrimBlock;
+  auto r = file_->reserve(start, upto - start);
+  if (!r) return r.status();
+  if (!*r) {
+    reserve_ok_ = false;
+    return false;
+  }
+  reserved_ = upto;
+  return true;
+}
+
+Status QueueIndex::truncate(uint64_t count) {
+  reserved_ = std::min(reserved_, count * kIndexEntrySize);  // the blocks past the size go
+  return file_->truncate(count * kIndexEntrySize);
+}
 
 Status QueueIndex::trim_before(uint64_t offset) {
   uint64_t end = offset * kIndexEntrySize / kTrimBlock * kTrimBlock;

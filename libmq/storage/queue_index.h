@@ -54,6 +54,12 @@ class QueueIndex {
   Status write_if_changed(uint64_t offset, std::string_view entries);
   Result<std::vector<IndexEntry>> read(uint64_t offset, uint64_t n) const;
   Result<IndexEntry> get(uint64_t offset) const;
+  // Allocates disk space for the entries [from, to) and some beyond (chunks
+  // that grow with the file, 4 KiB to 1 MiB), so that writing them later
+  // cannot fail for lack of space: the store answers appends before their
+  // entries are written (see StoreImpl::write_deferred). false: the file
+  // system cannot reserve space (nothing to rely on then).
+  Result<bool> reserve(uint64_t from, uint64_t to);
   // Keeps the first `count` entries.
   Status truncate(uint64_t count);
   // Frees the disk space of the entries below `offset` in whole blocks of
@@ -80,6 +86,8 @@ class QueueIndex {
   uint64_t initial_count_;
   uint64_t trimmed_ = 0;
   bool punch_ok_ = true;
+  uint64_t reserved_ = 0;  // bytes: reserve()d below here (by this handle)
+  bool reserve_ok_ = true;
 };
 
 }  // namespace mq::storage

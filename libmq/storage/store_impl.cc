@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 
 #include "storage/checkpoint.h"
 #include "util/bytes.h"
@@ -148,6 +149,7 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
       uint64_t base = log_->end();
       std::vector<std::string> entries(next.size());
       std::vector<uint64_t> qbytes(next.size(), 0);
+      std::vector<bool> direct(next.size(), async);  // entries written here, not by the round
       if (err.is_ok()) {
         uint64_t pos = base;
         for (size_t i = 0; i < recs.size(); ++i) {
@@ -157,12 +159,26 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
           qbytes[rk[i]] += recs[i].size;
           pos += recs[i].size;
         }
-        // Index entries first (derived data: beyond next_offset they are
-        // invisible, overwritten by the next append or dropped by recovery),
-        // then the log.
+        // Sync flush: the round that makes these records durable writes
+        // their entries, one write per queue for the whole group, into space
+        // reserved here, so that only an I/O error can fail it. Async flush
+        // (the records are visible at once), or where space cannot be
+        // reserved: index entries first (derived data: beyond next_offset
+        // they are invisible, overwritten by the next append or dropped by
+        // recovery), then the log.
         for (size_t k = 0; k < next.size() && err.is_ok(); ++k) {
-          err = next[k].first->index->write(next[k].first->next_offset, entries[k]);
-          next[k].first->dirty = true;
+          QueueState* q = next[k].first;
+          if (!direct[k]) {
+            auto r = q->index->reserve(q->next_offset, next[k].second);
+            if (!r)
+              err = r.status();
+            else
+              direct[k] = !*r;
+          }
+          if (err.is_ok() && direct[k]) {
+            err = q->index->write(q->next_offset, entries[k]);
+            q->dirty = true;
+          }
         }
       }
       if (err.is_ok()) {
@@ -175,8 +191,23 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
         }
       }
       if (!err.is_ok()) {
-        for (auto& [q, n] : next) (void)q->index->truncate(q->next_offset);
+        // (Only what was written: below next_offset a deferred queue's file
+        // may still miss entries, whose reserved space a truncate would free.)
+        for (size_t k = 0; k < next.size(); ++k)
+          if (direct[k]) (void)next[k].first->index->truncate(next[k].first->next_offset);
       } else {
+        if (std::find(direct.begin(), direct.end(), false) != direct.end()) {
+          std::lock_guard dl(deferred_mu_);
+          for (size_t k = 0; k < next.size(); ++k) {
+            QueueState* q = next[k].first;
+            if (direct[k]) continue;
+            if (q->deferred.empty()) {
+              q->deferred_from = q->next_offset;
+              deferred_queues_.push_back(q);
+            }
+            q->deferred += entries[k];
+          }
+        }
         last_store_ms_ = now;
         appends_.fetch_add(1, std::memory_order_relaxed);
         records_.fetch_add(recs.size(), std::memory_order_relaxed);
@@ -451,8 +482,9 @@ bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk, bool on_runner) {
   lk.unlock();
   // Group commit: one fdatasync covers every append that finished its
   // write before `target` was read; later ones wait for the next round.
+  Status s = write_deferred();
   auto t0 = std::chrono::steady_clock::now();
-  Status s = log_->sync_active();
+  if (s.is_ok()) s = log_->sync_active();
   auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
   lk.lock();
   std::deque<Pending> done;
@@ -509,6 +541,32 @@ bool StoreImpl::sync_round(std::unique_lock<std::mutex>& lk, bool on_runner) {
   syncing_ = false;
   idle();
   return s.is_ok();
+}
+
+// The index entries appends left to the round, each queue's in one write,
+// before its fdatasync: every record below durable_end then has its entry in
+// the file, which is what checkpoints rely on. Their space was reserved, so
+// only an I/O error fails this: it poisons the log like a failed fdatasync
+// (the appends fail; the next start rebuilds the entries from the log).
+Status StoreImpl::write_deferred() {
+  std::vector<std::tuple<QueueState*, uint64_t, std::string>> work;
+  {
+    std::lock_guard dl(deferred_mu_);
+    if (deferred_queues_.empty()) return Status::ok();
+    work.reserve(deferred_queues_.size());
+    for (QueueState* q : deferred_queues_) {
+      work.emplace_back(q, q->deferred_from, std::move(q->deferred));
+      q->deferred.clear();
+    }
+    deferred_queues_.clear();
+  }
+  Status err;
+  for (auto& [q, from, entries] : work) {
+    if (err.is_ok()) err = q->index->write(from, entries);
+    q->dirty = true;
+  }
+  if (!err.is_ok()) log_->poison(err);
+  return err;
 }
 
 void StoreImpl::flusher_loop() {
@@ -636,8 +694,9 @@ void StoreImpl::maintenance_loop() {
 Status StoreImpl::checkpoint(bool clean) {
   std::lock_guard ck(ckpt_mu_);
   // Every record below durable_end has its index entry written (entries are
-  // written before the log), so once the index files are synced, recovery may
-  // start scanning there.
+  // written before the log, or with sync flush by the round before its
+  // fdatasync), so once the index files are synced, recovery may start
+  // scanning there.
   uint64_t pos = durable_end_.load();
   auto qs = queue_list();
   bool changed = false;
@@ -802,6 +861,7 @@ Status StoreImpl::close() {
   Status z = log_->stop_preallocation();
   Status s = log_->health();
   if (s.is_ok()) s = z;
+  if (s.is_ok()) s = write_deferred();  // (the flusher's last round wrote them, unless it failed)
   if (s.is_ok() && durable_end_.load() < log_->end()) {
     s = log_->sync_active();
     if (s.is_ok()) durable_end_ = log_->end();

@@ -2,7 +2,8 @@
 // store_impl.cc (append, flusher, checkpoints, retention), store_read.cc (reads) and
 // recovery.cc (open-time recovery).
 //
-// Lock order: gate_->mu -> append_mu_ -> state_mu_ -> flush_mu_. Callbacks and
+// Lock order: gate_->mu -> append_mu_ -> state_mu_ -> flush_mu_; deferred_mu_
+// is taken with no other store lock or under append_mu_ only. Callbacks and
 // the visible listener run with no store lock held (in a round on the runner,
 // with only gate_->mu, which close() waits for).
 #pragma once
@@ -49,6 +50,11 @@ struct QueueState {
   // [min_offset, uncounted_end) are added to `bytes` afterwards by
   // count_open_bytes(). Changed under retention_mu_ and state_mu_.
   uint64_t uncounted_end = 0;
+  // Sync flush: the index entries of appends in the log but not yet in the
+  // index file, for offsets [deferred_from, ...): the next round writes them
+  // (write_deferred). Guarded by StoreImpl::deferred_mu_.
+  std::string deferred;
+  uint64_t deferred_from = 0;
   std::atomic<bool> dirty{false};     // index written since its last sync
   std::atomic<bool> new_file{false};  // directory entry not yet synced
 };
@@ -128,6 +134,7 @@ class StoreImpl final : public MessageStore {
   void notify_visible();
   void flusher_loop();
   bool sync_round(std::unique_lock<std::mutex>& lk, bool on_runner);
+  Status write_deferred();
   // Of every queue's entry count (a clean checkpoint carries it; see Checkpoint).
   uint64_t queues_digest() const;
   bool lead_ok() const;
@@ -151,6 +158,9 @@ class StoreImpl final : public MessageStore {
   std::mutex append_mu_;
   int64_t last_store_ms_ = 0;
   bool closed_ = false;
+
+  std::mutex deferred_mu_;
+  std::vector<QueueState*> deferred_queues_;  // those with deferred entries
 
   std::mutex flush_mu_;
   std::condition_variable flush_cv_;

@@ -307,3 +307,53 @@ TEST_CASE("opening a store with a large index reads only a few of its entries", 
   ffs.restart();
   store = check_open(false);
 }
+
+TEST_CASE("reserved index space takes writes on a full disk; a truncate gives it back", "[storage]") {
+  FaultFileSystem ffs;
+  REQUIRE(ffs.mkdirs("/i").is_ok());
+  auto idx = QueueIndex::open(ffs, "/i/0", true);
+  REQUIRE(idx.status().to_string() == "ok");
+  QueueIndex& q = **idx;
+  auto r = q.reserve(0, 10);
+  REQUIRE(r.status().to_string() == "ok");
+  CHECK(*r);
+  uint64_t held = ffs.reserved("/i/0");
+  CHECK(held >= 10 * kIndexEntrySize);
+  CHECK(held % kTrimBlock == 0);
+  ffs.set_write_budget(0);  // the disk is full
+  std::string ten(10 * kIndexEntrySize, 'e');
+  CHECK(q.write(0, ten).is_ok());
+  // Past the reservation a write needs new blocks, and so does reserving more.
+  CHECK(q.write(held / kIndexEntrySize + 1, std::string(kIndexEntrySize, 'e')).code() == Code::disk_full);
+  auto more = q.reserve(10, held / kIndexEntrySize + 1);
+  CHECK(more.status().code() == Code::disk_full);
+  // What is reserved already needs nothing.
+  auto again = q.reserve(10, 20);
+  REQUIRE(again.status().to_string() == "ok");
+  CHECK(*again);
+  // A truncate frees the blocks past the new size, so writes there need space again.
+  REQUIRE(q.truncate(5).is_ok());
+  CHECK(ffs.reserved("/i/0") == 5 * kIndexEntrySize);
+  CHECK(q.write(5, std::string(kIndexEntrySize, 'e')).code() == Code::disk_full);
+  ffs.set_write_budget(std::nullopt);
+  ffs.set_reserve(false);
+  auto none = q.reserve(5, 1000);
+  REQUIRE(none.status().to_string() == "ok");
+  CHECK(!*none);
+}
+
+TEST_CASE("index space reserved on a real file: its size stays, later writes fit", "[storage]") {
+  TempDir dir(shm_or_tmp());
+  auto idx = QueueIndex::open(FileSystem::posix(), dir.path() / "0", true);
+  REQUIRE(idx.status().to_string() == "ok");
+  auto r = (*idx)->reserve(0, 100);
+  REQUIRE(r.status().to_string() == "ok");
+  REQUIRE(*r);  // tmpfs and ext4 can
+  struct stat st;
+  REQUIRE(::stat((dir.path() / "0").c_str(), &st) == 0);
+  CHECK(st.st_size == 0);  // KEEP_SIZE: the entry count stays the file size
+  CHECK(static_cast<uint64_t>(st.st_blocks) * 512 >= 100 * kIndexEntrySize);
+  REQUIRE((*idx)->write(0, std::string(100 * kIndexEntrySize, 'e')).is_ok());
+  REQUIRE(::stat((dir.path() / "0").c_str(), &st) == 0);
+  CHECK(st.st_size == 100 * kIndexEntrySize);
+}

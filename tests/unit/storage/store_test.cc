@@ -313,6 +313,109 @@ TEST_CASE("a failed fdatasync poisons the store", "[storage]") {
   CHECK(store->queue_info("t", 0).max_offset == 2);
 }
 
+TEST_CASE("with sync flush a group's index entries take one write per queue, by its round", "[storage]") {
+  FaultFileSystem ffs;
+  ffs.set_sync_delay(std::chrono::microseconds(5000));  // appenders gather behind each fdatasync
+  auto o = small_options("/data");
+  o.fs = &ffs;
+  o.segment_size = 1 << 20;
+  o.preallocate = 0;
+  auto store = open_store(o);
+  REQUIRE(append_wait(*store, make_record("t", 0, "first")).status.is_ok());  // the index file exists
+  uint64_t writes0 = ffs.write_count("/index/"), syncs0 = store->stats().log_syncs;
+  constexpr int kAppenders = 16;
+  std::vector<std::thread> ts;
+  std::vector<Status> got(kAppenders);
+  for (int i = 0; i < kAppenders; ++i)
+    ts.emplace_back([&, i] { got[i] = append_wait(*store, make_record("t", 0, "m" + std::to_string(i))).status; });
+  for (auto& t : ts) t.join();
+  for (auto& st : got) REQUIRE(st.is_ok());
+  uint64_t writes = ffs.write_count("/index/") - writes0, rounds = store->stats().log_syncs - syncs0;
+  CHECK(writes <= rounds);  // per append it would be one each
+  CHECK(writes < kAppenders);
+  auto rr = store->read("t", 0, 0, 100, 1 << 20);
+  REQUIRE(rr);
+  CHECK(messages(*rr).size() == kAppenders + 1);
+  // Acked means in the log: after a power loss the entries come back from it.
+  ffs.crash();
+  ffs.restart();
+  store.reset();
+  store = open_store(o);
+  auto after = store->read("t", 0, 0, 100, 1 << 20);
+  REQUIRE(after);
+  CHECK(messages(*after).size() == kAppenders + 1);
+}
+
+TEST_CASE("an index write that fails in the round fails its group and poisons the store", "[storage]") {
+  FaultFileSystem ffs;
+  auto o = small_options("/data");
+  o.fs = &ffs;
+  auto store = open_store(o);
+  for (int i = 0; i < 5; ++i) REQUIRE(append_wait(*store, make_record("t", 0, "ok")).status.is_ok());
+  ffs.fail_writes(true, "/index/");  // inside reserved space: an I/O error, not a full disk
+  auto r = append_wait(*store, make_record("t", 0, "lost"));
+  CHECK(r.status.code() == Code::io_error);
+  CHECK(!store->health().is_ok());
+  CHECK(store->queue_info("t", 0).max_offset == 5);  // never visible
+  ffs.fail_writes(false);
+  CHECK(!append_wait(*store, make_record("t", 0, "later")).status.is_ok());
+  CHECK(!store->close().is_ok());
+  store.reset();
+  store = open_store(o);
+  CHECK(store->health().is_ok());
+  CHECK(store->queue_info("t", 0).max_offset == 5);
+  auto rd = store->read("t", 0, 0, 10, 1 << 20);
+  REQUIRE(rd);
+  for (auto& m : messages(*rd)) CHECK(m.body == "ok");
+  auto next = append_wait(*store, make_record("t", 0, "after"));
+  REQUIRE(next.status.is_ok());
+  CHECK(next.appended[0].offset == 5);
+}
+
+TEST_CASE("an append whose index space cannot be reserved is refused and leaves nothing behind", "[storage]") {
+  FaultFileSystem ffs;
+  auto o = small_options("/data");
+  o.fs = &ffs;
+  auto store = open_store(o);
+  REQUIRE(append_wait(*store, make_record("a", 0, "ok")).status.is_ok());
+  uint64_t end = store->log_end();
+  ffs.set_file_limit(4096, "/index/b/");  // the first reservation of b/0 goes past it
+  auto r = append_wait(*store, make_record("b", 0, "refused"));
+  CHECK(r.status.code() == Code::disk_full);
+  CHECK(store->log_end() == end);
+  CHECK(store->health().is_ok());
+  CHECK(store->queue_info("b", 0).max_offset == 0);
+  ffs.set_file_limit(std::nullopt);
+  auto ok = append_wait(*store, make_record("b", 0, "stored"));
+  REQUIRE(ok.status.is_ok());
+  CHECK(ok.appended[0].offset == 0);
+  auto rd = store->read("b", 0, 0, 10, 1 << 20);
+  REQUIRE(rd);
+  REQUIRE(messages(*rd).size() == 1);
+  CHECK(messages(*rd)[0].body == "stored");
+}
+
+TEST_CASE("where index space cannot be reserved, each append writes its entries itself", "[storage]") {
+  FaultFileSystem ffs;
+  ffs.set_reserve(false);
+  auto o = small_options("/data");
+  o.fs = &ffs;
+  auto store = open_store(o);
+  uint64_t writes0 = ffs.write_count("/index/");
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(append_wait(*store, make_record("t", 0, "m" + std::to_string(i))).status.is_ok());
+  CHECK(ffs.write_count("/index/") - writes0 == 20);
+  ffs.crash();
+  ffs.restart();
+  store.reset();
+  store = open_store(o);
+  auto rd = store->read("t", 0, 0, 100, 1 << 20);
+  REQUIRE(rd);
+  auto ms = messages(*rd);
+  REQUIRE(ms.size() == 20);
+  CHECK(ms.back().body == "m19");
+}
+
 TEST_CASE("out of file descriptors at a segment roll fails the append, not the log", "[storage]") {
   FaultFileSystem ffs;
   auto o = small_options("/data");
