@@ -112,14 +112,29 @@ Result<std::shared_ptr<Segment>> CommitLog::create_segment(uint64_t base) {
   return seg;
 }
 
+namespace {
+// The tail buffer is written by the appends themselves beyond this (a round
+// that takes long); a larger batch is written at once.
+constexpr uint64_t kMaxTail = 4u << 20;
+}  // namespace
+
 Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
+  return append_impl(batch, store_ms, false);
+}
+
+Result<uint64_t> CommitLog::append_deferred(std::string_view batch, int64_t store_ms) {
+  return append_impl(batch, store_ms, true);
+}
+
+Result<uint64_t> CommitLog::append_impl(std::string_view batch, int64_t store_ms, bool defer) {
   MQ_RETURN_IF_ERROR(health());
   auto act = active();
   uint64_t n = batch.size();
   if (act->size > 0 && act->size + n > segment_size_) {
     // Roll: the old segment must be durable before appends move on, since
     // the flusher only ever syncs the active segment.
-    Status s = seal(*act);
+    Status s = write_tail();
+    if (s) s = seal(*act);
     if (!s) {
       poison(s);
       return s;
@@ -129,7 +144,26 @@ Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
     act = *seg;
   }
   uint64_t off = act->size;
-  reserve(*act, off + n);
+  bool in_zeros = reserve(*act, off, off + n);
+  if (defer && in_zeros && n <= kMaxTail) {
+    bool full;
+    {
+      std::lock_guard tl(tail_mu_);
+      if (tail_.empty()) {
+        tail_seg_ = act;
+        tail_off_ = off;
+        if (unwritten_.load() == UINT64_MAX) unwritten_ = act->base + off;
+      }
+      tail_ += batch;
+      full = tail_.size() >= kMaxTail;
+    }
+    if (off == 0) act->first_store_ms = store_ms;
+    act->size += n;
+    // (Rounds write it; this bounds it while an fdatasync takes long.)
+    if (full) MQ_RETURN_IF_ERROR(write_tail());
+    return act->base + off;
+  }
+  MQ_RETURN_IF_ERROR(write_tail());  // the file then holds everything before `off`
   Status s = write_all(*act->file, batch, off);
   if (!s) {
     // Never leave a partial batch behind the end: a stale complete record
@@ -145,6 +179,7 @@ Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
 Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segment,
                            int64_t store_ms) {
   MQ_RETURN_IF_ERROR(health());
+  MQ_RETURN_IF_ERROR(write_tail());
   auto act = active();
   if (act->end() != pos)
     return Status::invalid(fmt::format("commit log: append at {} but the log ends at {}", pos, act->end()));
@@ -159,7 +194,7 @@ Status CommitLog::append_at(std::string_view batch, uint64_t pos, bool new_segme
     act = *seg;
   }
   uint64_t off = act->size;
-  reserve(*act, off + batch.size());
+  (void)reserve(*act, off, off + batch.size());
   Status s = write_all(*act->file, batch, off);
   if (!s) {
     drop_tail(*act, off);
@@ -182,15 +217,43 @@ const std::string& zero_chunk() {
 }
 }  // namespace
 
-void CommitLog::reserve(Segment& seg, uint64_t end) {
-  if (ahead_ == 0) return;
+bool CommitLog::reserve(Segment& seg, uint64_t off, uint64_t end) {
+  if (ahead_ == 0) return false;
   std::unique_lock lk(zero_mu_);
   zero_cv_.wait(lk, [&] { return zeroing_ != &seg || end <= zeroing_from_; });
   seg.reserved = std::max(seg.reserved, end);
+  bool in_zeros = off >= seg.zero_start && end <= seg.zeroed;
   // Wake the zeroer only when less than half of `ahead` is left: not per append.
   bool wake = !zeroing_ && !seg.zero_full && seg.zeroed < std::min(segment_size_, end + ahead_ / 2);
   lk.unlock();
   if (wake) zero_cv_.notify_all();
+  return in_zeros;
+}
+
+Status CommitLog::write_tail() {
+  if (unwritten_.load() == UINT64_MAX) return Status::ok();
+  std::lock_guard wl(tail_write_mu_);
+  std::string buf;
+  std::shared_ptr<Segment> seg;
+  uint64_t off;
+  {
+    std::lock_guard tl(tail_mu_);
+    if (tail_.empty()) return Status::ok();
+    buf.swap(tail_);
+    seg = tail_seg_;
+    off = tail_off_;
+    tail_off_ = off + buf.size();  // appends meanwhile follow on
+  }
+  Status s = write_all(*seg->file, buf, off);
+  if (!s) {
+    // In synced zeros: not a full disk, the device failed. What is unwritten stays so.
+    s = s.with_context("commit log");
+    poison(s);
+    return s;
+  }
+  std::lock_guard tl(tail_mu_);
+  unwritten_ = tail_.empty() ? UINT64_MAX : seg->base + tail_off_;
+  return Status::ok();
 }
 
 void CommitLog::drop_tail(Segment& seg, uint64_t off) {
@@ -242,6 +305,7 @@ Status CommitLog::stop_preallocation() {
   if (zeroer_.joinable()) zeroer_.join();
   if (ahead_ == 0) return Status::ok();
   MQ_RETURN_IF_ERROR(health());
+  MQ_RETURN_IF_ERROR(write_tail());
   auto act = active();
   Status s = cut_zeros(*act);
   if (s) s = sync_segment(*act);
@@ -309,6 +373,7 @@ void CommitLog::zero_loop() {
     }
     lk.lock();
     if (synced) {
+      if (from != seg->zeroed) seg->zero_start = from;  // not contiguous with the last zeros
       seg->zeroed = to;
       zeroed_bytes_.fetch_add(to - from, std::memory_order_relaxed);
     } else {
@@ -327,6 +392,7 @@ Status CommitLog::sync_segment(Segment& seg) {
 
 Status CommitLog::sync_active() {
   MQ_RETURN_IF_ERROR(health());
+  MQ_RETURN_IF_ERROR(write_tail());
   auto act = active();
   Status s = sync_segment(*act);
   if (!s) poison(s);
@@ -358,6 +424,8 @@ Status CommitLog::read(uint64_t pos, char* buf, size_t n) const {
   auto seg = find(pos);
   if (!seg || pos + n > seg->end())
     return Status::not_found(fmt::format("commit log: no data at {} (+{})", pos, n));
+  if (pos + n > unwritten_.load())  // in the tail buffer: nobody reads those before their round
+    return Status::not_found(fmt::format("commit log: {} (+{}) not written yet", pos, n));
   return read_exact(*seg->file, buf, n, pos - seg->base);
 }
 

@@ -42,6 +42,7 @@ struct Segment {
   // Preallocation, guarded by CommitLog's zero mutex: the file holds synced
   // zeros up to `zeroed` (when above size); appends write below `reserved`.
   uint64_t zeroed = 0;
+  uint64_t zero_start = 0;  // the synced zeros are [zero_start, zeroed) (the zeroer may skip ahead)
   uint64_t reserved = 0;
   bool sealed = false;  // no longer active: never zeroed again
   bool zero_full = false;  // zeroed as far as the segment size allows
@@ -63,12 +64,19 @@ class CommitLog {
   // bytes follow the end) and nothing changes; if that truncate fails too, or
   // the sync before a roll fails, the log is poisoned.
   Result<uint64_t> append(std::string_view batch, int64_t first_store_ms);
+  // Like append(), but a batch that lands in the active segment's synced
+  // zeros (preallocation: no write there can run out of space) is only
+  // copied to the tail buffer, which the next sync_active() writes with one
+  // pwrite before its fdatasync (for flush sync, whose appends nobody reads
+  // before that). Reads of bytes not written yet fail. Elsewhere it writes
+  // at once, after the tail.
+  Result<uint64_t> append_deferred(std::string_view batch, int64_t first_store_ms);
   // Replication: writes `batch` at `pos`, which must be end(). Rolls to a new
   // segment at pos only when `new_segment` (and the active one is not empty);
   // never rolls by size, so segment files follow the master's exactly.
   Status append_at(std::string_view batch, uint64_t pos, bool new_segment, int64_t first_store_ms);
-  // fdatasync of the active segment (older ones were synced when rolled).
-  // A failure poisons the log.
+  // fdatasync of the active segment (older ones were synced when rolled),
+  // the tail buffer written first. A failure poisons the log.
   Status sync_active();
   // Syncs every segment that starts at or after `pos` or contains it.
   Status sync_from(uint64_t pos);
@@ -118,10 +126,15 @@ class CommitLog {
   CommitLog(FileSystem& fsys, fs::path dir, uint64_t segment_size)
       : fs_(fsys), dir_(std::move(dir)), segment_size_(segment_size) {}
   Result<std::shared_ptr<Segment>> create_segment(uint64_t base);
+  Result<uint64_t> append_impl(std::string_view batch, int64_t first_store_ms, bool defer);
+  // Writes the tail buffer (one at a time; appends go on meanwhile). A
+  // failure poisons the log.
+  Status write_tail();
   Status sync_segment(Segment& seg);
-  // Before writing [.., end) of seg: waits out zeros being written there and
-  // wakes the preallocation thread when the zeros ahead run short.
-  void reserve(Segment& seg, uint64_t end);
+  // Before writing [off, end) of seg: waits out zeros being written there and
+  // wakes the preallocation thread when the zeros ahead run short. True
+  // when the range lies in synced zeros.
+  bool reserve(Segment& seg, uint64_t off, uint64_t end);
   // After a failed write at off: truncates the file there (zeros included).
   void drop_tail(Segment& seg, uint64_t off);
   // Truncates the file to the segment's size (its zeros go; not synced).
@@ -138,6 +151,17 @@ class CommitLog {
   mutable std::mutex health_mu_;
   Status health_;
   std::atomic<uint64_t> syncs_{0};
+
+  // The tail buffer (append_deferred): bytes of the active segment `tail_seg_`
+  // at [tail_off_, tail_off_ + tail_.size()) not written yet; every byte from
+  // unwritten_ (a log position, UINT64_MAX when none) up is unwritten or
+  // being written. tail_mu_ is taken with no other lock of the log held.
+  std::mutex tail_write_mu_;  // one write_tail() at a time
+  std::mutex tail_mu_;
+  std::string tail_;
+  std::shared_ptr<Segment> tail_seg_;
+  uint64_t tail_off_ = 0;
+  std::atomic<uint64_t> unwritten_{UINT64_MAX};
 
   std::mutex zero_mu_;  // taken without mu_ held, never the other way round
   std::condition_variable zero_cv_;

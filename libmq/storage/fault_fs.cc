@@ -292,7 +292,8 @@ Result<size_t> FaultFileSystem::do_pwrite(const std::shared_ptr<Node>& n, uint64
     return Status::from_errno("write " + p.string(), EIO);
   size_t len = data.size();
   if (short_writes_ && len > 1) len = len / 2;
-  bool inside = offset + len <= n->reserved;  // its blocks are allocated: no ENOSPC
+  // Its blocks are allocated (reserved, or bytes already there): no ENOSPC.
+  bool inside = offset + len <= std::max<uint64_t>(n->reserved, n->current.size());
   if (!inside && file_limit_ && len > 0 && p.string().find(file_limit_path_) != std::string::npos) {
     if (offset >= *file_limit_) return Status::from_errno("write " + p.string(), ENOSPC);
     len = static_cast<size_t>(std::min<uint64_t>(len, *file_limit_ - offset));

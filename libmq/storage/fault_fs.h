@@ -10,8 +10,8 @@
 // gone). Directories are durable as soon as they are made (a simplification).
 //
 // Faults: ENOSPC once a write budget is used up (a write then writes what
-// fits: a short write, the next one fails; writes inside reserve()d space
-// take nothing from it), EIO on sync (once or always,
+// fits: a short write, the next one fails; writes over bytes already in the
+// file or inside reserve()d space take nothing from it), EIO on sync (once or always,
 // optionally only for paths containing a substring), EIO on writes, short writes, a file
 // system that cannot punch holes, and a slow disk: syncs that block until the
 // test lets them go, or that take a given time. Reads are counted per reading thread.

@@ -182,7 +182,8 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
         }
       }
       if (err.is_ok()) {
-        auto pos = log_->append(batch, now);
+        // Sync flush: the round writes it (nobody reads it before).
+        auto pos = async ? log_->append(batch, now) : log_->append_deferred(batch, now);
         if (!pos) {
           err = pos.status();
         } else if (*pos != base) {

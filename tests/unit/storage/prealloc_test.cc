@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "storage/commit_log.h"
 #include "storage/fault_fs.h"
 #include "storage/message_store.h"
 #include "storage/store_test_util.h"
@@ -229,4 +230,113 @@ TEST_CASE("a full disk stops preallocation, not appends", "[storage][prealloc]")
   ffs.restart();
   store = open_store(o);
   CHECK(store->queue_info("t", 0).max_offset == 8);
+}
+
+// Waits until the zeros reach `ahead` past the log end and stay there (the zeroer is idle).
+void settle_zeros(FaultFileSystem& ffs, MessageStore& s, uint64_t ahead) {
+  REQUIRE(eventually([&] { return ffs.content(kSeg0).size() >= s.log_end() + ahead; }));
+  uint64_t last = 0;
+  REQUIRE(eventually([&] {
+    uint64_t now = s.stats().preallocated_bytes;
+    bool same = now == last;
+    last = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return same;
+  }));
+}
+
+// A fresh segment's first zeros start some way (at most 20 KiB) past its end
+// (commit_log.cc): fills the segment past that gap, so that the next appends
+// land in the zeros, which reach `ahead` past the end once this returns.
+void fill_past_gap(FaultFileSystem& ffs, MessageStore& s, uint64_t ahead) {
+  REQUIRE(append_wait(s, make_record("t", 0, std::string(20000, 'f'))).status.is_ok());
+  settle_zeros(ffs, s, ahead);
+  for (int i = 0; i < 3; ++i) REQUIRE(append_wait(s, make_record("t", 0, std::string(8000, 'g'))).status.is_ok());
+  settle_zeros(ffs, s, ahead);
+}
+
+TEST_CASE("with sync flush a group's records in the zeros take one log write, by its round", "[storage][prealloc]") {
+  FaultFileSystem ffs;
+  ffs.set_sync_delay(std::chrono::microseconds(5000));  // appenders gather behind each fdatasync
+  auto o = prealloc_options(ffs);
+  o.preallocate = 256u << 10;
+  auto store = open_store(o);
+  fill_past_gap(ffs, *store, 128u << 10);
+  uint64_t writes0 = ffs.write_count("/commitlog/"), syncs0 = store->stats().log_syncs;
+  constexpr int kAppenders = 16;
+  std::vector<std::thread> ts;
+  std::vector<Status> got(kAppenders);
+  for (int i = 0; i < kAppenders; ++i)
+    ts.emplace_back([&, i] { got[i] = append_wait(*store, make_record("t", 0, "m" + std::to_string(i))).status; });
+  for (auto& t : ts) t.join();
+  for (auto& st : got) REQUIRE(st.is_ok());
+  uint64_t writes = ffs.write_count("/commitlog/") - writes0, rounds = store->stats().log_syncs - syncs0;
+  CHECK(writes <= rounds);  // per append it would be one each
+  CHECK(writes < kAppenders);
+  // Acked means written and synced: a power cut keeps them all.
+  ffs.crash();
+  ffs.restart();
+  store.reset();
+  store = open_store(o);
+  auto rr = store->read("t", 0, 0, 100, 1 << 20);
+  REQUIRE(rr);
+  CHECK(messages(*rr).size() == kAppenders + 4);
+}
+
+TEST_CASE("a deferred batch is not read before sync_active writes it", "[storage][prealloc]") {
+  FaultFileSystem ffs;
+  REQUIRE(ffs.mkdirs("/log").is_ok());
+  auto log = CommitLog::open(ffs, "/log", 1u << 20);
+  REQUIRE(log.status().to_string() == "ok");
+  CommitLog& l = **log;
+  l.start_preallocation(64u << 10);
+  // Outside the zeros (before them, in a fresh segment) it is written at once.
+  auto first = l.append_deferred(std::string(20000, 'a'), 1);
+  REQUIRE(first.status().to_string() == "ok");
+  const char* seg = "/log/00000000000000000000";
+  CHECK(ffs.content(seg).substr(0, 20000) == std::string(20000, 'a'));
+  REQUIRE(eventually([&] { return l.zeroed_bytes() >= (32u << 10); }));
+  // Past the gap before the first zeros.
+  REQUIRE(l.append(std::string(24000, 'b'), 1).status().to_string() == "ok");
+  REQUIRE(eventually([&] { return ffs.content(seg).size() >= 44000 + (32u << 10); }));
+  auto pos = l.append_deferred("tail-bytes", 2);
+  REQUIRE(pos.status().to_string() == "ok");
+  CHECK(*pos == 44000);
+  CHECK(l.end() == 44010);
+  char buf[10];
+  CHECK(l.read(*pos, buf, sizeof buf).code() == Code::not_found);  // not the zeros under it
+  CHECK(l.read(0, buf, sizeof buf).is_ok());                       // what is written reads
+  CHECK(ffs.content(seg).substr(44000, 10) == std::string(10, '\0'));
+  REQUIRE(l.sync_active().is_ok());
+  REQUIRE(l.read(*pos, buf, sizeof buf).is_ok());
+  CHECK(std::string(buf, sizeof buf) == "tail-bytes");
+  CHECK(ffs.content(seg).substr(44000, 10) == "tail-bytes");
+  REQUIRE(l.stop_preallocation().is_ok());
+  CHECK(ffs.content(seg).size() == 44010);
+}
+
+TEST_CASE("a failed write of a round's records poisons the store and acks none of them", "[storage][prealloc]") {
+  FaultFileSystem ffs;
+  auto o = prealloc_options(ffs);
+  auto store = open_store(o);
+  fill_past_gap(ffs, *store, 32u << 10);
+  for (int i = 0; i < 3; ++i) REQUIRE(append_wait(*store, make_record("t", 0, "ok")).status.is_ok());
+  ffs.fail_writes(true, "/commitlog/");  // in the zeros: an I/O error, not a full disk
+  auto r = append_wait(*store, make_record("t", 0, "lost"));
+  CHECK(r.status.code() == Code::io_error);
+  CHECK(!store->health().is_ok());
+  CHECK(store->queue_info("t", 0).max_offset == 7);
+  ffs.fail_writes(false);
+  CHECK(!store->close().is_ok());
+  store.reset();
+  store = open_store(o);
+  CHECK(store->queue_info("t", 0).max_offset == 7);
+  auto rr = store->read("t", 0, 0, 100, 1 << 20);
+  REQUIRE(rr);
+  auto ms = messages(*rr);
+  REQUIRE(ms.size() == 7);
+  CHECK(ms.back().body == "ok");
+  auto next = append_wait(*store, make_record("t", 0, "after"));
+  REQUIRE(next.status.is_ok());
+  CHECK(next.appended[0].offset == 7);
 }
