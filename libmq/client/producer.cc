@@ -302,6 +302,7 @@ void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) 
     }
     cluster_.mark_ok(b->broker);
     unreachable_.store(false, std::memory_order_relaxed);
+    full_.store(false, std::memory_order_relaxed);
     std::vector<Receipt> rs(b->msgs.size());
     const std::string_view status = protocol::code_name(code);
     for (size_t i = 0; i < rs.size(); ++i) {
@@ -320,7 +321,7 @@ void Producer::on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r) 
   Status why = protocol::status_from_response(code, r->payload).with_context(fmt::format("send to {}", addr));
   if (retryable(code)) {
     cluster_.mark_failed(b->broker, std::min<int64_t>(opt_.avoid_ms, 5000));
-    retry_or_fail(std::move(b), why, false);
+    retry_or_fail(std::move(b), why, false, false, code == Code::disk_full);
     return;
   }
   b->attempt = opt_.retries;  // not worth another attempt
@@ -369,16 +370,22 @@ void Producer::look_for_promotion(size_t b) {
   }
 }
 
-void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored, bool unreachable) {
+void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored, bool unreachable,
+                             bool full) {
   if (unreachable) look_for_promotion(b->broker);
   int64_t now = now_ms();
   bool known_down = unreachable && unreachable_.load(std::memory_order_relaxed);
+  bool known_full = full && full_.load(std::memory_order_relaxed);
   if (b->attempt < opt_.retries && now < b->deadline_ms && !known_down) {
-    spdlog::debug("retrying {} message{} after: {}", b->msgs.size(), b->msgs.size() == 1 ? "" : "s", why.message());
     // Regroup per broker: each message picks its route again, avoiding the one that failed.
     std::vector<std::shared_ptr<Batch>> next(cluster_.size());
+    std::vector<Pending> stay;  // known_full: routed to the same broker again
     for (auto& m : b->msgs) {
       Route rt = route_for(m, b->broker);
+      if (known_full && rt.broker == b->broker) {
+        stay.push_back(std::move(m));
+        continue;
+      }
       storage::stamp_record(m.record.data(), rt.queue, 0, 0);
       auto& nb = next[rt.broker];
       if (!nb) {
@@ -390,6 +397,10 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
       nb->bytes += m.record.size();
       nb->msgs.push_back(std::move(m));
     }
+    if (stay.size() < b->msgs.size())
+      spdlog::debug("retrying {} message{} after: {}", b->msgs.size() - stay.size(),
+                    b->msgs.size() - stay.size() == 1 ? "" : "s", why.message());
+    b->msgs = std::move(stay);
     for (auto& nb : next) {
       if (!nb) continue;
       // Another master: at once. The same one again (none other is usable):
@@ -403,9 +414,10 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
       auto timer = std::make_shared<net::asio::steady_timer>(cluster_.io().io(), pause);
       timer->async_wait([this, nb, timer](const boost::system::error_code&) { send_batch(nb); });
     }
-    return;
+    if (b->msgs.empty()) return;
   }
   if (unreachable) unreachable_.store(true, std::memory_order_relaxed);
+  if (full) full_.store(true, std::memory_order_relaxed);
   if (why.code() == mq::Code::timeout) mark_suspect(b->broker);
   for (auto& m : b->msgs) {
     Receipt rc;

@@ -101,8 +101,10 @@ class Producer {
   Producer(Cluster& cluster, std::string topic, ProducerOptions opt, QueueSelector selector);
   void send_batch(std::shared_ptr<Batch> b);
   void on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r);
-  // unreachable: the attempt failed because no connection could be made.
-  void retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored, bool unreachable = false);
+  // unreachable: the attempt failed because no connection could be made;
+  // full: the broker answered DISK_FULL.
+  void retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool maybe_stored, bool unreachable = false,
+                     bool full = false);
   void complete(const Pending& p, Receipt r);
   // Completes a whole batch under one lock and one wake-up: rs[i] is msgs[i]'s receipt.
   void complete_all(const std::vector<Pending>& msgs, std::vector<Receipt>& rs);
@@ -125,6 +127,10 @@ class Producer {
   // send succeeded since: the next ones get one attempt each, without pauses,
   // so a broker that is gone fails the rest of the input in seconds, not hours.
   std::atomic<bool> unreachable_{false};
+  // Likewise for a full disk: a message failed every attempt with DISK_FULL and
+  // no send succeeded since. The next ones try other masters only, so a full
+  // disk fails the input at one round trip per batch, not a third of a second.
+  std::atomic<bool> full_{false};
 
   // Master `b` cannot be reached: a listed slave of it that answers hello as a master now
   // (promoted) takes its queues (QueueSelector::substitute). Asked once a second at most.

@@ -32,6 +32,17 @@ grep -q "sends refused: .*(1 so far)" "$T/full.log" || fail "the broker did not 
 # stops says so (exit 1)
 # instead of exiting 0 with progress that a restart would forget
 cat /dev/zero >"$T/mnt/filler2" 2>/dev/null || true
+# sync sends into the full disk fail fast: once one message used its retries, the next ones get one
+# attempt each (each took three, with pauses: a third of a second per message). 30 x 60 KiB: more
+# than the zeros preallocated in the active segment can take.
+set +e
+for i in $(seq 30); do head -c 45000 /dev/urandom | base64 -w 0; echo; done |
+  timeout 60 mq-send -b "$FULL" -t d --mode sync --receipts -v >"$T/r2" 2>"$T/sync-full.err"; rc=$?
+set -e
+failed=$(grep -c 'FAILED$' "$T/r2" || true)
+[[ $rc -eq 1 && $failed -ge 10 ]] || fail "sync sends into a full disk: exit $rc, $failed of 30 failed"
+retried=$(grep -c 'retrying' "$T/sync-full.err" || true)
+[[ $retried -le 3 ]] || fail "sync sends into a full disk retried $retried times (the first failed message's 3 at most)"
 rc=0; timeout 30 mq-consume -b "$FULL" -t d -g gfull --from earliest -n 100 --commit-interval 200ms >/dev/null \
   2>"$T/gfull.err" || rc=$?
 [[ $rc -eq 1 ]] && grep -q "offsets are not being saved" "$T/gfull.err" ||
