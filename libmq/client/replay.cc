@@ -79,6 +79,9 @@ Result<std::vector<ReplayQueue>> plan_replay(Cluster& cluster, const ReplayRange
         if (range.queue && q.queue != *range.queue) continue;
         auto begin = resolve_bound(admin, range.topic, q, range.from, q.min_offset);
         if (!begin) return reach_error(begin.status());
+        if (range.from.kind == ReplayBound::Kind::offset && range.from.offset < q.min_offset)
+          spdlog::warn("{}:{} on {}: offsets {} to {} were deleted (--retention): starting at {}", range.topic,
+                       q.queue, node.address, range.from.offset, q.min_offset - 1, q.min_offset);
         auto end = resolve_bound(admin, range.topic, q, range.until, q.max_offset);
         if (!end) return reach_error(end.status());
         spdlog::debug("{} queue {} on {}: offsets {}..{} (stored {}..{})", range.topic, q.queue, node.address,

@@ -91,7 +91,12 @@ Status Tail::resolve(Source& s, bool first) {
       switch (from) {
         case FromKind::earliest: qs.next = q.min_offset; break;
         case FromKind::latest: qs.next = q.max_offset; break;
-        case FromKind::offset: qs.next = std::clamp(opt_.from_offset, q.min_offset, q.max_offset); break;
+        case FromKind::offset:
+          qs.next = std::clamp(opt_.from_offset, q.min_offset, q.max_offset);
+          if (opt_.from_offset < q.min_offset)  // said, not silence
+            spdlog::warn("{}:{} on {}: offsets {} to {} were deleted (--retention): starting at {}", opt_.topic,
+                         q.queue, node.address, opt_.from_offset, q.min_offset - 1, q.min_offset);
+          break;
         case FromKind::back: {
           uint64_t lo = std::min(q.min_offset, q.max_offset);
           qs.next = q.max_offset - std::min(opt_.from_offset, q.max_offset - lo);

@@ -101,6 +101,15 @@ read_all "$OLD" >"$T/old-read"
 n=$(count_lines "$T/old-read")
 [[ $n -gt 100 && $n -lt 4100 && $(awk '$2 == 0' "$T/old-read" | wc -l) -eq 0 ]] ||
   fail "the master's kept messages: $n, $(awk '$2 == 0' "$T/old-read" | wc -l) at offset 0 (retention should have deleted those)"
+# a tail or replay asked for offsets retention deleted says so, and where it starts (it was silent)
+min0=$(timeout 20 mq-offset -b "$OLD" topics -t o --format tsv | awk '$2 == 0 { print $4 }')
+[[ $min0 -gt 0 ]] || fail "queue 0 of o kept its first offset: min '$min0'"
+timeout 20 mq-consume -b "$OLD" -t o --from 0 -e >/dev/null 2>"$T/tail-gone.err" || fail "tail from 0"
+grep -q "o:0 on .*: offsets 0 to $((min0 - 1)) were deleted (--retention): starting at $min0" "$T/tail-gone.err" ||
+  fail "a tail from deleted offsets: $(cat "$T/tail-gone.err")"
+timeout 20 mq-replay -b "$OLD" -t o --queue 0 --from 0 >/dev/null 2>"$T/replay-gone.err" || fail "replay from 0"
+grep -q "o:0 on .*: offsets 0 to $((min0 - 1)) were deleted (--retention): starting at $min0" "$T/replay-gone.err" ||
+  fail "a replay from deleted offsets: $(cat "$T/replay-gone.err")"
 stop_broker fresh -9
 restart_broker fresh
 stop_broker old -TERM  # (with its master up, a client of the slave reads the master)
