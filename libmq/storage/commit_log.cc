@@ -114,8 +114,11 @@ Result<std::shared_ptr<Segment>> CommitLog::create_segment(uint64_t base) {
 
 namespace {
 // The tail buffer is written by the appends themselves beyond this (a round
-// that takes long); a larger batch is written at once.
+// that takes long).
 constexpr uint64_t kMaxTail = 4u << 20;
+// Larger batches are written at once: copying them would cost more than the
+// write it saves (a sync producer's message is a few hundred bytes).
+constexpr uint64_t kMaxDeferred = 8u << 10;
 }  // namespace
 
 Result<uint64_t> CommitLog::append(std::string_view batch, int64_t store_ms) {
@@ -145,7 +148,7 @@ Result<uint64_t> CommitLog::append_impl(std::string_view batch, int64_t store_ms
   }
   uint64_t off = act->size;
   bool in_zeros = reserve(*act, off, off + n);
-  if (defer && in_zeros && n <= kMaxTail) {
+  if (defer && in_zeros && n <= kMaxDeferred) {
     bool full;
     {
       std::lock_guard tl(tail_mu_);

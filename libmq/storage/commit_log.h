@@ -64,8 +64,8 @@ class CommitLog {
   // bytes follow the end) and nothing changes; if that truncate fails too, or
   // the sync before a roll fails, the log is poisoned.
   Result<uint64_t> append(std::string_view batch, int64_t first_store_ms);
-  // Like append(), but a batch that lands in the active segment's synced
-  // zeros (preallocation: no write there can run out of space) is only
+  // Like append(), but a batch of at most 8 KiB that lands in the active
+  // segment's synced zeros (preallocation: no write there can run out of space) is only
   // copied to the tail buffer, which the next sync_active() writes with one
   // pwrite before its fdatasync (for flush sync, whose appends nobody reads
   // before that). Reads of bytes not written yet fail. Elsewhere it writes
