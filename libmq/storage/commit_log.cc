@@ -234,14 +234,16 @@ bool CommitLog::reserve(Segment& seg, uint64_t off, uint64_t end) {
 }
 
 Status CommitLog::write_tail() {
-  if (unwritten_.load() == UINT64_MAX) return Status::ok();
+  if (unwritten_.load() == UINT64_MAX) return health();
   std::lock_guard wl(tail_write_mu_);
   std::string buf;
   std::shared_ptr<Segment> seg;
   uint64_t off;
   {
     std::lock_guard tl(tail_mu_);
-    if (tail_.empty()) return Status::ok();
+    // Empty: another thread wrote it meanwhile, or failed to (then unwritten_
+    // stays, and so does the poison: what it held is not on the disk).
+    if (tail_.empty()) return health();
     buf.swap(tail_);
     seg = tail_seg_;
     off = tail_off_;
@@ -256,6 +258,7 @@ Status CommitLog::write_tail() {
   }
   std::lock_guard tl(tail_mu_);
   unwritten_ = tail_.empty() ? UINT64_MAX : seg->base + tail_off_;
+  if (tail_.empty()) tail_seg_.reset();  // (a segment retention deletes is not kept open)
   return Status::ok();
 }
 
@@ -399,6 +402,9 @@ Status CommitLog::sync_active() {
   auto act = active();
   Status s = sync_segment(*act);
   if (!s) poison(s);
+  // Poisoned meanwhile (a write or the zeroer's fdatasync on another thread
+  // failed, which may have taken this fdatasync's error): not durable.
+  if (s) s = health();
   return s;
 }
 

@@ -261,6 +261,20 @@ uint64_t FaultFileSystem::write_count(const std::string& path_contains) {
   return n;
 }
 
+void FaultFileSystem::hold_writes(bool on, std::string path_contains) {
+  {
+    std::lock_guard lk(mu_);
+    hold_writes_ = on;
+    hold_writes_path_ = std::move(path_contains);
+  }
+  hold_cv_.notify_all();
+}
+
+size_t FaultFileSystem::held_writes() {
+  std::lock_guard lk(mu_);
+  return held_writes_;
+}
+
 void FaultFileSystem::fail_writes(bool on, std::string path_contains) {
   std::lock_guard lk(mu_);
   fail_writes_ = on;
@@ -285,8 +299,17 @@ std::vector<std::string> FaultFileSystem::files() {
 Result<size_t> FaultFileSystem::do_pwrite(const std::shared_ptr<Node>& n, uint64_t gen,
                                           const fs::path& p, std::string_view data,
                                           uint64_t offset) {
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   MQ_RETURN_IF_ERROR(check_gen(gen, p));
+  auto held = [&] {
+    return hold_writes_ && (hold_writes_path_.empty() || p.string().find(hold_writes_path_) != std::string::npos);
+  };
+  if (held()) {
+    ++held_writes_;
+    hold_cv_.wait(lk, [&] { return !held(); });
+    --held_writes_;
+    MQ_RETURN_IF_ERROR(check_gen(gen, p));
+  }
   ++writes_[p.string()];
   if (fail_writes_ && p.string().find(fail_writes_path_) != std::string::npos)
     return Status::from_errno("write " + p.string(), EIO);

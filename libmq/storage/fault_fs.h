@@ -84,6 +84,9 @@ class FaultFileSystem final : public FileSystem {
   void set_sync_delay(std::chrono::microseconds d);
   // syncs blocked by hold_syncs right now.
   size_t held_syncs();
+  // Likewise for pwrite (checked again when let go: fail_writes set meanwhile applies).
+  void hold_writes(bool on, std::string path_contains = "");
+  size_t held_writes();
 
   // Test inspection and damage. content() is the current content ("" when missing).
   std::string content(const fs::path& path);
@@ -129,6 +132,9 @@ class FaultFileSystem final : public FileSystem {
   std::string dir_open_fault_path_;
   bool short_writes_ = false;
   bool fail_writes_ = false;
+  bool hold_writes_ = false;
+  std::string hold_writes_path_;
+  size_t held_writes_ = 0;
   std::string fail_writes_path_;
   std::map<std::string, uint64_t> writes_;  // path -> pwrite calls
   bool punch_holes_ = true;

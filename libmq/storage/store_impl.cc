@@ -332,7 +332,9 @@ Status StoreImpl::append_raw(uint64_t pos, std::string_view records, bool new_se
       p += v.bytes.size();
       at += v.bytes.size();
     }
-    Status err;
+    // Entries sync appends left to a round (a master turned slave) go first:
+    // the offsets this makes visible lie above them.
+    Status err = write_deferred();
     // Index entries first, then the log (as in append()).
     for (auto& q : qs) {
       if (err.is_ok()) err = q.q->index->write(q.first, q.entries);

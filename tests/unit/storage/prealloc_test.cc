@@ -345,3 +345,43 @@ TEST_CASE("a failed write of a round's records poisons the store and acks none o
   REQUIRE(next.status.is_ok());
   CHECK(next.appended[0].offset == 7);
 }
+
+TEST_CASE("a tail write that fails on another thread fails the sync waiting for it", "[storage][prealloc]") {
+  FaultFileSystem ffs;
+  REQUIRE(ffs.mkdirs("/log").is_ok());
+  auto log = CommitLog::open(ffs, "/log", 1u << 20);
+  REQUIRE(log.status().to_string() == "ok");
+  CommitLog& l = **log;
+  l.start_preallocation(64u << 10);
+  const char* seg = "/log/00000000000000000000";
+  REQUIRE(l.append(std::string(20000, 'a'), 1).status().to_string() == "ok");
+  REQUIRE(eventually([&] { return l.zeroed_bytes() >= (32u << 10); }));
+  REQUIRE(l.append(std::string(24000, 'a'), 1).status().to_string() == "ok");  // past the gap
+  REQUIRE(eventually([&] { return ffs.content(seg).size() >= 44000 + (32u << 10); }));
+  uint64_t last = 0;  // the zeroer idle: the only writes below are the test's
+  REQUIRE(eventually([&] {
+    uint64_t now = l.zeroed_bytes();
+    bool same = now == last;
+    last = now;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return same;
+  }));
+  uint64_t writes0 = ffs.write_count("/log/");
+  REQUIRE(l.append_deferred("deferred", 2).status().to_string() == "ok");
+  REQUIRE(ffs.write_count("/log/") == writes0);  // in the zeros: kept for the round
+  // Deferred bytes; then a large batch writes them first, and that write fails while a
+  // sync (a round) waits for it.
+  ffs.hold_writes(true, "/log/");
+  std::thread big([&] { (void)l.append_deferred(std::string(20000, 'b'), 3); });
+  REQUIRE(eventually([&] { return ffs.held_writes() >= 1; }));
+  Status synced;
+  std::thread round([&] { synced = l.sync_active(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // it waits for the tail write
+  ffs.fail_writes(true, "/log/");
+  ffs.hold_writes(false);
+  big.join();
+  round.join();
+  CHECK(!synced.is_ok());  // the deferred bytes are not on the disk: nothing may be acked
+  CHECK(!l.health().is_ok());
+  ffs.fail_writes(false);
+}
