@@ -255,6 +255,15 @@ void fill_past_gap(FaultFileSystem& ffs, MessageStore& s, uint64_t ahead) {
   settle_zeros(ffs, s, ahead);
 }
 
+// A commit log in /log (1 MiB segments) keeping 64 KiB of zeros ahead.
+std::unique_ptr<CommitLog> open_log(FaultFileSystem& ffs) {
+  REQUIRE(ffs.mkdirs("/log").is_ok());
+  auto log = CommitLog::open(ffs, "/log", 1u << 20);
+  REQUIRE(log.status().to_string() == "ok");
+  (*log)->start_preallocation(64u << 10);
+  return std::move(*log);
+}
+
 TEST_CASE("with sync flush a group's records in the zeros take one log write, by its round", "[storage][prealloc]") {
   FaultFileSystem ffs;
   ffs.set_sync_delay(std::chrono::microseconds(5000));  // appenders gather behind each fdatasync
@@ -264,12 +273,7 @@ TEST_CASE("with sync flush a group's records in the zeros take one log write, by
   fill_past_gap(ffs, *store, 128u << 10);
   uint64_t writes0 = ffs.write_count("/commitlog/"), syncs0 = store->stats().log_syncs;
   constexpr int kAppenders = 16;
-  std::vector<std::thread> ts;
-  std::vector<Status> got(kAppenders);
-  for (int i = 0; i < kAppenders; ++i)
-    ts.emplace_back([&, i] { got[i] = append_wait(*store, make_record("t", 0, "m" + std::to_string(i))).status; });
-  for (auto& t : ts) t.join();
-  for (auto& st : got) REQUIRE(st.is_ok());
+  for (auto& st : append_concurrently(*store, kAppenders)) REQUIRE(st.is_ok());
   uint64_t writes = ffs.write_count("/commitlog/") - writes0, rounds = store->stats().log_syncs - syncs0;
   CHECK(writes <= rounds);  // per append it would be one each
   CHECK(writes < kAppenders);
@@ -285,11 +289,8 @@ TEST_CASE("with sync flush a group's records in the zeros take one log write, by
 
 TEST_CASE("a deferred batch is not read before sync_active writes it", "[storage][prealloc]") {
   FaultFileSystem ffs;
-  REQUIRE(ffs.mkdirs("/log").is_ok());
-  auto log = CommitLog::open(ffs, "/log", 1u << 20);
-  REQUIRE(log.status().to_string() == "ok");
-  CommitLog& l = **log;
-  l.start_preallocation(64u << 10);
+  auto log = open_log(ffs);
+  CommitLog& l = *log;
   // Outside the zeros (before them, in a fresh segment) it is written at once.
   auto first = l.append_deferred(std::string(20000, 'a'), 1);
   REQUIRE(first.status().to_string() == "ok");
@@ -348,11 +349,8 @@ TEST_CASE("a failed write of a round's records poisons the store and acks none o
 
 TEST_CASE("a tail write that fails on another thread fails the sync waiting for it", "[storage][prealloc]") {
   FaultFileSystem ffs;
-  REQUIRE(ffs.mkdirs("/log").is_ok());
-  auto log = CommitLog::open(ffs, "/log", 1u << 20);
-  REQUIRE(log.status().to_string() == "ok");
-  CommitLog& l = **log;
-  l.start_preallocation(64u << 10);
+  auto log = open_log(ffs);
+  CommitLog& l = *log;
   const char* seg = "/log/00000000000000000000";
   REQUIRE(l.append(std::string(20000, 'a'), 1).status().to_string() == "ok");
   REQUIRE(eventually([&] { return l.zeroed_bytes() >= (32u << 10); }));

@@ -324,12 +324,7 @@ TEST_CASE("with sync flush a group's index entries take one write per queue, by 
   REQUIRE(append_wait(*store, make_record("t", 0, "first")).status.is_ok());  // the index file exists
   uint64_t writes0 = ffs.write_count("/index/"), syncs0 = store->stats().log_syncs;
   constexpr int kAppenders = 16;
-  std::vector<std::thread> ts;
-  std::vector<Status> got(kAppenders);
-  for (int i = 0; i < kAppenders; ++i)
-    ts.emplace_back([&, i] { got[i] = append_wait(*store, make_record("t", 0, "m" + std::to_string(i))).status; });
-  for (auto& t : ts) t.join();
-  for (auto& st : got) REQUIRE(st.is_ok());
+  for (auto& st : append_concurrently(*store, kAppenders)) REQUIRE(st.is_ok());
   uint64_t writes = ffs.write_count("/index/") - writes0, rounds = store->stats().log_syncs - syncs0;
   CHECK(writes <= rounds);  // per append it would be one each
   CHECK(writes < kAppenders);

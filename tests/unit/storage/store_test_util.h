@@ -109,6 +109,16 @@ inline AppendOutcome append_wait(MessageStore& s, std::string batch) {
   return out;
 }
 
+// Appends "m0".."m<n-1>" to t/0 from n threads at once; their answers' statuses.
+inline std::vector<Status> append_concurrently(MessageStore& s, int n) {
+  std::vector<std::thread> ts;
+  std::vector<Status> got(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    ts.emplace_back([&, i] { got[static_cast<size_t>(i)] = append_wait(s, make_record("t", 0, "m" + std::to_string(i))).status; });
+  for (auto& t : ts) t.join();
+  return got;
+}
+
 // Stands in for the broker's io threads as a store's round runner
 // (MessageStore::set_round_runner): runs what it is given in order on a
 // thread of its own, or, paused, keeps it. Must outlive the stores using it.
