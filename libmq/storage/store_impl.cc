@@ -58,7 +58,10 @@ Status StoreImpl::start(RecoveryReport& report) {
   started_ = true;
   gate_ = std::make_shared<LeadGate>();
   gate_->store = this;
-  log_->start_preallocation(opt_.preallocate);
+  // Zeros ahead only make the fdatasyncs that sync sends wait for cheaper. With
+  // --flush async nothing waits for one, and writing them doubled the page-cache
+  // writes and held the file's lock against the appends (W1: 35 % slower).
+  log_->start_preallocation(opt_.flush == FlushMode::sync ? opt_.preallocate : 0);
   flusher_ = std::thread([this] { flusher_loop(); });
   if (opt_.flush == FlushMode::sync && opt_.flush_timeout.count() > 0)
     watch_ = std::thread([this] { flush_watch_loop(); });

@@ -4,6 +4,9 @@
 # --io-threads.
 . "$(dirname "$0")/lib.sh"
 
+# thread_names NAME: "comm=count ..." of the broker NAME's threads
+thread_names() { cat /proc/"${PIDS[$1]}"/task/*/comm | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' '; }
+
 start_broker b1 --flush sync
 [[ $B1 =~ ^127\.0\.0\.1:[0-9]+$ ]] || fail "ready file holds '$B1'"
 [[ $(wc -l <"$T/b1.ready") -eq 1 ]] || fail "ready file is not one line"
@@ -25,6 +28,11 @@ stop_broker b1 -HUP
 [[ $BROKER_EXIT -eq 0 ]] && grep -q "SIGHUP received: stopping" "$T/b1.log" || fail "SIGHUP: exit status $BROKER_EXIT"
 grep -q "^mq-checkpoint [0-9]* [0-9]* 1 " "${DATA[b1]}/checkpoint" || fail "SIGHUP left no clean checkpoint: $(cat "${DATA[b1]}/checkpoint")"
 restart_broker b1
+# --flush sync: the zeroer keeps synced zeros ahead, the watchdog times out stuck syncs
+names=$(thread_names b1)
+for want in mq-io=1 mq-flusher=1 mq-zeroer=1 mq-flush-watch=1 mq-maint=1; do
+  [[ " $names" == *" $want "* ]] || fail "broker threads with --flush sync: want $want, have: $names"
+done
 
 # reserved and invalid names
 set +e
@@ -94,12 +102,14 @@ seq 2000 | timeout 20 mq-send -b "$THREADS" -t th || fail "send with --io-thread
 timeout 20 mq-consume -b "$THREADS" -t th --from earliest -e | sort -n | diff -q - <(seq 2000) >/dev/null \
   || fail "data with --io-threads 3"
 n3=$(ls "/proc/${PIDS[threads]}/task" | wc -l)
-# threads are named for top -H / ps -L: 3 io threads, the flusher, the zeroer, ... (this broker
-# flushes async: no mq-flush-watch, the --flush-timeout watchdog)
-names=$(cat /proc/"${PIDS[threads]}"/task/*/comm | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ')
-for want in mq-io=3 mq-io-standby=1 mq-flusher=1 mq-zeroer=1 mq-maint=1; do
+# threads are named for top -H / ps -L: 3 io threads, the flusher, ... (this broker flushes
+# async: no mq-flush-watch, the --flush-timeout watchdog, and no mq-zeroer, mq-data(5))
+names=$(thread_names threads)
+for want in mq-io=3 mq-io-standby=1 mq-flusher=1 mq-maint=1; do
   [[ " $names" == *" $want "* ]] || fail "broker threads with --io-threads 3: want $want, have: $names"
 done
+[[ " $names" != *" mq-zeroer="* && " $names" != *" mq-flush-watch="* ]] \
+  || fail "a broker with --flush async runs a zeroer or a flush watch: $names"
 stop_broker threads -TERM
 start_broker one --io-threads 1 --flush async
 n1=$(ls "/proc/${PIDS[one]}/task" | wc -l)

@@ -187,6 +187,20 @@ TEST_CASE("rolled segments keep no zeros, the active one does", "[storage][preal
   CHECK(store->queue_info("t", 0).max_offset == 1200);
 }
 
+TEST_CASE("with --flush async no zeros are written ahead", "[storage][prealloc]") {
+  FaultFileSystem ffs;
+  auto o = prealloc_options(ffs);
+  o.flush = FlushMode::async;
+  o.flush_interval = Millis(5);
+  auto store = open_store(o);
+  uint64_t end = fill(*store, 20, "a");
+  // A zeroer would have written 32 KiB within milliseconds (the test above); give it
+  // many flush intervals.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(store->stats().preallocated_bytes == 0);
+  CHECK(ffs.content(kSeg0).size() == end);
+}
+
 TEST_CASE("zeros left after an older segment (an undone cut) are not a gap", "[storage][prealloc]") {
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs, 128u << 10);
