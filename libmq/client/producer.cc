@@ -161,8 +161,9 @@ void Producer::submit(uint64_t line, storage::Message msg, std::vector<Receipt>&
     ++stats_.submitted;
   }
   p.line = line;
-  if (msg.id == storage::MessageId{}) msg.id = protocol::new_message_id();
-  if (msg.born_ms == 0) msg.born_ms = now_ms();
+  int64_t now = 0;  // one clock read for both
+  if (msg.born_ms == 0) msg.born_ms = now = now_ms();
+  if (msg.id == storage::MessageId{}) msg.id = now ? protocol::new_message_id(now) : protocol::new_message_id();
   msg.topic = topic_;
   p.id = msg.id;
   if (!msg.key.empty()) p.key = msg.key;
@@ -181,6 +182,7 @@ void Producer::submit(uint64_t line, storage::Message msg, std::vector<Receipt>&
   if (b && !b->msgs.empty() && b->bytes + p.record.size() > limit) send_batch(std::move(b));
   if (!b) {
     b = std::make_shared<Batch>();
+    b->msgs.reserve(opt_.batch_msgs);
     b->broker = route.broker;
     b->deadline_ms = now_ms() + opt_.timeout.count();
   }

@@ -28,13 +28,18 @@ struct Seed {
 }  // namespace
 
 storage::MessageId new_message_id() {
+  return new_message_id(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+storage::MessageId new_message_id(int64_t now_ms) {
   static const Seed seed;
   static std::atomic<uint32_t> counter{seed.counter_start};
   static const uint16_t pid = static_cast<uint16_t>(::getpid());
   storage::MessageId id;
   std::memcpy(id.data(), seed.nonce, 6);
-  uint32_t secs = static_cast<uint32_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  uint32_t secs = static_cast<uint32_t>(now_ms / 1000);
   for (int i = 0; i < 4; ++i) id[6 + i] = static_cast<uint8_t>(secs >> (24 - 8 * i));
   id[10] = static_cast<uint8_t>(pid >> 8);
   id[11] = static_cast<uint8_t>(pid);

@@ -10,5 +10,8 @@
 namespace mq::protocol {
 
 storage::MessageId new_message_id();
+// The same with the seconds taken from `now_ms` (ms since the epoch), for a caller that
+// read the clock already.
+storage::MessageId new_message_id(int64_t now_ms);
 
 }  // namespace mq::protocol

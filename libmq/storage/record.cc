@@ -53,6 +53,7 @@ void encode_record(const Message& m, std::string& out) {
   size_t props_len = 0;
   for (auto& [k, v] : m.props) props_len += 2 + k.size() + 4 + v.size();
   size_t total = kRecordHeaderSize + m.topic.size() + m.key.size() + m.tag.size() + props_len + m.body.size();
+  out.reserve(start + total);  // one allocation, not one per append
   out.resize(start + kRecordHeaderSize);
   char* h = out.data() + start;
   store_u32(h + kOffSize, static_cast<uint32_t>(total));
