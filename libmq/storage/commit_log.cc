@@ -214,6 +214,12 @@ namespace {
 constexpr uint64_t kMaxZeroChunk = 1u << 20;  // zeros written (and synced) per round, at most
 constexpr uint64_t kFreshGap = 16u << 10;     // a fresh segment's zeros start this far past the end (at most a round)
 constexpr uint64_t kFreshRound = 64u << 10;   // and their first round is this long
+// Zeros save per fdatasync (no size change to write) and cost per byte (each is
+// written twice): while the log's fdatasyncs cover this much or more each, on average
+// over kSyncSample, none are written (pipelined sends: W2 groups of about 85 KiB ran
+// 10 % faster without them, sync producers' groups of a few KiB 20-40 % slower).
+constexpr uint64_t kBigSync = 48u << 10;
+constexpr auto kSyncSample = std::chrono::milliseconds(100);
 const std::string& zero_chunk() {
   static const std::string z(kMaxZeroChunk, '\0');
   return z;
@@ -227,7 +233,7 @@ bool CommitLog::reserve(Segment& seg, uint64_t off, uint64_t end) {
   seg.reserved = std::max(seg.reserved, end);
   bool in_zeros = off >= seg.zero_start && end <= seg.zeroed;
   // Wake the zeroer only when less than half of `ahead` is left: not per append.
-  bool wake = !zeroing_ && !seg.zero_full && seg.zeroed < std::min(segment_size_, end + ahead_ / 2);
+  bool wake = !zeroing_ && !big_syncs_ && !seg.zero_full && seg.zeroed < std::min(segment_size_, end + ahead_ / 2);
   lk.unlock();
   if (wake) zero_cv_.notify_all();
   return in_zeros;
@@ -335,7 +341,22 @@ void CommitLog::zero_loop() {
   const uint64_t chunk = std::clamp<uint64_t>(ahead_ / 8 / 4096 * 4096, 4096, kMaxZeroChunk);
   std::unique_lock lk(zero_mu_);
   std::chrono::steady_clock::time_point backoff{};
+  auto sample_at = std::chrono::steady_clock::now();
+  uint64_t sample_end = end(), sample_syncs = syncs();
   while (!stop_zero_) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - sample_at >= kSyncSample) {
+      uint64_t e = end(), n = syncs() - sample_syncs;
+      // No fdatasync meanwhile (idle): zeros for the next sends.
+      big_syncs_ = n > 0 && e > sample_end && (e - sample_end) / n >= kBigSync;
+      sample_at = now;
+      sample_end = e;
+      sample_syncs += n;
+    }
+    if (big_syncs_) {
+      zero_cv_.wait_for(lk, kSyncSample);  // appends do not wake us meanwhile (reserve)
+      continue;
+    }
     auto seg = active();
     uint64_t live = std::max(seg->reserved, seg->size.load());
     uint64_t from = seg->zeroed;

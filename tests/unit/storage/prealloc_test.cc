@@ -187,6 +187,34 @@ TEST_CASE("rolled segments keep no zeros, the active one does", "[storage][preal
   CHECK(store->queue_info("t", 0).max_offset == 1200);
 }
 
+TEST_CASE("no zeros while the fdatasyncs cover 48 KiB or more each, again once they are small",
+          "[storage][prealloc]") {
+  FaultFileSystem ffs;
+  ffs.set_sync_delay(std::chrono::microseconds(2000));  // about 500 appends a second
+  auto o = prealloc_options(ffs, 64u << 20);
+  o.preallocate = 256u << 10;
+  auto store = open_store(o);
+  auto append_for = [&](std::chrono::milliseconds d, size_t body) {
+    auto until = std::chrono::steady_clock::now() + d;
+    int i = 0;
+    while (std::chrono::steady_clock::now() < until)
+      REQUIRE(append_wait(*store, make_record("t", 0, std::to_string(i++) + std::string(body, 'b'))).status.is_ok());
+  };
+  // One append per fdatasync (each waits for its ack), 64 KiB each. The first zeros go
+  // out at once, before there is a sample.
+  append_for(std::chrono::milliseconds(400), 64u << 10);
+  uint64_t z1 = store->stats().preallocated_bytes;
+  CHECK(z1 > 0);
+  append_for(std::chrono::milliseconds(300), 64u << 10);
+  CHECK(store->stats().preallocated_bytes == z1);
+  CHECK(ffs.content(kSeg0).size() == store->log_end());  // the appends grew the file
+  // Small groups: zeros ahead again.
+  REQUIRE(eventually([&] {
+    append_for(std::chrono::milliseconds(20), 100);
+    return store->stats().preallocated_bytes > z1 && ffs.content(kSeg0).size() > store->log_end();
+  }));
+}
+
 TEST_CASE("with --flush async no zeros are written ahead", "[storage][prealloc]") {
   FaultFileSystem ffs;
   auto o = prealloc_options(ffs);
