@@ -15,15 +15,17 @@ using protocol::Code;
 GroupService::GroupService(net::asio::io_context& io, Broker& broker, storage::MessageStore& store,
                            TopicRegistry& topics)
     : io_(io), broker_(broker), store_(store), topics_(topics), expire_timer_(io), persist_timer_(io),
-      delay_timer_(io) {}
+      delay_timer_(io), soon_timer_(io) {}
 
 GroupService::~GroupService() { *alive_ = false; }
 
 Result<std::unique_ptr<GroupService>> GroupService::create(net::asio::io_context& io, Broker& broker,
                                                            storage::MessageStore& store, TopicRegistry& topics,
                                                            const std::filesystem::path& data_dir,
-                                                           std::vector<Millis> delay_levels) {
+                                                           std::vector<Millis> delay_levels,
+                                                           Millis persist_every) {
   std::unique_ptr<GroupService> g(new GroupService(io, broker, store, topics));
+  g->persist_every_ = persist_every;
   auto offsets = OffsetTable::open(data_dir / "offsets.json");
   if (!offsets) return offsets.status();
   g->offsets_ = std::move(*offsets);
@@ -82,7 +84,7 @@ void GroupService::every(net::asio::steady_timer& timer, Millis period, std::fun
 
 void GroupService::start_timers() {
   every(expire_timer_, Millis(1000), [this] { coordinator_->expire(now_ms()); });
-  every(persist_timer_, Millis(200), [this] { persist_and_answer(); });
+  every(persist_timer_, persist_every_, [this] { persist_and_answer(); });
   // A slave's %SCHEDULE% records belong to its master, which redelivers them.
   every(delay_timer_, Millis(100), [this] {
     if (broker_.role() == protocol::Role::master) delays_->tick(now_ms());
@@ -95,11 +97,20 @@ void GroupService::persist_and_answer() {
   {
     std::lock_guard lk(persist_error_mu_);
     waiting.swap(awaiting_persist_);
+    persist_posted_ = false;
   }
+  auto started = std::chrono::steady_clock::now();
   auto st = offsets_->persist();
   int64_t now = now_ms();
   {
     std::lock_guard lk(persist_error_mu_);
+    // Only a save that answers commits sets the gap (the tick runs every period,
+    // mostly with nothing to save).
+    if (!waiting.empty()) {
+      last_persist_ = started;
+      persist_gap_ = std::min<std::chrono::steady_clock::duration>(
+          10 * (std::chrono::steady_clock::now() - started), persist_every_);
+    }
     if (!st) {
       // Every 200 ms while the disk is full: said once, then every minute.
       if (persist_error_.empty() || now - persist_error_logged_ms_ >= 60000) {
@@ -126,6 +137,10 @@ Status GroupService::close() {
   expire_timer_.cancel();
   persist_timer_.cancel();
   delay_timer_.cancel();
+  {
+    std::lock_guard lk(persist_error_mu_);
+    soon_timer_.cancel();
+  }
   persist_and_answer();  // answers the commits still waiting
   return offsets_->persist();
 }
@@ -185,6 +200,12 @@ void GroupService::commit_offsets(protocol::Frame& f, const net::Responder& r) {
   }
   std::lock_guard lk(persist_error_mu_);
   awaiting_persist_.emplace_back(r, encoded(resp));  // answered by the next persist
+  if (persist_posted_ || !*alive_) return;
+  persist_posted_ = true;
+  soon_timer_.expires_at(last_persist_ + persist_gap_);  // in the past: at once
+  soon_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (!ec && *alive) persist_and_answer();
+  });
 }
 
 void GroupService::send_back(protocol::Frame& f, const net::Responder& r) {
