@@ -676,7 +676,21 @@ struct GroupConsumer::Impl {
       return;
     }
     q.pull_error_said.clear();
-    if (std::string why; !answers_pull(q, asked, resp, why)) {
+    // Each record is checked once, here (decode_record: its checksum); later steps
+    // only view it.
+    auto buf = std::make_shared<const std::string>(std::move(resp.records));
+    std::vector<storage::RecordView> recs;
+    std::string bad;  // why the record after recs is not one ("": all were)
+    for (std::string_view rest = *buf; !rest.empty();) {
+      storage::RecordView v;
+      if (storage::decode_record(rest, v, &bad) != storage::DecodeResult::ok) {
+        if (bad.empty()) bad = "truncated record";
+        break;
+      }
+      rest.remove_prefix(v.bytes.size());
+      recs.push_back(v);
+    }
+    if (std::string why; !answers_pull(q, asked, resp, recs, bad.empty(), why)) {
       spdlog::warn("pull {}:{} from {}: {}; pulling again", q.ref.topic, q.ref.queue, bn(q.node).address, why);
       q.retry_at = Clock::now() + Millis(500);
       return;
@@ -686,18 +700,8 @@ struct GroupConsumer::Impl {
                    "{} messages skipped",
                    q.ref.topic, q.ref.queue, bn(q.node).address, asked, resp.min_offset - 1, opt.group,
                    resp.min_offset - asked);
-    auto buf = std::make_shared<const std::string>(std::move(resp.records));
-    std::string_view rest = *buf;
     auto now = Clock::now();
-    while (!rest.empty()) {
-      storage::RecordView v;
-      std::string why;
-      if (storage::decode_record(rest, v, &why) != storage::DecodeResult::ok) {
-        spdlog::warn("pull {}:{} from {}: bad record: {}", q.ref.topic, q.ref.queue, bn(q.node).address, why);
-        q.retry_at = now + Millis(1000);
-        break;
-      }
-      rest.remove_prefix(v.bytes.size());
+    for (auto& v : recs) {
       if (v.offset < q.pq.next_pull()) continue;
       if (!tag_ok(v)) {
         q.pq.advance_to(v.offset + 1);
@@ -710,7 +714,12 @@ struct GroupConsumer::Impl {
       else
         dispatch(k, q, std::move(m));
     }
-    if (rest.empty()) q.pq.advance_to(resp.next_offset);
+    if (!bad.empty()) {
+      spdlog::warn("pull {}:{} from {}: bad record: {}", q.ref.topic, q.ref.queue, bn(q.node).address, bad);
+      q.retry_at = now + Millis(1000);
+    } else {
+      q.pq.advance_to(resp.next_offset);
+    }
     q.caught_up = resp.count == 0 && resp.next_offset >= resp.max_offset;
   }
 
@@ -719,25 +728,21 @@ struct GroupConsumer::Impl {
   // tag filter skips some, next_offset past them and not beyond the queue's
   // end unless we asked beyond it. An answer for another offset (the request
   // damaged on the way) would move the commit point past records never seen.
-  bool answers_pull(const Q& q, uint64_t asked, const protocol::PullResponse& resp, std::string& why) const {
+  // recs: the answer's records up to the first that is not one (whole: all were).
+  bool answers_pull(const Q& q, uint64_t asked, const protocol::PullResponse& resp,
+                    const std::vector<storage::RecordView>& recs, bool whole, std::string& why) const {
     bool filtered = q.ref.topic == opt.topic && !tag_hashes.empty();
     uint64_t from = std::max(asked, resp.min_offset), expect = from;
-    uint32_t n = 0;
-    std::string_view rest = resp.records;
-    while (!rest.empty()) {
-      storage::RecordView v;
-      if (storage::decode_record(rest, v) != storage::DecodeResult::ok) break;  // reported by the caller
+    for (auto& v : recs) {
       if (filtered ? v.offset < expect : v.offset != expect) {
         why = fmt::format("answer for another offset (asked {}, record {} where {} was due)", asked, v.offset, expect);
         return false;
       }
       expect = v.offset + 1;
-      ++n;
-      rest.remove_prefix(v.bytes.size());
     }
-    bool next_ok = filtered ? resp.next_offset >= expect : (rest.empty() ? resp.next_offset == expect : true);
+    bool next_ok = filtered ? resp.next_offset >= expect : (whole ? resp.next_offset == expect : true);
     if (!next_ok || (resp.next_offset > resp.max_offset && resp.next_offset != from) ||
-        (rest.empty() && n != resp.count)) {
+        (whole && recs.size() != resp.count)) {
       why = fmt::format("answer for another offset (asked {}, next {}, end {})", asked, resp.next_offset,
                         resp.max_offset);
       return false;
@@ -757,13 +762,13 @@ struct GroupConsumer::Impl {
     ++dispatched;
     ++q.running;
     if (opt.exec.empty()) {
-      auto v = storage::parse_record(m.record);
-      if (!v) {
+      storage::RecordView v;
+      if (!storage::view_record(m.record, v)) {  // checked in on_pull
         --q.running;
         return;
       }
-      present(*v);
-      auto end = (*on_message)(*v, master_of(q.node));
+      present(v);
+      auto end = (*on_message)(v, master_of(q.node));
       if (!end) {
         --q.running;
         --dispatched;

@@ -79,6 +79,31 @@ void encode_record(const Message& m, std::string& out) {
   store_u32(rec + kOffCrc, crc32c(rec + 8, total - 8));
 }
 
+namespace {
+
+// The fields of a record whose lengths were checked.
+void fill_view(std::string_view in, uint32_t size, RecordView& o) {
+  const char* p = in.data();
+  uint64_t topic_len = load_u16(p + kOffTopicLen), key_len = load_u16(p + kOffKeyLen),
+           tag_len = load_u16(p + kOffTagLen), props_len = load_u32(p + kOffPropsLen),
+           body_len = load_u32(p + kOffBodyLen);
+  o.bytes = in.substr(0, size);
+  size_t pos = kRecordHeaderSize;
+  o.topic = in.substr(pos, topic_len); pos += topic_len;
+  o.key = in.substr(pos, key_len); pos += key_len;
+  o.tag = in.substr(pos, tag_len); pos += tag_len;
+  o.props = in.substr(pos, props_len); pos += props_len;
+  o.body = in.substr(pos, body_len);
+  o.queue = load_u32(p + kOffQueue);
+  o.offset = load_u64(p + kOffQueueOffset);
+  std::memcpy(o.id.data(), p + kOffMsgId, 16);
+  o.born_ms = static_cast<int64_t>(load_u64(p + kOffBorn));
+  o.store_ms = static_cast<int64_t>(load_u64(p + kOffStore));
+  o.reconsume = load_u32(p + kOffReconsume);
+}
+
+}  // namespace
+
 DecodeResult decode_record(std::string_view in, RecordView& o, std::string* why) {
   auto fail = [&](std::string_view w) {
     if (why) *why = w;
@@ -98,22 +123,21 @@ DecodeResult decode_record(std::string_view in, RecordView& o, std::string* why)
     return fail("record lengths do not add up");
   if (in.size() < size) return DecodeResult::need_more;
   if (crc32c(p + 8, size - 8) != load_u32(p + kOffCrc)) return fail(kChecksumMismatch);
-  o.bytes = in.substr(0, size);
-  size_t pos = kRecordHeaderSize;
-  o.topic = in.substr(pos, topic_len); pos += topic_len;
-  o.key = in.substr(pos, key_len); pos += key_len;
-  o.tag = in.substr(pos, tag_len); pos += tag_len;
-  o.props = in.substr(pos, props_len); pos += props_len;
-  o.body = in.substr(pos, body_len);
-  o.queue = load_u32(p + kOffQueue);
-  o.offset = load_u64(p + kOffQueueOffset);
-  std::memcpy(o.id.data(), p + kOffMsgId, 16);
-  o.born_ms = static_cast<int64_t>(load_u64(p + kOffBorn));
-  o.store_ms = static_cast<int64_t>(load_u64(p + kOffStore));
-  o.reconsume = load_u32(p + kOffReconsume);
+  fill_view(in, size, o);
   Properties tmp;
   if (!decode_props(o.props, tmp)) return fail("malformed properties block");
   return DecodeResult::ok;
+}
+
+bool view_record(std::string_view in, RecordView& o) {
+  if (in.size() < kRecordHeaderSize) return false;
+  const char* p = in.data();
+  uint32_t size = load_u32(p);
+  uint64_t fields = uint64_t{load_u16(p + kOffTopicLen)} + load_u16(p + kOffKeyLen) + load_u16(p + kOffTagLen) +
+                    load_u32(p + kOffPropsLen) + load_u32(p + kOffBodyLen);
+  if (size > in.size() || kRecordHeaderSize + fields != size) return false;
+  fill_view(in, size, o);
+  return true;
 }
 
 Result<RecordView> parse_record(std::string_view in) {

@@ -93,6 +93,10 @@ inline constexpr std::string_view kChecksumMismatch = "record checksum mismatch"
 DecodeResult decode_record(std::string_view in, RecordView& out, std::string* why = nullptr);
 // Same checks, returning a Status naming the cause; for callers that have a whole record.
 Result<RecordView> parse_record(std::string_view in);
+// The fields of a record that decode_record accepted before (in this process, the
+// bytes unchanged since): its lengths are checked again, its checksum and properties
+// are not. False: not a whole record.
+bool view_record(std::string_view in, RecordView& out);
 
 // Rewrites queue, offset and store time of an encoded record in place and
 // recomputes its CRC (the broker does this on append).
