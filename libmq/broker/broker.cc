@@ -263,7 +263,7 @@ void Broker::send(Frame& f, const net::Responder& r) {
       }
     }
     appends_in_flight_.fetch_sub(1);
-  });
+  }, /*checked=*/true);  // decode_record ran over every record above
 }
 
 void Broker::pull(const Frame& f, const net::Responder& r) {

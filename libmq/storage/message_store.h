@@ -140,7 +140,10 @@ class MessageStore {
   // like any unsynced write if that fdatasync fails. On error (disk_full, io_error, or a log poisoned by an
   // earlier fdatasync failure) nothing of the batch is visible or kept and the
   // queue offsets are not consumed.
-  virtual void append(std::string batch, AppendCallback done) = 0;
+  // checked: the caller ran decode_record over every record of `batch` (the broker
+  // does, to answer a damaged one with CORRUPT_RECORD): their lengths are checked
+  // again, their checksums not a second time.
+  virtual void append(std::string batch, AppendCallback done, bool checked = false) = 0;
   // Flush sync: where the append that completes the expected group (or a lone
   // appender's append) sends that group's round, its fdatasync and its
   // answers, instead of waking the flusher thread: `runner` is called with

@@ -93,7 +93,7 @@ Result<QueueState*> StoreImpl::queue_for_append(std::string_view topic, uint32_t
   return raw;
 }
 
-void StoreImpl::append(std::string batch, AppendCallback done) {
+void StoreImpl::append(std::string batch, AppendCallback done, bool checked) {
   struct Rec {
     size_t off;
     uint32_t size;
@@ -105,7 +105,8 @@ void StoreImpl::append(std::string batch, AppendCallback done) {
   for (size_t pos = 0; pos < batch.size();) {
     RecordView v;
     std::string why;
-    auto r = decode_record(std::string_view(batch).substr(pos), v, &why);
+    auto r = checked ? (view_record(std::string_view(batch).substr(pos), v) ? DecodeResult::ok : DecodeResult::need_more)
+                     : decode_record(std::string_view(batch).substr(pos), v, &why);
     if (r != DecodeResult::ok) {
       if (r == DecodeResult::need_more) why = "truncated record";
       return done(Status::invalid(fmt::format("batch record {}: {}", recs.size(), why)), {});

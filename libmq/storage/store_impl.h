@@ -66,7 +66,7 @@ class StoreImpl final : public MessageStore {
 
   Status start(RecoveryReport& report);  // recovery + threads
 
-  void append(std::string batch, AppendCallback done) override;
+  void append(std::string batch, AppendCallback done, bool checked) override;
   Result<ReadResult> read(std::string_view topic, uint32_t queue, uint64_t offset, uint32_t max_msgs,
                           uint32_t max_bytes, std::span<const uint32_t> tag_hashes) const override;
   QueueInfo queue_info(std::string_view topic, uint32_t queue) const override;

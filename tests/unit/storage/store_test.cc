@@ -91,6 +91,22 @@ TEST_CASE("a multi-record batch gets consecutive offsets across queues", "[stora
     auto dots = append_wait(*store, make_record("..", 0, "x"));
     CHECK(dots.status.code() == Code::invalid_argument);
   }
+  SECTION("a damaged record is refused, and a checked batch's lengths are checked again") {
+    std::string flipped = make_record("a", 0, "ok");
+    flipped.back() ^= 1;
+    auto f = append_wait(*store, flipped);
+    CHECK(f.status.code() == Code::invalid_argument);
+    CHECK(f.status.message().find(kChecksumMismatch) != std::string::npos);
+    // checked: the caller decoded every record (so no second checksum), but a batch
+    // that is not whole records is still refused whole.
+    std::string cut = make_record("a", 0, "ok") + make_record("a", 0, "cut");
+    cut.pop_back();
+    CHECK(append_wait(*store, cut, /*checked=*/true).status.code() == Code::invalid_argument);
+    CHECK(append_wait(*store, make_record("..", 0, "x"), true).status.code() == Code::invalid_argument);
+    CHECK(store->queue_info("a", 0).max_offset == 2);
+    CHECK(append_wait(*store, make_record("a", 0, "w"), true).status.is_ok());
+    CHECK(store->queue_info("a", 0).max_offset == 3);
+  }
 }
 
 TEST_CASE("reads honour max_msgs, max_bytes, offsets out of range and tag filters", "[storage]") {

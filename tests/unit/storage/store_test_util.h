@@ -92,7 +92,7 @@ struct AppendOutcome {
 };
 
 // Appends and waits for the callback.
-inline AppendOutcome append_wait(MessageStore& s, std::string batch) {
+inline AppendOutcome append_wait(MessageStore& s, std::string batch, bool checked = false) {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
@@ -103,7 +103,7 @@ inline AppendOutcome append_wait(MessageStore& s, std::string batch) {
     out.appended = std::move(a);
     done = true;
     cv.notify_all();
-  });
+  }, checked);
   std::unique_lock lk(mu);
   cv.wait(lk, [&] { return done; });
   return out;
