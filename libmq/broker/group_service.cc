@@ -10,6 +10,11 @@
 
 namespace mq::broker {
 
+namespace {
+// How long a commit that finds no save due waits for others to share its save.
+constexpr auto kCommitGather = std::chrono::milliseconds(5);
+}  // namespace
+
 using protocol::Code;
 
 GroupService::GroupService(net::asio::io_context& io, Broker& broker, storage::MessageStore& store,
@@ -202,7 +207,9 @@ void GroupService::commit_offsets(protocol::Frame& f, const net::Responder& r) {
   awaiting_persist_.emplace_back(r, encoded(resp));  // answered by the next persist
   if (persist_posted_ || !*alive_) return;
   persist_posted_ = true;
-  soon_timer_.expires_at(last_persist_ + persist_gap_);  // in the past: at once
+  // A member's commits for its queues come one per queue, back to back (a new
+  // group's --from): a short wait lets them share the save, and the queues start together.
+  soon_timer_.expires_at(std::max(last_persist_ + persist_gap_, std::chrono::steady_clock::now() + kCommitGather));
   soon_timer_.async_wait([this, alive = alive_](boost::system::error_code ec) {
     if (!ec && *alive) persist_and_answer();
   });
