@@ -4,7 +4,7 @@
 
 #include <cassert>
 #include <cstdint>
-#include <deque>
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,35 +31,49 @@ void append_receipt_line(const Receipt& r, std::string& out);
 // Slots numbered 0, 1, 2, ... in the order they were opened; completed ones
 // are taken out only as a contiguous prefix. Not thread-safe (the producer
 // guards it with its mutex).
+// Slots opened in sequence, completed in any order, drained in sequence. A ring
+// that grows by doubling: no allocation per slot (the producer opens one per message).
 template <class T>
 class InOrderBuffer {
  public:
   uint64_t open() {
-    slots_.emplace_back();
-    return base_ + slots_.size() - 1;
+    if (count_ == ring_.size()) grow();
+    ring_[(head_ + count_) % ring_.size()].reset();
+    ++count_;
+    return base_ + count_ - 1;
   }
   void complete(uint64_t seq, T value) {
-    assert(seq >= base_ && seq - base_ < slots_.size());
-    slots_[seq - base_] = std::move(value);
+    assert(seq >= base_ && seq - base_ < count_);
+    ring_[(head_ + (seq - base_)) % ring_.size()] = std::move(value);
   }
   // Moves the completed prefix to out; returns how many.
   size_t drain(std::vector<T>& out) {
     size_t n = 0;
-    while (!slots_.empty() && slots_.front().has_value()) {
-      out.push_back(std::move(*slots_.front()));
-      slots_.pop_front();
+    while (count_ > 0 && ring_[head_].has_value()) {
+      out.push_back(std::move(*ring_[head_]));
+      ring_[head_].reset();
+      head_ = (head_ + 1) % ring_.size();
+      --count_;
       ++base_;
       ++n;
     }
     return n;
   }
   // Open slots not yet drained (completed or not).
-  size_t size() const { return slots_.size(); }
-  bool empty() const { return slots_.empty(); }
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
 
  private:
-  uint64_t base_ = 0;
-  std::deque<std::optional<T>> slots_;
+  void grow() {
+    std::vector<std::optional<T>> bigger(std::max<size_t>(16, ring_.size() * 2));
+    for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(ring_[(head_ + i) % ring_.size()]);
+    ring_ = std::move(bigger);
+    head_ = 0;
+  }
+
+  uint64_t base_ = 0;  // the sequence number of the slot at head_
+  size_t head_ = 0, count_ = 0;
+  std::vector<std::optional<T>> ring_;
 };
 
 }  // namespace mq::client

@@ -114,6 +114,32 @@ TEST_CASE("receipts come out in input order whatever order acks arrive in", "[cl
   CHECK(buf.drain(out) == 3);
   CHECK(out == std::vector<int>{0, 10, 20, 30, 40, 50});
   CHECK(buf.empty());
+  // Across growing and wrapping around: 1000 open at most, completed backwards in runs.
+  out.clear();
+  uint64_t next = 6;
+  for (int round = 0; round < 20; ++round) {
+    std::vector<uint64_t> opened;
+    for (int i = 0; i < 50 * (round % 5 + 1); ++i) opened.push_back(buf.open());
+    CHECK(opened.front() == next);
+    for (auto it = opened.rbegin(); it != opened.rend(); ++it) buf.complete(*it, static_cast<int>(*it));
+    CHECK(buf.drain(out) == opened.size());
+    next = opened.back() + 1;
+  }
+  for (size_t i = 0; i < out.size(); ++i) CHECK(out[i] == static_cast<int>(6 + i));
+  CHECK(buf.empty());
+  // Growing while the open slots wrap around the ring's end, the oldest still open.
+  InOrderBuffer<int> w;
+  std::vector<int> got;
+  for (int i = 0; i < 14; ++i) w.open();
+  for (uint64_t s = 0; s < 12; ++s) w.complete(s, static_cast<int>(s));
+  CHECK(w.drain(got) == 12);  // 2 left open, at the ring's end
+  for (int i = 0; i < 40; ++i) CHECK(w.open() == static_cast<uint64_t>(14 + i));
+  for (uint64_t s = 53; s >= 13; --s) w.complete(s, static_cast<int>(s));
+  CHECK(w.drain(got) == 0);  // 12 holds them back
+  w.complete(12, 12);
+  CHECK(w.drain(got) == 42);
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == static_cast<int>(i));
+  CHECK(got.size() == 54);
 }
 
 TEST_CASE("receipt lines are tab separated with dashes for unknowns", "[client]") {
