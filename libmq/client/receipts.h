@@ -2,9 +2,9 @@
 // even when acks arrive out of order (async mode, retries).
 #pragma once
 
+#include <algorithm>
 #include <cassert>
 #include <cstdint>
-#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,10 +29,9 @@ struct Receipt {
 void append_receipt_line(const Receipt& r, std::string& out);
 
 // Slots numbered 0, 1, 2, ... in the order they were opened; completed ones
-// are taken out only as a contiguous prefix. Not thread-safe (the producer
-// guards it with its mutex).
-// Slots opened in sequence, completed in any order, drained in sequence. A ring
-// that grows by doubling: no allocation per slot (the producer opens one per message).
+// are taken out only as a contiguous prefix. A ring that grows by doubling: no
+// allocation per slot (the producer opens one per message). Not thread-safe
+// (the producer guards it with its mutex).
 template <class T>
 class InOrderBuffer {
  public:
