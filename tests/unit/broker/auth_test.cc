@@ -22,6 +22,7 @@
 #include "storage/record.h"
 #include "util/bytes.h"
 #include "util/digest.h"
+#include "served_broker.h"
 
 using mq::broker::AuthConfig;
 using mq::broker::Permission;
@@ -138,47 +139,18 @@ TEST_CASE("the proof depends on key, user and nonce", "[broker][auth]") {
 namespace {
 
 struct AuthFixture {
-  AuthFixture() {
-    std::string tmpl = (fs::temp_directory_path() / "mq-auth-XXXXXX").string();
-    dir = ::mkdtemp(tmpl.data());
-    mq::storage::StoreOptions so;
-    so.dir = dir;
-    auto s = mq::storage::MessageStore::open(so);
-    REQUIRE(s);
-    store = std::move(*s);
-    auto t = mq::broker::TopicRegistry::open(dir);
-    REQUIRE(t);
-    topics = std::move(*t);
-    broker = std::make_unique<mq::broker::Broker>(io.io(), *store, *topics, mq::broker::BrokerConfig{});
-    broker->set_auth(std::make_shared<const AuthConfig>(config()));
-    auto srv = mq::net::Server::listen(
-        io.io(), "127.0.0.1:0", {},
-        [this](Frame f, mq::net::Responder r) { broker->handle(std::move(f), std::move(r)); },
-        [this](uint64_t id) { broker->connection_closed(id); });
-    REQUIRE(srv);
-    server = std::move(*srv);
-  }
-  ~AuthFixture() {
-    server->stop_accepting();
-    broker->shutdown(2000ms);
-    (void)store->close();
-    server->close_all();
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  mq::broker::test::ServedBroker sb{[](mq::broker::test::ServedBroker& b) {
+    b.broker->set_auth(std::make_shared<const AuthConfig>(config()));
+  }};
+  mq::net::IoThread client;
+  std::unique_ptr<mq::net::Server>& server = sb.server;
+
   std::shared_ptr<mq::net::Channel> channel(std::string user, std::string password) {
     mq::net::ChannelOptions o;
     o.security.user = std::move(user);
     o.security.key = mq::protocol::auth_key(password);
     return mq::net::Channel::create(client.io(), server->local_address(), o);
   }
-
-  fs::path dir;
-  mq::net::IoThread io, client;
-  std::unique_ptr<mq::storage::MessageStore> store;
-  std::unique_ptr<mq::broker::TopicRegistry> topics;
-  std::unique_ptr<mq::broker::Broker> broker;
-  std::unique_ptr<mq::net::Server> server;
 };
 
 std::string send_to(const std::string& topic) {

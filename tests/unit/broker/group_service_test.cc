@@ -1,22 +1,17 @@
 // GroupService (group_service.h): when commits are saved and answered.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <future>
 
-#include "broker/broker.h"
 #include "broker/delay_scheduler.h"
 #include "broker/group_service.h"
-#include "broker/topics.h"
 #include "net/channel.h"
-#include "net/server.h"
 #include "protocol/group_messages.h"
-#include "storage/message_store.h"
 #include "util/bytes.h"
 #include "util/file.h"
+#include "served_broker.h"
 
 using mq::protocol::Code;
 using mq::protocol::Frame;
@@ -27,40 +22,21 @@ namespace fs = std::filesystem;
 namespace {
 
 struct GroupFixture {
-  explicit GroupFixture(mq::Millis persist_every) {
-    std::string tmpl = (fs::temp_directory_path() / "mq-group-test-XXXXXX").string();
-    dir = ::mkdtemp(tmpl.data());
-    mq::storage::StoreOptions so;
-    so.dir = dir;
-    auto s = mq::storage::MessageStore::open(so);
-    REQUIRE(s);
-    store = std::move(*s);
-    auto t = mq::broker::TopicRegistry::open(dir);
-    REQUIRE(t);
-    topics = std::move(*t);
-    broker = std::make_unique<mq::broker::Broker>(io.io(), *store, *topics, mq::broker::BrokerConfig{});
-    auto levels = mq::broker::parse_delay_levels(mq::broker::kDefaultDelayLevels);
-    REQUIRE(levels);
-    auto g = mq::broker::GroupService::create(io.io(), *broker, *store, *topics, dir, *levels, persist_every);
-    REQUIRE(g);
-    groups = std::move(*g);
-    auto srv = mq::net::Server::listen(
-        io.io(), "127.0.0.1:0", {},
-        [this](Frame f, mq::net::Responder r) { broker->handle(std::move(f), std::move(r)); },
-        [this](uint64_t id) { broker->connection_closed(id); });
-    REQUIRE(srv);
-    server = std::move(*srv);
-    channel = mq::net::Channel::create(io.io(), server->local_address());
-  }
+  explicit GroupFixture(mq::Millis persist_every)
+      : sb([&](mq::broker::test::ServedBroker& b) {
+          auto levels = mq::broker::parse_delay_levels(mq::broker::kDefaultDelayLevels);
+          REQUIRE(levels);
+          auto g = mq::broker::GroupService::create(b.io.io(), *b.broker, *b.store, *b.topics, b.dir, *levels,
+                                                    persist_every);
+          REQUIRE(g);
+          groups = std::move(*g);
+        }),
+        dir(sb.dir),
+        channel(mq::net::Channel::create(sb.io.io(), sb.server->local_address())) {}
   ~GroupFixture() {
-    server->stop_accepting();
-    if (groups) (void)groups->close();
-    broker->shutdown(2000ms);
-    (void)store->close();
-    channel.reset();
-    server->close_all();
-    std::error_code ec;
-    fs::remove_all(dir, ec);
+    (void)groups->close();
+    sb.stop();       // nothing calls the group service's handlers any more
+    groups.reset();  // its timers go before the io_context they run on
   }
 
   // A new group's --from: needs no membership.
@@ -75,13 +51,9 @@ struct GroupFixture {
     return out;
   }
 
-  fs::path dir;
-  std::unique_ptr<mq::storage::MessageStore> store;
-  std::unique_ptr<mq::broker::TopicRegistry> topics;
-  mq::net::IoThread io;
-  std::unique_ptr<mq::broker::Broker> broker;
-  std::unique_ptr<mq::broker::GroupService> groups;
-  std::unique_ptr<mq::net::Server> server;
+  std::unique_ptr<mq::broker::GroupService> groups;  // set while sb is made
+  mq::broker::test::ServedBroker sb;
+  const fs::path& dir;
   std::shared_ptr<mq::net::Channel> channel;
 };
 
