@@ -171,24 +171,29 @@ void Producer::submit(uint64_t line, storage::Message msg, std::vector<Receipt>&
   msg.queue = route.queue;
   msg.offset = 0;
   msg.store_ms = 0;
-  storage::encode_record(msg, p.record);
 
-  auto& b = open_[route.broker];
   // A batch never outgrows what a frame holds: the open one is sent first rather than
   // made larger than batch_bytes (or the broker's message size plus half the margin the
   // broker keeps between it and --max-frame, when that is smaller).
   size_t limit = opt_.batch_bytes;
   if (max_message_size_ > 0) limit = std::min<size_t>(limit, size_t{max_message_size_} + protocol::kFrameMargin / 2);
-  if (b && !b->msgs.empty() && b->bytes + p.record.size() > limit) send_batch(std::move(b));
-  if (!b) {
-    b = std::make_shared<Batch>();
-    b->msgs.reserve(opt_.batch_msgs);
-    b->broker = route.broker;
-    b->deadline_ms = now_ms() + opt_.timeout.count();
-  }
-  b->bytes += p.record.size();
+  auto& b = open_[route.broker];
+  p.len = storage::encoded_size(msg);
+  if (b && !b->msgs.empty() && b->records.size() + p.len > limit) send_batch(std::move(b));
+  if (!b) b = new_batch(route.broker, limit);
+  p.at = b->records.size();
+  storage::encode_record(msg, b->records);  // in place: no string per message
   b->msgs.push_back(std::move(p));
-  if (b->msgs.size() >= opt_.batch_msgs || b->bytes >= limit) send_batch(std::move(b));
+  if (b->msgs.size() >= opt_.batch_msgs || b->records.size() >= limit) send_batch(std::move(b));
+}
+
+std::shared_ptr<Producer::Batch> Producer::new_batch(size_t broker, size_t limit) const {
+  auto b = std::make_shared<Batch>();
+  b->msgs.reserve(opt_.batch_msgs);
+  b->records.reserve(std::min(limit, size_t{64} << 10));
+  b->broker = broker;
+  b->deadline_ms = now_ms() + opt_.timeout.count();
+  return b;
 }
 
 void Producer::flush() {
@@ -223,9 +228,9 @@ ProducerStats Producer::stats() const {
 
 void Producer::send_batch(std::shared_ptr<Batch> b) {
   std::string payload;
-  payload.reserve(4 + b->bytes);
+  payload.reserve(4 + b->records.size());
   ByteWriter(payload).u32(static_cast<uint32_t>(b->msgs.size()));
-  for (auto& m : b->msgs) payload.append(m.record);
+  payload.append(b->records);
   auto& ch = cluster_.node(b->broker).channel;
 
   if (opt_.mode == SendMode::oneway) {
@@ -388,7 +393,8 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
         stay.push_back(std::move(m));
         continue;
       }
-      storage::stamp_record(m.record.data(), rt.queue, 0, 0);
+      char* rec = b->records.data() + m.at;
+      storage::stamp_record(rec, rt.queue, 0, 0);
       auto& nb = next[rt.broker];
       if (!nb) {
         nb = std::make_shared<Batch>();
@@ -396,7 +402,8 @@ void Producer::retry_or_fail(std::shared_ptr<Batch> b, const Status& why, bool m
         nb->attempt = b->attempt + 1;
         nb->deadline_ms = b->deadline_ms;
       }
-      nb->bytes += m.record.size();
+      m.at = nb->records.size();
+      nb->records.append(rec, m.len);
       nb->msgs.push_back(std::move(m));
     }
     if (stay.size() < b->msgs.size())

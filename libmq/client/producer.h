@@ -88,17 +88,19 @@ class Producer {
     uint64_t line = 0;
     storage::MessageId id{};
     std::optional<std::string> key;
-    std::string record;
+    size_t at = 0, len = 0;  // its record in the batch's `records`
   };
   struct Batch {
     size_t broker = 0;
     std::vector<Pending> msgs;
-    size_t bytes = 0;
+    // The records of msgs, in their order, encoded in place: no string per message.
+    std::string records;
     int attempt = 0;
     int64_t deadline_ms = 0;
   };
 
   Producer(Cluster& cluster, std::string topic, ProducerOptions opt, QueueSelector selector);
+  std::shared_ptr<Batch> new_batch(size_t broker, size_t limit) const;
   void send_batch(std::shared_ptr<Batch> b);
   void on_response(std::shared_ptr<Batch> b, Result<protocol::Frame> r);
   // unreachable: the attempt failed because no connection could be made;

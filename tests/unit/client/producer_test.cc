@@ -1,7 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <atomic>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -30,6 +32,7 @@ struct FakeBroker {
   std::unique_ptr<net::Server> server;
   std::mutex mu;
   std::vector<storage::MessageId> seen;  // every id of every send attempt
+  std::vector<std::string> bodies;       // and its body
   OnSend on_send;
 
   explicit FakeBroker(OnSend f) : on_send(std::move(f)) {
@@ -62,16 +65,20 @@ struct FakeBroker {
         rest.remove_prefix(4);
         std::vector<storage::MessageId> ids;
         std::vector<uint32_t> queues;
+        std::vector<std::string> got;
         for (uint32_t i = 0; i < n; ++i) {
           storage::RecordView rv;
           REQUIRE(storage::decode_record(rest, rv) == storage::DecodeResult::ok);
           ids.push_back(rv.id);
           queues.push_back(rv.queue);
+          got.emplace_back(rv.body);
           rest.remove_prefix(rv.bytes.size());
         }
+        REQUIRE(rest.empty());
         {
           std::lock_guard lock(mu);
           seen.insert(seen.end(), ids.begin(), ids.end());
+          bodies.insert(bodies.end(), got.begin(), got.end());
         }
         on_send(std::move(ids), std::move(queues), r);
         return;
@@ -287,6 +294,74 @@ TEST_CASE("retries on the only master are spread out by a growing pause", "[clie
   CHECK(gap(2) >= 190);
   CHECK(gap(3) >= 390);
   CHECK(gap(3) < 3000);
+}
+
+TEST_CASE("batches cut at batch_bytes and regrouped for a retry carry every record intact", "[client]") {
+  // Records of 100-130 bytes into batches of at most 1000 bytes: most batches end with a
+  // record that did not fit and starts the next one. A third of them are BUSY, and
+  // its messages are regrouped over the two other masters (their queues stamped anew),
+  // so a retried batch holds some of a batch's records at other places.
+  std::mutex mu;
+  std::map<storage::MessageId, int> tried;  // attempts of each id so far
+  int calls = 0, refused = 0;
+  auto answer = [&](std::vector<storage::MessageId> ids, std::vector<uint32_t> queues, net::Responder r) {
+    bool refuse;
+    {
+      std::lock_guard lock(mu);
+      // Every third attempt, unless one of its messages was refused twice
+      // already: each is sent at most 3 times (within retries = 3).
+      int most = 0;
+      for (auto& id : ids) most = std::max(most, tried[id]++);
+      refuse = most < 2 && ++calls % 3 == 1;
+      refused += refuse;
+    }
+    if (refuse) return r.fail(PCode::busy, "busy");
+    r.reply(PCode::ok, placed(queues, 0));
+  };
+  FakeBroker a(answer), b(answer), d(answer);
+  auto c = client::Cluster::connect({a.address(), b.address(), d.address()}, "test", Millis(2000));
+  REQUIRE(c);
+  client::ProducerOptions opt;
+  opt.batch_bytes = 1000;
+  opt.retries = 3;
+  opt.window = 64;
+  opt.timeout = Millis(10000);
+  auto p = client::Producer::create(**c, "t", opt);
+  REQUIRE(p);
+  auto body_of = [](int i) {
+    return std::string(static_cast<size_t>(30 + i % 31), static_cast<char>('a' + i % 26)) + std::to_string(i);
+  };
+  const int n = 300;
+  std::vector<client::Receipt> receipts;
+  for (int i = 1; i <= n; ++i) {
+    storage::Message m;
+    m.body = body_of(i);
+    (*p)->submit(static_cast<uint64_t>(i), std::move(m), receipts);
+  }
+  (*p)->finish(receipts);
+  REQUIRE(receipts.size() == n);
+  for (int i = 0; i < n; ++i) {
+    CHECK(receipts[static_cast<size_t>(i)].line == static_cast<uint64_t>(i + 1));
+    CHECK(receipts[static_cast<size_t>(i)].ok);
+  }
+  {
+    std::lock_guard lock(mu);
+    CHECK(calls > 40);  // many batches
+    CHECK(refused > 10);  // about a third of them refused once
+  }
+  // Every body arrived whole (the fake brokers decode each record and check its
+  // checksum), in one to three attempts.
+  std::map<std::string, int> times;
+  for (FakeBroker* fb : {&a, &b, &d}) {
+    std::lock_guard lock(fb->mu);
+    for (auto& body : fb->bodies) ++times[body];
+  }
+  REQUIRE(times.size() == n);
+  for (int i = 1; i <= n; ++i) {
+    INFO(body_of(i));
+    REQUIRE(times.count(body_of(i)) == 1);
+    CHECK(times[body_of(i)] <= 3);
+  }
 }
 
 TEST_CASE("a retry goes to another master at once", "[client]") {
