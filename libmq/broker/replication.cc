@@ -31,7 +31,8 @@ Code store_code(const Status& s) {
 
 ReplicationMaster::ReplicationMaster(asio::io_context& io, Broker& broker, storage::MessageStore& store,
                                      TopicRegistry& topics, ReplicationOptions options)
-    : io_(io), store_(store), topics_(topics), opt_(options), parking_(io, 4), timer_(io) {
+    : io_(io), store_(store), topics_(topics), opt_(options), parking_(io, 4), timer_(io),
+      grace_until_(std::chrono::steady_clock::now() + std::min(kSlaveGrace, opt_.timeout)) {
   broker.set_handler(Type::replicate,
                      [this](protocol::Frame& f, const net::Responder& r) { replicate(f, r); });
   broker.on_connection_closed([this](uint64_t id) { connection_closed(id); });
@@ -80,10 +81,14 @@ void ReplicationMaster::arm_timer() {
 void ReplicationMaster::expire() {
   auto now = std::chrono::steady_clock::now();
   std::vector<std::function<void(Code)>> late;
+  Code code = Code::flush_slave_timeout;
   {
     std::lock_guard lk(mu_);
+    // Sends that waited for a first slave: the start grace is over and none came.
+    bool none = slaves_.empty() && now >= grace_until_;
+    if (none) code = Code::slave_not_available;
     for (auto it = waiters_.begin(); it != waiters_.end();) {
-      if (it->second.deadline <= now) {
+      if (none || it->second.deadline <= now) {
         late.push_back(std::move(it->second.done));
         it = waiters_.erase(it);
       } else {
@@ -91,14 +96,15 @@ void ReplicationMaster::expire() {
       }
     }
   }
-  for (auto& d : late) d(Code::flush_slave_timeout);
+  for (auto& d : late) d(code);
 }
 
 void ReplicationMaster::await(uint64_t end, std::function<void(Code)> done) {
   Code now_code;
   {
     std::lock_guard lk(mu_);
-    if (stopped_ || slaves_.empty()) {
+    bool waiting_for_first = !had_slave_ && std::chrono::steady_clock::now() < grace_until_;
+    if (stopped_ || (slaves_.empty() && !waiting_for_first)) {
       now_code = Code::slave_not_available;
     } else if (acked_ >= end) {
       now_code = Code::ok;
@@ -251,6 +257,7 @@ void ReplicationMaster::replicate(protocol::Frame& f, const net::Responder& r) {
     std::lock_guard lk(mu_);
     auto [it, fresh] = slaves_.try_emplace(r.connection_id());
     if (fresh) {
+      had_slave_ = true;
       it->second.addr = req.slave_addr;
       gone_.erase(req.slave_addr);
       spdlog::info("slave {} connected from {} at log position {} (master log end {})", req.slave_addr,
@@ -413,7 +420,7 @@ void ReplicationSlave::run() {
     }
     last_error = err.message();
     backoff_sleep(backoff);
-    backoff = std::min(backoff * 2, Millis(3000));
+    backoff = std::min(backoff * 2, kSlaveRetryMax);
   }
 }
 

@@ -10,7 +10,10 @@
 // answered once some slave's acknowledged position covers it (one report
 // covers every batch below it), SLAVE_NOT_AVAILABLE when no slave is
 // connected, FLUSH_SLAVE_TIMEOUT after the replication timeout; the records
-// are stored on the master in every case.
+// are stored on the master in every case. A master that has just started gives
+// its slaves a grace (kSlaveGrace, at most the replication timeout) to
+// reconnect before it answers SLAVE_NOT_AVAILABLE: sends that arrive first wait
+// for one, so restarting a master does not fail the sends right after it.
 //
 // Consumer offsets (the offset table, which also holds the delay levels'
 // progress under %SCHEDULE%) follow with `sync_offsets`: every 500 ms (and
@@ -54,6 +57,13 @@
 #include "util/parse.h"
 
 namespace mq::broker {
+
+// A slave retries a lost master at most this far apart (doubling from 100 ms),
+// and a master that has just started waits this long for its slaves to come
+// back: longer than the retry, so that a slave that was connected before the
+// restart is in time.
+constexpr Millis kSlaveRetryMax{1000};
+constexpr Millis kSlaveGrace{2000};
 
 struct ReplicationOptions {
   bool sync = false;           // --replication sync
@@ -107,8 +117,9 @@ class ReplicationMaster {
   ReplicationMaster& operator=(const ReplicationMaster&) = delete;
 
   // Calls done(ok) once a slave has acknowledged `end` durable,
-  // done(slave_not_available) at once when no slave is connected,
-  // done(flush_slave_timeout) after the timeout. Any thread; `done` runs on
+  // done(slave_not_available) when no slave is connected (at once, or when the
+  // start grace ends with none connected yet), done(flush_slave_timeout) after
+  // the timeout. Any thread; `done` runs on
   // the caller's thread, the replicate handler's or the timer's.
   void await(uint64_t end, std::function<void(protocol::Code)> done);
   // Advertised addresses of the connected slaves.
@@ -149,6 +160,9 @@ class ReplicationMaster {
   std::map<std::string, uint64_t> gone_;  // disconnected slaves: address -> last acknowledged
   uint64_t acked_ = 0;
   std::multimap<uint64_t, Waiter> waiters_;  // by end position
+  // Until then, with no slave connected since start, sends wait for one.
+  std::chrono::steady_clock::time_point grace_until_;
+  bool had_slave_ = false;  // a slave connected since start
   bool stopped_ = false;
   LogLimit refused_log_;  // refused slaves: said once a minute
 };
