@@ -119,8 +119,8 @@ class ReplicationMaster {
   // Calls done(ok) once a slave has acknowledged `end` durable,
   // done(slave_not_available) when no slave is connected (at once, or when the
   // start grace ends with none connected yet), done(flush_slave_timeout) after
-  // the timeout. Any thread; `done` runs on
-  // the caller's thread, the replicate handler's or the timer's.
+  // the timeout. Any thread; `done` runs on the caller's thread, the
+  // replicate handler's or the timer's.
   void await(uint64_t end, std::function<void(protocol::Code)> done);
   // Advertised addresses of the connected slaves.
   std::vector<std::string> slaves() const;
