@@ -122,7 +122,8 @@ std::map<QueueRef, protocol::QueueStat> queue_stats(Admin& a) {
 
 // A group's rows in show: every queue it has an offset on, and its %RETRY% and
 // %DLQ% queues; the lag of a dead-letter queue is what it holds (nothing commits
-// there). groups adds up these lags.
+// there), and so is that of a retry queue with no offset yet (a member starts it at
+// its beginning). groups adds up these lags.
 struct GroupRow {
   int64_t committed = -1;
   int64_t lag = -1;  // -1: no offset
@@ -136,8 +137,10 @@ std::map<QueueRef, GroupRow> group_rows(const protocol::GroupInfo& g,
   for (auto& [q, r] : rows) {
     auto it = stats.find(q);
     auto st = it != stats.end() ? it->second : protocol::QueueStat{};
-    r.lag = q.topic == protocol::dlq_topic(g.group) ? static_cast<int64_t>(st.max_offset - st.min_offset)
-                                                     : queue_lag(r.committed, st.min_offset, st.max_offset);
+    bool from_start = q.topic == protocol::dlq_topic(g.group) ||
+                      (r.committed < 0 && q.topic == protocol::retry_topic(g.group));
+    r.lag = from_start ? static_cast<int64_t>(st.max_offset - st.min_offset)
+                       : queue_lag(r.committed, st.min_offset, st.max_offset);
   }
   return rows;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # mq-offset: topics (TSV fields, json), show with the commit blocker of a live slow consumer,
-# groups with live members, reset in every mode (dry-run, earliest/latest/OFFSET/--shift/
+# groups with live members, the lag of retries and dead letters, reset in every mode (dry-run, earliest/latest/OFFSET/--shift/
 # --to-time, clamping, a --shift past int64, --queue), a reset while a group consumer runs (it
 # continues from the new offset, its stale commit does not undo the reset), undo files,
 # export/import round trip, bad TSV rejected with its line number and nothing applied, exit codes.
@@ -197,6 +197,17 @@ awk -F'\t' '$1 == "f" { c += $4; l += $6 } END { exit !(c == 5 && l == 0) }' "$T
 # groups adds up the lags show gives: the dead letters' too
 [[ $(off groups | awk -F'\t' '$1 == "fg" { print $4 }') == 5 ]] ||
   fail "groups: fg's lag should be 5 (3 retries, 2 dead letters), as in show: $(off groups)"
+# a retry that reached %RETRY%GROUP after the group's last member left: no offset there yet,
+# and a member starts it at its first message, so it is lag, not nothing to do
+send er 0 again
+timeout 20 mq-consume -b "$B1" -t er -g eg --from earliest --exec 'exit 1' -e >/dev/null 2>&1 ||
+  fail "eg: a failed message sent back should exit 0"
+wait_until 20 bash -c "timeout 5 mq-offset -b '$B1' topics -t '%RETRY%eg' --format tsv 2>/dev/null | awk -F'\t' 'NR > 1 { s += \$6 } END { exit !(s >= 1) }'" ||
+  fail "the retry never reached %RETRY%eg: $(off topics -t '%RETRY%eg')"
+[[ $(off show -g eg | awk -F'\t' '$1 == "%RETRY%eg" { l += $6 } END { print l + 0 }') -eq 1 ]] ||
+  fail "show: %RETRY%eg with no offset holds 1 retry, lag 1: $(off show -g eg)"
+[[ $(off groups | awk -F'\t' '$1 == "eg" { print $4 }') == 1 ]] ||
+  fail "groups: eg's lag should be 1 (a retry waiting): $(off groups)"
 
 # ---- a reset while a group consumer runs
 cat >"$T/live.sh" <<'SH'
