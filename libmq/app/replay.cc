@@ -45,6 +45,20 @@ class Publisher {
     emit();
   }
 
+  // A message larger than the brokers of `topic` take: its FAILED receipt and a failure
+  // named by `what` (true), not sent, since the broker refuses a send request whole and
+  // the messages batched with it would fail too. As mq-send checks each line.
+  bool too_large(const std::string& topic, size_t size, uint64_t line, const std::string& what) {
+    auto* p = producer(topic);
+    if (!p) return false;  // publish() counts that failure
+    size_t max = p->max_message_size() ? p->max_message_size() : kDefaultMaxMessage;
+    if (size <= max) return false;
+    fail(fmt::format("{}: message of {} bytes is larger than the limit of {} bytes", what, size, max));
+    p->reject(line, ready_);
+    emit();
+    return true;
+  }
+
   // line: the number receipts carry. A producer that cannot be created counts as a failure.
   // False, without publishing, once the run is to stop: SIGINT/SIGTERM (also
   // during a --rate pause) or the receipts' reader went away (see stopping()).
@@ -257,6 +271,9 @@ Status replay_cursors(const ReplayOptions& opt, client::Cluster& cluster, cli::O
     ++line;
     std::string topic = dest(rv, pub);
     if (topic.empty()) return true;
+    if (pub.too_large(topic, rv.body.size(), line,
+                      fmt::format("{}:{} offset {}", rv.topic, rv.queue, rv.offset)))
+      return true;
     if (pub.publish(topic, client::replay_message(rv, now_ms(), redrive), line)) return true;
     // Not published (a signal, or the receipts' reader left): the cursor stays on it.
     if (stopped) *stopped = true;
@@ -403,6 +420,8 @@ Status replay_file(const ReplayOptions& opt, client::Cluster& cluster, cli::Outp
       pub.reject(opt.to_topic, item.line);
       continue;
     }
+    if (pub.too_large(opt.to_topic, item.body.size(), item.line, fmt::format("{}: line {}", name, item.line)))
+      continue;
     storage::Message m;
     m.body = std::move(item.body);
     if (item.key) m.key = std::move(*item.key);

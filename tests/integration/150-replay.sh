@@ -2,7 +2,7 @@
 # mq-replay: offset and time ranges, --merge by store time, a JSON round trip of binary messages
 # through -i (with provenance, bad lines, receipts) and from mq-consume --format json, --to-topic
 # provenance, --rate, dead-letter re-drive (--dry-run, skipped the second time, --force), receipts
-# and exit codes like mq-send. Group offsets are never touched.
+# and exit codes like mq-send, a message too large for the destination failed alone. Group offsets are never touched.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush async --queues 2 --delay-levels "100ms"
@@ -222,6 +222,26 @@ diff "$T/offsets.before" "$T/offsets.after" >/dev/null || fail "re-drive moved t
 timeout 10 mq-offset -b "$B1" export -g redrive.workers >"$T/redrive.tsv" || fail "export redrive.workers"
 [[ $(awk -F'\t' '$2 == "%DLQ%workers" { s += $5 } END { print s + 0 }' "$T/redrive.tsv") -eq 5 ]] ||
   fail "redrive bookkeeping: $(cat "$T/redrive.tsv")"
+
+# --- a message larger than the destination takes: its own FAILED receipt, named; the others
+# are published (the broker refuses a send request whole: it must not be batched with them)
+{ echo small1; head -c 1000 /dev/zero | tr '\0' a; echo; echo small2; } |
+  timeout 20 mq-send -b "$B1" -t big --queue 0 || fail "send big"
+stop_broker b1 -TERM
+restart_broker b1 --max-message-size 512
+rc=0; timeout 10 mq-replay -b "$B1" -t big --to-topic big2 --receipts >"$T/big2" 2>"$T/big2.err" || rc=$?
+[[ $rc -eq 1 && $(cut -f1,6 "$T/big2" | tr '\t\n' ': ') == "1:SEND_OK 2:FAILED 3:SEND_OK " ]] ||
+  fail "replay of a message too large for the destination: exit $rc, $(cat "$T/big2" "$T/big2.err")"
+grep -q "big:0 offset 1: message of 1000 bytes is larger than the limit of 512 bytes" "$T/big2.err" ||
+  fail "the message too large is not named: $(cat "$T/big2.err")"
+printf '{"body":"a"}\n{"body":"%s"}\n{"body":"b"}\n' "$(head -c 600 /dev/zero | tr '\0' a)" >"$T/big.json"
+rc=0; timeout 10 mq-replay -b "$B1" -i "$T/big.json" --to-topic big3 --receipts >"$T/big3" 2>"$T/big3.err" || rc=$?
+[[ $rc -eq 1 && $(cut -f1,6 "$T/big3" | tr '\t\n' ': ') == "1:SEND_OK 2:FAILED 3:SEND_OK " ]] ||
+  fail "-i with a line too large for the destination: exit $rc, $(cat "$T/big3" "$T/big3.err")"
+grep -q "big.json: line 2: message of 600 bytes is larger than the limit of 512 bytes" "$T/big3.err" ||
+  fail "the line too large is not named: $(cat "$T/big3.err")"
+[[ $(timeout 10 mq-replay -b "$B1" -t big3 --merge | sort | tr '\n' ' ') == "a b " ]] ||
+  fail "-i: the lines beside the one too large were not published"
 
 # --- messages not acknowledged: FAILED receipts in input order and exit 1, as mq-send
 stop_broker b1 -TERM
