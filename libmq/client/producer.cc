@@ -96,6 +96,26 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
     }
     return Status::unavailable(fmt::format("no master broker reachable among {}", names));
   }
+  // Keys hash over the masters' queues in one order for every producer, whatever order -b
+  // lists them in (or -b names one master of a pair by another address): the addresses
+  // the masters advertise, as RocketMQ orders its route by broker name.
+  {
+    std::vector<size_t> order(brokers.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    auto name = [&](size_t k) -> const std::string& {
+      auto& n = cluster.node(brokers[k]);
+      return n.hello.broker_addr.empty() ? n.address : n.hello.broker_addr;
+    };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return name(a) < name(b); });
+    std::vector<size_t> sorted_brokers;
+    std::vector<uint32_t> sorted_counts;
+    for (size_t k : order) {
+      sorted_brokers.push_back(brokers[k]);
+      sorted_counts.push_back(counts[k]);
+    }
+    brokers.swap(sorted_brokers);
+    counts.swap(sorted_counts);
+  }
   // The slaves each master named in hello become nodes now (pair_of may add nodes:
   // before any request is out), so that one listed address per pair is enough for
   // look_for_promotion to find a promoted slave.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Two masters; one is killed (-9) while mq-send streams to both: every message is acked
-# (retries fail over to the survivor, keeping the message id), nothing acked is lost.
+# (retries fail over to the survivor, keeping the message id), nothing acked is lost; a key's
+# master and queue do not depend on the order of -b.
 . "$(dirname "$0")/lib.sh"
 
 start_broker b1 --flush sync
@@ -102,4 +103,20 @@ kill -CONT "${PIDS[b1]}"
 [[ $rc -eq 0 ]] || fail "with a master hung at the start: exit $rc $(tail -n 2 "$T/hang-start.log")"
 awk -F'\t' -v b="$B2" '$3 != b || $6 != "SEND_OK" { bad = 1 } END { exit bad || NR != 3 }' "$T/hang-start" ||
   fail "with a master hung at the start: $(cat "$T/hang-start")"
+
+# a key goes to one queue of one master whatever order -b lists the masters in
+timeout 20 mq-send -b "$B1,$B2" -t keyed --mode sync x >/dev/null || fail "keyed: create the topic"
+timeout 20 mq-send -b "$B2,$B1" -t keyed --mode sync x >/dev/null || fail "keyed: create the topic"
+for k in $(seq 1 12); do echo "$k"; done >"$T/keys"
+where() {  # ORDER: BROKER<TAB>QUEUE of each key's message, one line per key
+  while read -r k; do
+    timeout 20 mq-send -b "$1" -t keyed --mode sync -k "key-$k" --receipts "m$k" | cut -f3,4
+  done <"$T/keys"
+}
+where "$B1,$B2" >"$T/keyed.12"
+where "$B2,$B1" >"$T/keyed.21"
+[[ $(wc -l <"$T/keyed.12") -eq 12 && $(cut -f1 "$T/keyed.12" | sort -u | wc -l) -eq 2 ]] ||
+  fail "keyed: 12 keys should spread over both masters: $(cat "$T/keyed.12")"
+diff "$T/keyed.12" "$T/keyed.21" >/dev/null ||
+  fail "a key's master and queue depend on the order of -b: $(paste "$T/keyed.12" "$T/keyed.21")"
 echo "$TEST_NAME: ok (b1=$on_b1 b2=$on_b2, lost 0; oneway failed $failed)"
