@@ -276,7 +276,12 @@ Status Tail::run(const std::function<bool(const storage::RecordView&, std::strin
       continue;
     }
     Status st = resolve(s, true);
-    while (!st && s.route.size() > 1 && !fail_over(s, s.serving)) st = resolve(s, true);
+    // A refusal (no or wrong credentials, no permission) is the answer, not a broker that
+    // is unreachable: the pair's other broker has the same users, and saying "unreachable:
+    // continuing on" would send the user after a network problem.
+    while (!st && st.code() != Code::permission_denied && s.route.size() > 1 && !fail_over(s, s.serving))
+      st = resolve(s, true);
+    if (st.code() == Code::permission_denied) return st;
     if (!st) {
       if (opt_.to_end) return st;
       spdlog::warn("{} (retrying)", st.message());
@@ -304,6 +309,7 @@ Status Tail::run(const std::function<bool(const storage::RecordView&, std::strin
         continue;
       }
       Status st = resolve(s, s.first_pending);
+      if (st.code() == Code::permission_denied) return st;
       if (!st && s.route.size() > 1) (void)fail_over(s, s.serving);
       if (!st) {
         if (opt_.to_end) return st;

@@ -260,7 +260,7 @@ grep -q "the bytes look like a TLS handshake: this broker does not serve TLS" "$
   fail "the plain broker did not say it got a TLS handshake"
 stop_broker open
 
-# anonymous may do nothing: before a login, frames are small (a stranger's partial frame
+# anonymous may do nothing (a tail of the pair says so once): before a login, frames are small (a stranger's partial frame
 # does not hold --max-frame bytes); after it, a 300 KiB message goes through
 grep -v anonymous users >noanon && chmod 600 noanon
 start_broker shut --auth noanon
@@ -283,6 +283,15 @@ MQ_TLS_CA= timeout 20 mq-send -b "$SHUT" --credentials alice.cred -t orders --ra
 MQ_TLS_CA= timeout 20 mq-consume -b "$SHUT" --credentials alice.cred -t orders --from earliest -e >"$T/big.got" ||
   fail "read the 300 KiB message: exit $?"
 [[ $(head -c 300000 "$T/big.got") == "$(cat "$T/big.msg")" ]] || fail "the 300 KiB message came back different"
+# an anonymous tail of a pair: the refusal, once, not "unreachable: continuing on" the other
+MQ_TLS_CA= start_broker shs --role slave --master "$SHUT" --credentials rep.cred --auth noanon
+wait_until 20 grep -q "caught up with master" "$T/shs.log" || fail "shut's slave did not connect"
+for list in "$SHUT,$SHS" "$SHS"; do
+  rc=0; MQ_TLS_CA= timeout 20 mq-consume -b "$list" -t orders --from earliest -e >/dev/null 2>"$T/e" || rc=$?
+  [[ $rc -eq 1 && $(count_lines "$T/e") -eq 1 ]] && grep -q "requires authentication" "$T/e" ||
+    fail "anonymous tail of -b $list: exit $rc, $(cat "$T/e")"
+done
+stop_broker shs
 stop_broker shut
 timeout 30 tail --pid="$idle_login" -f /dev/null || true
 wait "$idle_login" || fail "the idle TLS login check failed: $(cat "$T/idle-login.out")"
