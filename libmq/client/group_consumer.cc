@@ -850,7 +850,10 @@ struct GroupConsumer::Impl {
       q.busy = false;
       return;
     }
-    if (res && res->signal == SIGPIPE && stdout_gone()) {
+    // Killed by SIGPIPE, or a shell saying its command was (exit 128+13: sh -c runs the
+    // command as its child unless it execs it).
+    bool broken_pipe = res && (res->signal == SIGPIPE || (res->signal == 0 && res->exit_code == 128 + SIGPIPE));
+    if (broken_pipe && stdout_gone()) {
       // It wrote to our standard output, whose reader is gone (| head -n 3): the end of
       // the run, as when the bodies are written there. Not consumed, not failed:
       // delivered again later.

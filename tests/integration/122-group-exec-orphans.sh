@@ -45,5 +45,19 @@ timeout 20 mq-consume -b "$B" -t %DLQ%gh --from earliest -e >"$T/h.dlq" 2>/dev/n
 [[ $(count_lines "$T/h.dlq") -eq 0 ]] || fail "$(count_lines "$T/h.dlq") messages dead-lettered by SIGPIPE"
 timeout 20 mq-consume -b "$B" -t h -g gh -e >"$T/h.rest" || fail "the rest: exit $?"
 sort -n -u "$T/h.out" "$T/h.rest" | diff - <(seq 1 20) >/dev/null || fail "messages skipped: $(sort -n "$T/h.out" "$T/h.rest" | tr '\n' ' ')"
+# ... and so does a command that a shell runs as its child: the shell exits 141 (128+SIGPIPE)
+seq 1 5 | timeout 10 mq-send -b "$B" -t y --queue 0 || fail "send y"
+set +o pipefail
+timeout 30 mq-consume -b "$B" -t y -g gy --from earliest --exec 'cat >/dev/null; yes' 2>"$T/y.err" | head -c 10 >/dev/null
+rc=${PIPESTATUS[0]}
+set -o pipefail
+[[ $rc -eq 0 && ! -s $T/y.err ]] || fail "--exec 'cat; yes' into a closed pipe: exit $rc, $(cat "$T/y.err")"
+sleep 1.5  # past the first delay level: a message sent back would be in %RETRY%gy by now
+timeout 20 mq-consume -b "$B" -t y -g gy -e --exec 'cat; echo ":$MQ_RECONSUME"' >"$T/y.rest" 2>/dev/null ||
+  fail "the rest of y: exit $?"
+[[ $(sort -n "$T/y.rest" | tr '\n' ' ') == "1:0 2:0 3:0 4:0 5:0 " ]] ||
+  fail "after the shell's exit 141, every message should come again from its queue, not as a retry: $(tr '\n' ' ' <"$T/y.rest")"
+timeout 20 mq-consume -b "$B" -t %DLQ%gy --from earliest -e >"$T/y.dlq" 2>/dev/null || true
+[[ ! -s $T/y.dlq ]] || fail "dead-lettered by the shell's exit 141: $(cat "$T/y.dlq")"
 stop_broker b -TERM
 echo "$TEST_NAME: ok"
