@@ -2,8 +2,9 @@
 # Master/slave replication: an empty slave catches up over a backlog and follows live traffic
 # byte for byte (segment files identical, same queue/offset/id); a slave refuses sends and
 # serves reads alone; sync replication reports SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT
-# (mq-send exits 1) and succeeds with a slave, also right after the master restarted; kill -9 of a sync master mid-stream, then the
-# slave's data dir started as a master holds every message acked SEND_OK.
+# (mq-send exits 1) and succeeds with a slave, also right after the master restarted; kill -9
+# of a sync master mid-stream, then the slave's data dir started as a master holds every
+# message acked SEND_OK.
 . "$(dirname "$0")/lib.sh"
 
 logs_equal() { same_logs "$T/m" "$T/s"; }
