@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # mq-offset: topics (TSV fields, json), show with the commit blocker of a live slow consumer,
-# groups with live members, the lag of retries and dead letters, reset in every mode (dry-run, earliest/latest/OFFSET/--shift/
-# --to-time, clamping, a --shift past int64, --queue), a reset while a group consumer runs (it
-# continues from the new offset, its stale commit does not undo the reset), undo files,
+# groups with live members, the lag of retries and dead letters, reset in every mode (dry-run,
+# earliest/latest/OFFSET/--shift/--to-time, clamping, a --shift past int64, --queue), a reset
+# while a group consumer runs (it continues from the new offset, its stale commit does not undo
+# the reset), undo files,
 # export/import round trip, bad TSV rejected with its line number and nothing applied, exit codes.
 . "$(dirname "$0")/lib.sh"
 

@@ -260,8 +260,9 @@ grep -q "the bytes look like a TLS handshake: this broker does not serve TLS" "$
   fail "the plain broker did not say it got a TLS handshake"
 stop_broker open
 
-# anonymous may do nothing (a tail of the pair says so once): before a login, frames are small (a stranger's partial frame
-# does not hold --max-frame bytes); after it, a 300 KiB message goes through
+# anonymous may do nothing (a tail of the pair says so once): before a login, frames are
+# small (a stranger's partial frame does not hold --max-frame bytes); after it, a 300 KiB
+# message goes through
 grep -v anonymous users >noanon && chmod 600 noanon
 start_broker shut --auth noanon
 python3 - "${SHUT##*:}" >"$T/big.out" 2>&1 <<'PY' || fail "a large frame before login: $(cat "$T/big.out")"
