@@ -64,7 +64,17 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
   std::vector<uint32_t> counts;
   std::vector<Status> failed;  // masters that did not answer: said when others did
   uint32_t max_size = 0;
-  for (size_t i : cluster.masters()) {
+  // Keys hash over the masters' queues in one order for every producer, whatever order -b
+  // lists them in (or -b names one master of a pair by another address): the addresses
+  // the masters advertise (in hello: every master here answered it), as RocketMQ orders
+  // its route by broker name.
+  std::vector<size_t> masters = cluster.masters();
+  auto name = [&](size_t i) -> const std::string& {
+    auto& n = cluster.node(i);
+    return n.hello.broker_addr.empty() ? n.address : n.hello.broker_addr;
+  };
+  std::stable_sort(masters.begin(), masters.end(), [&](size_t a, size_t b) { return name(a) < name(b); });
+  for (size_t i : masters) {
     auto& n = cluster.node(i);
     auto info = fetch_topic_info(n, topic, opt.timeout);
     if (!info) {
@@ -95,26 +105,6 @@ Result<std::unique_ptr<Producer>> Producer::create(Cluster& cluster, std::string
       names += cluster.node(i).address;
     }
     return Status::unavailable(fmt::format("no master broker reachable among {}", names));
-  }
-  // Keys hash over the masters' queues in one order for every producer, whatever order -b
-  // lists them in (or -b names one master of a pair by another address): the addresses
-  // the masters advertise, as RocketMQ orders its route by broker name.
-  {
-    std::vector<size_t> order(brokers.size());
-    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-    auto name = [&](size_t k) -> const std::string& {
-      auto& n = cluster.node(brokers[k]);
-      return n.hello.broker_addr.empty() ? n.address : n.hello.broker_addr;
-    };
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return name(a) < name(b); });
-    std::vector<size_t> sorted_brokers;
-    std::vector<uint32_t> sorted_counts;
-    for (size_t k : order) {
-      sorted_brokers.push_back(brokers[k]);
-      sorted_counts.push_back(counts[k]);
-    }
-    brokers.swap(sorted_brokers);
-    counts.swap(sorted_counts);
   }
   // The slaves each master named in hello become nodes now (pair_of may add nodes:
   // before any request is out), so that one listed address per pair is enough for
