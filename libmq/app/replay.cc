@@ -49,8 +49,9 @@ class Publisher {
   // named by `what` (true), not sent, since the broker refuses a send request whole and
   // the messages batched with it would fail too. As mq-send checks each line.
   bool too_large(const std::string& topic, size_t size, uint64_t line, const std::string& what) {
-    auto* p = producer(topic);
-    if (!p) return false;  // publish() counts that failure
+    auto made = open(topic);
+    if (!made) return false;  // publish() counts that failure, once
+    client::Producer* p = *made;
     size_t max = p->max_message_size() ? p->max_message_size() : kDefaultMaxMessage;
     if (size <= max) return false;
     fail(fmt::format("{}: message of {} bytes is larger than the limit of {} bytes", what, size, max));
